@@ -1,0 +1,228 @@
+/// A task graph described as data, validated as a whole before anything runs.
+///
+/// Drivers that read graphs from files or build them from data (workflow files, operator networks) describe
+/// them here; `validated()` reports every problem at once, then yields the nodes in a dependency order that
+/// can be submitted to a `SchedulerCore` one by one.
+///
+/// ```swift
+/// var graph = Graph<String>(queues: ["default"])
+/// graph.add(.init(id: "fetch"))
+/// graph.add(.init(id: "parse", dependencies: [.init("fetch")]))
+/// let order = try graph.validated()   // [fetch, parse]
+/// ```
+public struct Graph<ID: Hashable & Sendable & CustomStringConvertible>: Sendable {
+    /// One input of a node: the whole node `id`, or partial result `item` of it.
+    public struct Edge: Hashable, Sendable {
+        public var id: ID
+        public var item: Int?
+        public var location: SourceLocation?
+
+        public init(_ id: ID, item: Int? = nil, location: SourceLocation? = nil) {
+            self.id = id
+            self.item = item
+            self.location = location
+        }
+    }
+
+    public struct Node: Sendable {
+        public var id: ID
+        public var queue: String
+        public var dependencies: [Edge]
+        public var partialCount: Int
+        public var priority: Int
+        public var estimate: Double?
+        public var location: SourceLocation?
+
+        public init(
+            id: ID,
+            queue: String = "default",
+            dependencies: [Edge] = [],
+            partialCount: Int = 0,
+            priority: Int = 0,
+            estimate: Double? = nil,
+            location: SourceLocation? = nil
+        ) {
+            self.id = id
+            self.queue = queue
+            self.dependencies = dependencies
+            self.partialCount = partialCount
+            self.priority = priority
+            self.estimate = estimate
+            self.location = location
+        }
+    }
+
+    public var queues: Set<String>
+    public private(set) var nodes: [Node] = []
+
+    public init(queues: Set<String> = ["default"]) {
+        self.queues = queues
+    }
+
+    public mutating func add(_ node: Node) {
+        nodes.append(node)
+    }
+
+    /// Every problem of the graph, in node order, then cycles.
+    public func problems() -> [GraphProblem<ID>] {
+        var problems: [GraphProblem<ID>] = []
+        var index: [ID: Int] = [:]
+        for (position, node) in nodes.enumerated() {
+            if let first = index[node.id] {
+                problems.append(.duplicateID(node.id, first: nodes[first].location, again: node.location))
+            } else {
+                index[node.id] = position
+            }
+        }
+        for node in nodes {
+            if !queues.contains(node.queue) {
+                problems.append(.unknownQueue(node.queue, node: node.id, location: node.location))
+            }
+            for edge in node.dependencies {
+                let location = edge.location ?? node.location
+                if edge.id == node.id {
+                    problems.append(.selfDependency(node.id, location: location))
+                    continue
+                }
+                guard let target = index[edge.id] else {
+                    problems.append(.unknownDependency(edge.id, requiredBy: node.id, location: location))
+                    continue
+                }
+                if let item = edge.item, item < 0 || item >= nodes[target].partialCount {
+                    problems.append(
+                        .itemOutOfRange(
+                            edge.id, item: item, count: nodes[target].partialCount, requiredBy: node.id,
+                            location: location)
+                    )
+                }
+            }
+        }
+        for cycle in cycles(index: index) { problems.append(.cycle(cycle)) }
+        return problems
+    }
+
+    /// The nodes in an order where each comes after all its dependencies, or every problem found.
+    public func validated() throws(GraphValidationError<ID>) -> [Node] {
+        let problems = problems()
+        guard problems.isEmpty else { throw GraphValidationError(problems: problems) }
+        var index: [ID: Int] = [:]
+        for (position, node) in nodes.enumerated() { index[node.id] = position }
+        var remaining = [Int](repeating: 0, count: nodes.count)
+        var dependants = [[Int]](repeating: [], count: nodes.count)
+        for (position, node) in nodes.enumerated() {
+            for edge in node.dependencies {
+                let source = index[edge.id]!
+                remaining[position] += 1
+                dependants[source].append(position)
+            }
+        }
+        var order: [Node] = []
+        order.reserveCapacity(nodes.count)
+        var ready = (0..<nodes.count).filter { remaining[$0] == 0 }.reversed() as [Int]
+        while let next = ready.popLast() {
+            order.append(nodes[next])
+            for dependant in dependants[next].reversed() {
+                remaining[dependant] -= 1
+                if remaining[dependant] == 0 { ready.append(dependant) }
+            }
+        }
+        precondition(order.count == nodes.count, "Internal inconsistency: a cycle survived validation")
+        return order
+    }
+
+    /// One cycle per strongly connected group, members in dependency order (each depends on the next, the
+    /// last on the first). Iterative, so deep graphs do not exhaust the stack.
+    func cycles(index: [ID: Int]) -> [[ID]] {
+        // 0: not visited, 1: on the current path, 2: done.
+        var color = [UInt8](repeating: 0, count: nodes.count)
+        var found: [[ID]] = []
+        var onCycle = Set<Int>()
+        let targets: [[Int]] = nodes.map { node in
+            node.dependencies.compactMap { edge in edge.id == node.id ? nil : index[edge.id] }
+        }
+        for root in nodes.indices where color[root] == 0 && index[nodes[root].id] == root {
+            var path: [Int] = [root]
+            var cursor: [Int] = [0]
+            color[root] = 1
+            while let node = path.last {
+                let next = cursor[cursor.count - 1]
+                guard next < targets[node].count else {
+                    color[node] = 2
+                    path.removeLast()
+                    cursor.removeLast()
+                    continue
+                }
+                cursor[cursor.count - 1] += 1
+                let target = targets[node][next]
+                switch color[target] {
+                case 0:
+                    color[target] = 1
+                    path.append(target)
+                    cursor.append(0)
+                case 1:
+                    let start = path.lastIndex(of: target)!
+                    let members = Array(path[start...])
+                    if onCycle.isDisjoint(with: members) {
+                        onCycle.formUnion(members)
+                        found.append(members.map { nodes[$0].id })
+                    }
+                default:
+                    break
+                }
+            }
+        }
+        return found
+    }
+}
+
+/// One thing wrong with a graph.
+public enum GraphProblem<ID: Hashable & Sendable & CustomStringConvertible>: Hashable, Sendable,
+    CustomStringConvertible
+{
+    case duplicateID(ID, first: SourceLocation?, again: SourceLocation?)
+    case unknownDependency(ID, requiredBy: ID, location: SourceLocation?)
+    case selfDependency(ID, location: SourceLocation?)
+    case itemOutOfRange(ID, item: Int, count: Int, requiredBy: ID, location: SourceLocation?)
+    case unknownQueue(String, node: ID, location: SourceLocation?)
+    /// Members in dependency order: each depends on the next, the last on the first.
+    case cycle([ID])
+
+    public var location: SourceLocation? {
+        switch self {
+        case .duplicateID(_, _, let again): again
+        case .unknownDependency(_, _, let location), .selfDependency(_, let location),
+            .itemOutOfRange(_, _, _, _, let location), .unknownQueue(_, _, let location):
+            location
+        case .cycle: nil
+        }
+    }
+
+    public var description: String {
+        let prefix = location.map { "\($0): " } ?? ""
+        switch self {
+        case .duplicateID(let id, let first, _):
+            return prefix + "duplicate id '\(id)'" + (first.map { " (first defined at \($0))" } ?? "")
+        case .unknownDependency(let id, let requiredBy, _):
+            return prefix + "'\(requiredBy)' depends on unknown '\(id)'"
+        case .selfDependency(let id, _):
+            return prefix + "'\(id)' depends on itself"
+        case .itemOutOfRange(let id, let item, let count, let requiredBy, _):
+            return prefix + "'\(requiredBy)' needs item \(item) of '\(id)', which yields \(count) partial results"
+        case .unknownQueue(let queue, let node, _):
+            return prefix + "'\(node)' uses unknown queue '\(queue)'"
+        case .cycle(let members):
+            let path = (members + [members[0]]).map { "'\($0)'" }.joined(separator: " → ")
+            return "dependency cycle: \(path)"
+        }
+    }
+}
+
+/// A graph that failed validation, with every problem found.
+public struct GraphValidationError<ID: Hashable & Sendable & CustomStringConvertible>: Error, CustomStringConvertible {
+    public var problems: [GraphProblem<ID>]
+
+    public var description: String {
+        "invalid graph (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
+            + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}

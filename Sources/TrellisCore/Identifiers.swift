@@ -1,0 +1,32 @@
+/// Identifies one task inside a `SchedulerCore`; ids are dense and increase in submission order.
+public struct TaskID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: Int
+
+    public init(_ rawValue: Int) { self.rawValue = rawValue }
+
+    public static func < (lhs: TaskID, rhs: TaskID) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "task#\(rawValue)" }
+}
+
+/// Identifies one queue (a named pool of slots with a width) inside a `SchedulerCore`.
+public struct QueueID: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: Int
+
+    public init(_ rawValue: Int) { self.rawValue = rawValue }
+
+    public var description: String { "queue#\(rawValue)" }
+}
+
+/// One input of a task: the whole result of `task`, or only partial result number `item` of a producer.
+public struct Dependency: Hashable, Sendable, CustomStringConvertible {
+    public var task: TaskID
+    /// `nil` waits for the task to succeed; an index waits only for that partial result.
+    public var item: Int?
+
+    public init(_ task: TaskID, item: Int? = nil) {
+        self.task = task
+        self.item = item
+    }
+
+    public var description: String { item.map { "\(task)[\($0)]" } ?? task.description }
+}

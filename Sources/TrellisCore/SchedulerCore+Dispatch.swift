@@ -1,0 +1,140 @@
+import HeapModule
+
+extension SchedulerCore {
+    mutating func markDirty(_ queue: Int32) {
+        guard !queues[Int(queue)].isDirty else { return }
+        queues[Int(queue)].isDirty = true
+        dirtyQueues.append(queue)
+    }
+
+    mutating func markAllQueuesDirty() {
+        for queue in queues.indices { markDirty(Int32(queue)) }
+    }
+
+    /// Brings ranks up to date, enqueues newly ready tasks, opens the next barrier batch when the current one
+    /// is done, and fills free slots of the queues whose state changed.
+    mutating func flush(now: Duration, into actions: inout [SchedulerAction]) {
+        guard isDispatching else { return }
+        if policy.usesRanks, rankWatermark < tasks.count { updateRanks() }
+        if !newlyReady.isEmpty {
+            for id in newlyReady where tasks[Int(id)].phase == .ready && !tasks[Int(id)].flags.contains(.queued) {
+                enqueue(id)
+            }
+            newlyReady.removeAll(keepingCapacity: true)
+        }
+        if let chunk = policy.barrierChunk, batchRemaining == 0, !pending.isEmpty { releaseBatch(chunk) }
+        while let queue = dirtyQueues.popLast() {
+            queues[Int(queue)].isDirty = false
+            fill(queue, now: now, into: &actions)
+        }
+    }
+
+    func entry(for id: Int32, level: Int32 = 0) -> ReadyEntry {
+        let record = tasks[Int(id)]
+        return ReadyEntry(level: level, priority: record.priority, rank: record.rank, task: id)
+    }
+
+    mutating func enqueue(_ id: Int32) {
+        if policy.barrierChunk != nil, !tasks[Int(id)].flags.contains(.inBatch) {
+            pending.insert(entry(for: id, level: -generation))
+            return
+        }
+        tasks[Int(id)].flags.insert(.queued)
+        let queue = tasks[Int(id)].queue
+        queues[Int(queue)].ready.insert(entry(for: id))
+        markDirty(queue)
+    }
+
+    /// Opens the next barrier batch: up to `chunk` of the oldest wave's ready tasks.
+    mutating func releaseBatch(_ chunk: Int) {
+        generation += 1
+        var level: Int32?
+        var released = 0
+        while released < chunk, let top = pending.max {
+            guard tasks[Int(top.task)].phase == .ready else {
+                _ = pending.popMax()
+                continue
+            }
+            if let level, top.level != level { break }
+            level = top.level
+            _ = pending.popMax()
+            tasks[Int(top.task)].flags.insert(.inBatch)
+            released += 1
+            enqueue(top.task)
+        }
+        batchRemaining = released
+    }
+
+    /// Dispatches the best ready tasks of `queue` while it has free slots.
+    mutating func fill(_ queue: Int32, now: Duration, into actions: inout [SchedulerAction]) {
+        while queues[Int(queue)].running < queues[Int(queue)].width, let top = queues[Int(queue)].ready.popMax() {
+            let record = tasks[Int(top.task)]
+            // Skip entries left behind by a cancellation or by a rank that has grown since.
+            guard record.phase == .ready, record.flags.contains(.queued), record.rank == top.rank else { continue }
+            dispatch(top.task, now: now, into: &actions)
+        }
+    }
+
+    mutating func dispatch(_ id: Int32, now: Duration, into actions: inout [SchedulerAction]) {
+        tasks[Int(id)].flags.remove(.queued)
+        tasks[Int(id)].phase = .running
+        tasks[Int(id)].attempt += 1
+        let record = tasks[Int(id)]
+        queues[Int(record.queue)].running += 1
+        let task = TaskID(Int(id))
+        let attempt = Int(record.attempt)
+        actions.append(.dispatch(task, queue: QueueID(Int(record.queue)), attempt: attempt))
+        if record.flags.contains(.hasExtras), let timeout = extras[id]?.timeout {
+            actions.append(.scheduleTimeout(task, attempt: attempt, deadline: now + timeout))
+        }
+    }
+
+    // MARK: - Ranks
+
+    /// The rank a predecessor `id` gets from a successor of rank `successorRank`.
+    func rank(of id: Int32, through successorRank: Double) -> Double {
+        policy == .criticalPath ? tasks[Int(id)].cost + successorRank : successorRank
+    }
+
+    /// Propagates ranks from the tasks submitted since the last update to their unfinished ancestors.
+    ///
+    /// New tasks are visited in decreasing id order; since a task only depends on older ones, each is final
+    /// when visited. Older tasks whose rank grows are visited in decreasing id order through a heap, each at
+    /// most once per update, and a queued one is re-keyed with a fresh heap entry (the old entry goes stale).
+    mutating func updateRanks() {
+        let start = rankWatermark
+        rankWatermark = tasks.count
+        var worklist = Heap<Int32>()
+        var id = Int32(tasks.count - 1)
+        while id >= Int32(start) {
+            if !tasks[Int(id)].phase.isTerminal { propagateRank(from: id, below: Int32(start), worklist: &worklist) }
+            id -= 1
+        }
+        while let old = worklist.popMax() {
+            tasks[Int(old)].flags.remove(.inWorklist)
+            if tasks[Int(old)].flags.contains(.queued) {
+                let queue = tasks[Int(old)].queue
+                queues[Int(queue)].ready.insert(entry(for: old))
+                markDirty(queue)
+            }
+            propagateRank(from: old, below: Int32(start), worklist: &worklist)
+        }
+    }
+
+    mutating func propagateRank(from id: Int32, below start: Int32, worklist: inout Heap<Int32>) {
+        let childRank = tasks[Int(id)].rank
+        var edge = tasks[Int(id)].firstPredecessor
+        while edge >= 0 {
+            let parent = predecessorSource[Int(edge)]
+            edge = predecessorNext[Int(edge)]
+            guard !tasks[Int(parent)].phase.isTerminal else { continue }
+            let candidate = rank(of: parent, through: childRank)
+            guard candidate > tasks[Int(parent)].rank else { continue }
+            tasks[Int(parent)].rank = candidate
+            if parent < start, !tasks[Int(parent)].flags.contains(.inWorklist) {
+                tasks[Int(parent)].flags.insert(.inWorklist)
+                worklist.insert(parent)
+            }
+        }
+    }
+}

@@ -1,0 +1,277 @@
+import HeapModule
+
+/// The pure scheduling state machine shared by every Trellis driver.
+///
+/// The core keeps the graph's bookkeeping: dependency counters, per-queue ready heaps, widths, attempts,
+/// retries, timeouts and the ordering policy. It performs no I/O, starts nothing and reads no clock. A driver
+/// feeds it events together with `now` (time since the driver's origin) and performs the actions it appends:
+///
+/// ```swift
+/// var core = SchedulerCore(policy: .fifo)
+/// let q = try core.addQueue(width: 2)
+/// var actions: [SchedulerAction] = []
+/// let a = try core.submit(TaskSpec(queue: q), now: .zero, into: &actions)
+/// let b = try core.submit(TaskSpec(queue: q, dependencies: [Dependency(a)]), now: .zero, into: &actions)
+/// core.start(now: .zero, into: &actions)          // actions: [.dispatch(a, queue: q, attempt: 1)]
+/// core.succeeded(a, attempt: 1, now: .seconds(1), into: &actions)
+///                                                 // + .completed(a, .succeeded), .dispatch(b, …)
+/// ```
+///
+/// Every event costs amortised O(log n) in the number of ready tasks plus the edges it touches; nothing
+/// rescans all tasks except `cancelAll` and a fail-fast abort, which end every unfinished task anyway.
+public struct SchedulerCore: Sendable {
+    public let policy: SchedulingPolicy
+    public let failurePolicy: FailurePolicy
+
+    var tasks: [TaskRecord] = []
+    var queues: [QueueState] = []
+    var extras: [Int32: TaskExtras] = [:]
+
+    // Edge arenas: singly linked lists, so a task costs no allocation of its own.
+    var successorTarget: [Int32] = []
+    var successorNext: [Int32] = []
+    var predecessorSource: [Int32] = []
+    var predecessorItem: [Int32] = []
+    var predecessorNext: [Int32] = []
+    /// Successors waiting for one partial result of a producer, keyed by producer and item.
+    var itemSuccessors: [ItemKey: Int32] = [:]
+
+    /// Tasks that became ready since the last flush; enqueued once ranks are current.
+    var newlyReady: [Int32] = []
+    var dirtyQueues: [Int32] = []
+    /// Tasks below this id have ranks computed from all their successors known so far.
+    var rankWatermark = 0
+
+    // Barrier policies (wave, threshold).
+    var pending = Heap<ReadyEntry>()
+    var generation: Int32 = 0
+    var batchRemaining = 0
+
+    /// Lowest id that may still be unfinished; advanced lazily.
+    var firstUnfinished = 0
+
+    public internal(set) var isStarted = false
+    public internal(set) var isPaused = false
+    /// Tasks submitted and not finished.
+    public internal(set) var unfinishedCount = 0
+    public internal(set) var counts = OutcomeCounts()
+    /// Events answered `.stale` so far.
+    public internal(set) var staleReports = 0
+
+    struct QueueState {
+        var width: Int
+        var running = 0
+        var ready = Heap<ReadyEntry>()
+        var isDirty = false
+    }
+
+    struct ItemKey: Hashable {
+        var task: Int32
+        var item: Int32
+    }
+
+    public init(policy: SchedulingPolicy = .outputFirst, failurePolicy: FailurePolicy = .continueIndependent) {
+        self.policy = policy
+        self.failurePolicy = failurePolicy
+    }
+
+    var isDispatching: Bool { isStarted && !isPaused }
+
+    // MARK: - Queries
+
+    public var taskCount: Int { tasks.count }
+    public var queueCount: Int { queues.count }
+
+    public func width(of queue: QueueID) -> Int { queues[queue.rawValue].width }
+    public func runningCount(of queue: QueueID) -> Int { queues[queue.rawValue].running }
+
+    public func state(of task: TaskID) -> TaskState {
+        let record = tasks[task.rawValue]
+        switch record.phase {
+        case .waiting: return .waiting
+        case .ready: return .ready
+        case .running: return .running(attempt: Int(record.attempt))
+        case .backoff: return .retrying(afterAttempt: Int(record.attempt))
+        case .succeeded, .failed, .cancelled, .upstreamFailed: return .finished(outcome(of: record))
+        }
+    }
+
+    /// The final outcome, or `nil` while the task is unfinished.
+    public func outcome(of task: TaskID) -> TaskOutcome? {
+        let record = tasks[task.rawValue]
+        return record.phase.isTerminal ? outcome(of: record) : nil
+    }
+
+    /// Partial results a producer has yielded so far.
+    public func emittedCount(of task: TaskID) -> Int { Int(tasks[task.rawValue].emitted) }
+
+    func outcome(of record: TaskRecord) -> TaskOutcome {
+        switch record.phase {
+        case .succeeded: return .succeeded
+        case .failed:
+            switch record.reason {
+            case 1: return .failed(.timedOut)
+            case 2: return .failed(.missingPartialResults(emitted: Int(record.emitted)))
+            default: return .failed(.error)
+            }
+        case .cancelled: return .cancelled(cause: record.cause < 0 ? nil : TaskID(Int(record.cause)))
+        case .upstreamFailed: return .upstreamFailed(root: TaskID(Int(record.cause)))
+        case .waiting, .ready, .running, .backoff:
+            preconditionFailure("Internal inconsistency: outcome of unfinished task in phase \(record.phase)")
+        }
+    }
+
+    // MARK: - Queues and life cycle
+
+    /// Adds a queue with `width` slots.
+    public mutating func addQueue(width: Int) throws(TrellisCoreError) -> QueueID {
+        guard width >= 1 else {
+            throw TrellisCoreError(code: .invalidWidth, message: "a queue needs a width of at least 1, got \(width)")
+        }
+        queues.append(QueueState(width: width))
+        return QueueID(queues.count - 1)
+    }
+
+    /// Changes a queue's width; a wider queue dispatches at once, a narrower one lets running work finish.
+    public mutating func setWidth(
+        _ width: Int,
+        of queue: QueueID,
+        now: Duration,
+        into actions: inout [SchedulerAction]
+    ) throws(TrellisCoreError) {
+        guard width >= 1 else {
+            throw TrellisCoreError(code: .invalidWidth, message: "a queue needs a width of at least 1, got \(width)")
+        }
+        try checkQueue(queue)
+        queues[queue.rawValue].width = width
+        markDirty(Int32(queue.rawValue))
+        flush(now: now, into: &actions)
+    }
+
+    /// Begins dispatching. Submissions before `start` only accumulate.
+    public mutating func start(now: Duration, into actions: inout [SchedulerAction]) {
+        isStarted = true
+        markAllQueuesDirty()
+        flush(now: now, into: &actions)
+    }
+
+    /// Stops dispatching; running attempts go on and report as usual.
+    public mutating func pause() {
+        isPaused = true
+    }
+
+    /// Dispatches again after `pause`.
+    public mutating func resume(now: Duration, into actions: inout [SchedulerAction]) {
+        isPaused = false
+        markAllQueuesDirty()
+        flush(now: now, into: &actions)
+    }
+
+    // MARK: - Submission
+
+    /// Adds a task. Its dependencies must already be submitted; a dependency that has already failed or been
+    /// cancelled finishes the new task at once (as upstream-failed or cancelled).
+    @discardableResult
+    public mutating func submit(
+        _ spec: TaskSpec,
+        now: Duration,
+        into actions: inout [SchedulerAction]
+    ) throws(TrellisCoreError) -> TaskID {
+        try checkQueue(spec.queue)
+        let id = Int32(tasks.count)
+        var doom: (phase: TaskRecord.Phase, cause: Int32)?
+        for dependency in spec.dependencies {
+            let source = dependency.task.rawValue
+            guard source >= 0, source < tasks.count else {
+                throw TrellisCoreError(
+                    code: .unknownDependency,
+                    message: "task#\(id) depends on \(dependency.task), which has not been submitted"
+                )
+            }
+            if let item = dependency.item, item < 0 || item >= Int(tasks[source].partialCount) {
+                throw TrellisCoreError(
+                    code: .itemOutOfRange,
+                    message: "task#\(id) depends on item \(item) of \(dependency.task), which yields "
+                        + "\(tasks[source].partialCount) partial results"
+                )
+            }
+            if doom == nil, !isSatisfied(dependency), tasks[source].phase.isTerminal {
+                doom = inheritedDoom(from: Int32(source))
+            }
+        }
+        let cost = max(0, spec.estimate ?? 1)
+        var record = TaskRecord(
+            phase: .waiting,
+            queue: Int32(spec.queue.rawValue),
+            priority: Int32(clamping: spec.priority),
+            partialCount: Int32(clamping: spec.partialCount),
+            rank: initialRank(id: id, cost: cost),
+            cost: cost
+        )
+        if spec.retry.maxAttempts > 1 || spec.timeout != nil {
+            record.flags.insert(.hasExtras)
+            extras[id] = TaskExtras(retry: spec.retry, timeout: spec.timeout)
+        }
+        tasks.append(record)
+        for dependency in spec.dependencies {
+            let source = Int32(dependency.task.rawValue)
+            let item = Int32(dependency.item ?? -1)
+            predecessorSource.append(source)
+            predecessorItem.append(item)
+            predecessorNext.append(tasks[Int(id)].firstPredecessor)
+            tasks[Int(id)].firstPredecessor = Int32(predecessorSource.count - 1)
+            guard doom == nil, !isSatisfied(dependency) else { continue }
+            tasks[Int(id)].remaining += 1
+            successorTarget.append(id)
+            if item < 0 {
+                successorNext.append(tasks[Int(source)].firstSuccessor)
+                tasks[Int(source)].firstSuccessor = Int32(successorTarget.count - 1)
+            } else {
+                let key = ItemKey(task: source, item: item)
+                successorNext.append(itemSuccessors[key] ?? -1)
+                itemSuccessors[key] = Int32(successorTarget.count - 1)
+            }
+        }
+        unfinishedCount += 1
+        if let doom {
+            finish(id, phase: doom.phase, cause: doom.cause, into: &actions)
+        } else if tasks[Int(id)].remaining == 0 {
+            makeReady(id)
+        }
+        flush(now: now, into: &actions)
+        return TaskID(Int(id))
+    }
+
+    func initialRank(id: Int32, cost: Double) -> Double {
+        switch policy {
+        case .outputFirst: Double(id)
+        case .criticalPath: cost
+        case .fifo, .wave, .threshold: 0
+        }
+    }
+
+    /// Whether a dependency is satisfied now.
+    func isSatisfied(_ dependency: Dependency) -> Bool {
+        let source = tasks[dependency.task.rawValue]
+        if let item = dependency.item { return Int(source.emitted) > item }
+        return source.phase == .succeeded
+    }
+
+    /// How a task that depends on the finished, unsuccessful `source` ends.
+    func inheritedDoom(from source: Int32) -> (phase: TaskRecord.Phase, cause: Int32) {
+        let record = tasks[Int(source)]
+        switch record.phase {
+        case .failed: return (.upstreamFailed, source)
+        case .upstreamFailed: return (.upstreamFailed, record.cause)
+        case .cancelled: return (.cancelled, source)
+        case .succeeded, .waiting, .ready, .running, .backoff:
+            preconditionFailure("Internal inconsistency: doom inherited from task#\(source) in phase \(record.phase)")
+        }
+    }
+
+    func checkQueue(_ queue: QueueID) throws(TrellisCoreError) {
+        guard queue.rawValue >= 0, queue.rawValue < queues.count else {
+            throw TrellisCoreError(code: .unknownQueue, message: "\(queue) does not exist (\(queues.count) queues)")
+        }
+    }
+}

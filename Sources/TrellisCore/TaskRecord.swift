@@ -1,0 +1,67 @@
+/// The core's bookkeeping for one task; kept small because there may be millions.
+struct TaskRecord {
+    enum Phase: UInt8 {
+        case waiting, ready, running, backoff, succeeded, failed, cancelled, upstreamFailed
+
+        var isTerminal: Bool { rawValue >= Phase.succeeded.rawValue }
+    }
+
+    struct Flags: OptionSet {
+        let rawValue: UInt8
+        /// A cancellation was requested while running; the attempt ends as cancelled whatever it reports.
+        static let cancelRequested = Flags(rawValue: 1 << 0)
+        /// The running attempt passed its deadline; it ends as a timed-out failure.
+        static let timedOut = Flags(rawValue: 1 << 1)
+        /// Released into the current barrier batch (wave / threshold policies).
+        static let inBatch = Flags(rawValue: 1 << 2)
+        /// Sits in a queue's ready heap with its current rank.
+        static let queued = Flags(rawValue: 1 << 3)
+        /// Sits in the rank propagation work list.
+        static let inWorklist = Flags(rawValue: 1 << 4)
+        /// Has retry or timeout settings in `SchedulerCore.extras`.
+        static let hasExtras = Flags(rawValue: 1 << 5)
+    }
+
+    var phase: Phase
+    var flags: Flags = []
+    /// A `FailureReason` code when failed.
+    var reason: UInt8 = 0
+    var attempt: Int32 = 0
+    var queue: Int32
+    var priority: Int32
+    /// Dependencies not yet satisfied.
+    var remaining: Int32 = 0
+    var partialCount: Int32
+    var emitted: Int32 = 0
+    /// Heads of the successor and predecessor lists in the edge arenas (-1 for none).
+    var firstSuccessor: Int32 = -1
+    var firstPredecessor: Int32 = -1
+    /// For cancelled or upstream-failed tasks: the task that caused it (-1 for none).
+    var cause: Int32 = -1
+    /// Output-first: the newest sink this task leads to. Critical path: the HEFT upward rank.
+    var rank: Double
+    /// The task's own cost estimate (critical path only).
+    var cost: Double
+}
+
+/// Settings only some tasks have; kept out of `TaskRecord` so ordinary tasks stay small.
+struct TaskExtras {
+    var retry: RetryPolicy
+    var timeout: Duration?
+}
+
+/// An entry of a ready heap or of the barrier's pending heap; the maximum runs first.
+struct ReadyEntry: Comparable {
+    /// Barrier policies: minus the generation in which the task became ready (older waves first).
+    var level: Int32
+    var priority: Int32
+    var rank: Double
+    var task: Int32
+
+    static func < (lhs: ReadyEntry, rhs: ReadyEntry) -> Bool {
+        if lhs.level != rhs.level { return lhs.level < rhs.level }
+        if lhs.priority != rhs.priority { return lhs.priority < rhs.priority }
+        if lhs.rank != rhs.rank { return lhs.rank < rhs.rank }
+        return lhs.task > rhs.task
+    }
+}

@@ -1,0 +1,34 @@
+/// Everything the scheduling core needs to know about a task; what the task does is the driver's business.
+public struct TaskSpec: Hashable, Sendable {
+    public var queue: QueueID
+    /// Higher runs first, before any policy order.
+    public var priority: Int
+    /// Tasks (or partial results of producers) that must exist before this task may start.
+    /// Every dependency must name an already submitted task, so submission order is a topological order.
+    public var dependencies: [Dependency]
+    /// How many partial results the task yields while running (0 for an ordinary task).
+    public var partialCount: Int
+    /// Expected duration in seconds, used by `.criticalPath`; `nil` counts as 1.
+    public var estimate: Double?
+    public var retry: RetryPolicy
+    /// Per-attempt time limit; `nil` for none.
+    public var timeout: Duration?
+
+    public init(
+        queue: QueueID,
+        priority: Int = 0,
+        dependencies: [Dependency] = [],
+        partialCount: Int = 0,
+        estimate: Double? = nil,
+        retry: RetryPolicy = .none,
+        timeout: Duration? = nil
+    ) {
+        self.queue = queue
+        self.priority = priority
+        self.dependencies = dependencies
+        self.partialCount = partialCount
+        self.estimate = estimate
+        self.retry = retry
+        self.timeout = timeout
+    }
+}
