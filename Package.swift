@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Trellis", targets: ["Trellis"]),
         .library(name: "TrellisCore", targets: ["TrellisCore"]),
         .library(name: "TrellisTestKit", targets: ["TrellisTestKit"]),
+        .library(name: "TrellisExamples", targets: ["TrellisExamples"]),
         .executable(name: "trellis-demo", targets: ["trellis-demo"]),
     ],
     dependencies: [
@@ -33,7 +34,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "TrellisTestKit", dependencies: ["TrellisCore"], swiftSettings: strict),
-        .executableTarget(name: "trellis-demo", dependencies: ["Trellis"], swiftSettings: strict),
+        .target(name: "TrellisExamples", dependencies: ["Trellis"], swiftSettings: strict),
+        .executableTarget(
+            name: "trellis-demo",
+            dependencies: ["Trellis", "TrellisCore", "TrellisExamples"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "TrellisCoreTests", dependencies: ["TrellisCore", "TrellisTestKit"], swiftSettings: strict),
         .testTarget(name: "TrellisTests", dependencies: ["Trellis", "TrellisTestKit"], swiftSettings: strict),
     ],

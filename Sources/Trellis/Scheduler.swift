@@ -49,6 +49,11 @@ public final class Scheduler: Sendable {
         TaskQueue(scheduler: self, id: storage.queue(named: name, width: width), name: name)
     }
 
+    /// The queue called `name` if it exists.
+    public func existingQueue(_ name: String) -> TaskQueue? {
+        storage.existingQueue(named: name).map { TaskQueue(scheduler: self, id: $0, name: name) }
+    }
+
     /// Starts dispatching. Work submitted before `start` waits.
     public func start() { storage.start() }
 

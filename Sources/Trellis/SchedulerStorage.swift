@@ -61,6 +61,10 @@ final class SchedulerStorage: Sendable {
         return id
     }
 
+    func existingQueue(named name: String) -> QueueID? {
+        state.withLock { $0.queueIndex[name].map { QueueID(Int($0)) } }
+    }
+
     func start() {
         let spawn = step { state, now -> [Int32] in
             guard !state.isStarted else { return [] }
