@@ -18,11 +18,11 @@ public final class Emitter<Item: Sendable>: Sendable {
     private let storage: SchedulerStorage
     /// The producer task.
     public let task: TaskID
-    private let boxes: [FutureBox<Item>]
+    private let boxes: [ResultBox]
     private let attempt: Int
     private let next = Mutex(0)
 
-    init(storage: SchedulerStorage, task: TaskID, boxes: [FutureBox<Item>], attempt: Int) {
+    init(storage: SchedulerStorage, task: TaskID, boxes: [ResultBox], attempt: Int) {
         self.storage = storage
         self.task = task
         self.boxes = boxes

@@ -15,7 +15,7 @@ struct Dispatched: Sendable {
 /// What the runtime keeps per unfinished task; released when the task finishes.
 struct Job {
     let run: @Sendable (TaskID, Int) async throws -> Void
-    let sink: any CompletionSink
+    let sink: ResultBox
     let queue: Int32
     /// The worker running the current attempt (-1 while none).
     var worker: Int32 = -1
@@ -123,7 +123,7 @@ struct RuntimeState {
     var workers: [WorkerRecord] = []
     var names: [Int32: String] = [:]
     var errors: [Int32: any Error] = [:]
-    var producerItems: [Int32: [any CompletionSink]] = [:]
+    var producerItems: [Int32: [ResultBox]] = [:]
     var timers: [Int32: Task<Void, Never>] = [:]
 
     var isStarted = false
@@ -228,13 +228,13 @@ struct RuntimeState {
         }
         jobs[task.rawValue] = nil
         lastCompletion = now
-        if let timer = timers.removeValue(forKey: index) { effects.cancelledTimers.append(timer) }
+        if !timers.isEmpty, let timer = timers.removeValue(forKey: index) { effects.cancelledTimers.append(timer) }
         switch outcome {
         case .succeeded:
             if firstResult == nil, let startTime { firstResult = now - startTime }
             if !subscribers.isEmpty { emit(task, .succeeded(output: job.sink.output ?? ()), now: now) }
             job.sink.publish()
-            errors[index] = nil
+            if !errors.isEmpty { errors[index] = nil }
             if checkpointHandler != nil {
                 completed.insert(task)
                 effects.checkpoint = Checkpoint(completed: completed, time: now)
@@ -255,7 +255,7 @@ struct RuntimeState {
                     code: .upstreamFailed, message: "\(describe(task)) did not run: \(describe(root)) failed",
                     task: task, cause: errors[Int32(root.rawValue)]))
         }
-        if let items = producerItems.removeValue(forKey: index), outcome != .succeeded {
+        if !producerItems.isEmpty, let items = producerItems.removeValue(forKey: index), outcome != .succeeded {
             let error = TrellisError(code: .cancelled, message: "\(describe(task)) ended (\(outcome))", task: task)
             for item in items { item.fail(error) }
         }

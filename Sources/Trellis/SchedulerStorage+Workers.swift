@@ -56,10 +56,10 @@ extension SchedulerStorage {
 
     /// Reports how an attempt ended and picks this worker's next step.
     func report(_ job: Dispatched, _ result: Result<Void, any Error>, worker: Int32) -> WorkerStep {
-        let now = clock.now()
         let retiring = Task.isCancelled
         let (step, effects) = state.withLock { state -> (WorkerStep, Effects) in
             let entered = ContinuousClock.now
+            let now = clock.time(at: entered)
             let queue = Int(job.queue)
             state.queues[queue].busyTime += now - state.workers[Int(worker)].startedAt
             state.queues[queue].attempts += 1

@@ -17,9 +17,9 @@ final class SchedulerStorage: Sendable {
     /// Runs one core transition under the lock, applies its actions, then performs the side effects.
     @discardableResult
     func step<R>(_ body: (inout RuntimeState, Duration) -> R) -> R {
-        let now = clock.now()
         let (result, effects) = state.withLock { state -> (R, Effects) in
             let entered = ContinuousClock.now
+            let now = clock.time(at: entered)
             let result = body(&state, now)
             var effects = Effects()
             _ = state.apply(now: now, me: nil, effects: &effects)
@@ -106,8 +106,8 @@ final class SchedulerStorage: Sendable {
     func submit(
         _ spec: TaskSpec,
         name: String?,
-        sink: any CompletionSink,
-        items: [any CompletionSink] = [],
+        sink: ResultBox,
+        items: [ResultBox] = [],
         run: @escaping @Sendable (TaskID, Int) async throws -> Void
     ) -> TaskID {
         step { state, now in

@@ -30,7 +30,7 @@ public struct TaskQueue: Sendable {
             checkOwner(input.storage)
             dependencies.append(input.dependency)
         }
-        let box = FutureBox<Output>()
+        let box = ResultBox()
         let spec = TaskSpec(
             queue: id, priority: priority, dependencies: dependencies, estimate: estimate, retry: retry,
             timeout: timeout)
@@ -52,7 +52,7 @@ public struct TaskQueue: Sendable {
         _ body: @escaping @Sendable ([Input]) async throws -> Output
     ) -> Future<Output> {
         for input in inputs { checkOwner(input.storage) }
-        let box = FutureBox<Output>()
+        let box = ResultBox()
         let spec = TaskSpec(
             queue: id, priority: priority, dependencies: inputs.map(\.dependency), estimate: estimate,
             retry: retry, timeout: timeout)
@@ -87,8 +87,8 @@ public struct TaskQueue: Sendable {
             checkOwner(input.storage)
             dependencies.append(input.dependency)
         }
-        let boxes = (0..<count).map { _ in FutureBox<Item>() }
-        let done = FutureBox<Void>()
+        let boxes = (0..<count).map { _ in ResultBox() }
+        let done = ResultBox()
         let spec = TaskSpec(
             queue: id, priority: priority, dependencies: dependencies, partialCount: count, estimate: estimate,
             retry: retry, timeout: timeout)

@@ -1,0 +1,111 @@
+import Trellis
+#if canImport(Glibc)
+    import Glibc
+#endif
+import TrellisCore
+
+// Usage: trellis-benchmarks [all|runtime|core|smq|memory] [--runs N]
+// Release builds only: swift run -c release --package-path Benchmarks trellis-benchmarks
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let mode = arguments.first { !$0.hasPrefix("--") } ?? "all"
+let runs = arguments.firstIndex(of: "--runs").flatMap { Int(arguments[$0 + 1]) } ?? 5
+
+#if DEBUG
+    print("warning: debug build; measure with -c release")
+#endif
+print("load before: \(loadAverage()); runs: \(runs) (+1 warm-up), medians")
+
+func row(_ measure: String, _ trellis: Double, _ baseline: Double?, _ unit: String, _ target: String, met: Bool) {
+    let base = baseline.map { format($0) } ?? "–"
+    print("| \(measure) | \(format(trellis)) \(unit) | \(base) | \(target) | \(met ? "met" : "not met") |")
+}
+
+if mode == "profile-chain" {
+    for _ in 0..<10 { _ = try await TrellisScenario.chain(100_000, policy: .fifo) }
+    exit(0)
+}
+
+if mode == "memory" {
+    // One run per process, so the peak resident size belongs to this run alone.
+    let perTask = try await TrellisScenario.memory(1_000_000)
+    print("memory: \(format(perTask)) bytes/task (1,000,000 tasks submitted before start)")
+    exit(0)
+}
+
+print("| measure | Trellis | raw Swift baseline | target | |")
+print("|---|---|---|---|---|")
+
+if mode == "all" || mode == "runtime" {
+    let independent = try await repeatRuns(runs) {
+        [
+            "trellis-fifo": try await TrellisScenario.independent(100_000, policy: .fifo, width: 2) * 1e6,
+            "trellis-of": try await TrellisScenario.independent(100_000, policy: .outputFirst, width: 2) * 1e6,
+            "group": await Baseline.taskGroupChild(100_000) * 1e6,
+        ]
+    }
+    let group = Figure(name: "", unit: "", values: independent["group"]!).median
+    for (key, label) in [("trellis-fifo", "fifo"), ("trellis-of", "output-first")] {
+        let value = Figure(name: "", unit: "", values: independent[key]!).median
+        row("independent 100,000: per task (\(label))", value, group, "µs", "≤ 1× group child", met: value <= group)
+    }
+    let chain = try await repeatRuns(runs) {
+        let fifo = try await TrellisScenario.chain(10_000, policy: .fifo)
+        let outputFirst = try await TrellisScenario.chain(10_000, policy: .outputFirst)
+        return [
+            "hop-fifo": fifo.hop * 1e6, "submit-fifo": fifo.submit * 1e6,
+            "hop-of": outputFirst.hop * 1e6, "submit-of": outputFirst.submit * 1e6,
+            "handoff": await Baseline.continuationHandOff(10_000) * 1e6,
+        ]
+    }
+    let handoff = Figure(name: "", unit: "", values: chain["handoff"]!).median
+    for (key, label) in [("fifo", "fifo"), ("of", "output-first")] {
+        let hop = Figure(name: "", unit: "", values: chain["hop-\(key)"]!).median
+        row("chain 10,000: per hop (\(label))", hop, handoff, "µs", "≤ 1× hand-off", met: hop <= handoff)
+        let submit = Figure(name: "", unit: "", values: chain["submit-\(key)"]!).median
+        row("chain 10,000: per submission (\(label))", submit, nil, "µs", "–", met: true)
+    }
+    let fan = try await repeatRuns(runs) {
+        [
+            "trellis": try await TrellisScenario.fan(10_000, policy: .fifo) * 1e6,
+            "group": await Baseline.taskGroupFan(10_000) * 1e6,
+        ]
+    }
+    let fanTrellis = Figure(name: "", unit: "", values: fan["trellis"]!).median
+    let fanGroup = Figure(name: "", unit: "", values: fan["group"]!).median
+    row("fan-out/fan-in 1→10,000→1: per task", fanTrellis, fanGroup, "µs", "–", met: true)
+}
+
+if mode == "all" || mode == "smq" {
+    let smq = try await repeatRuns(runs) {
+        let outputFirst = try await TrellisScenario.smq(policy: .outputFirst)
+        let fifo = try await TrellisScenario.smq(policy: .fifo)
+        return [
+            "of-first": outputFirst.first, "of-total": outputFirst.total,
+            "fifo-first": fifo.first, "fifo-total": fifo.total,
+        ]
+    }
+    for (key, label) in [("of", "output-first"), ("fifo", "fifo")] {
+        let first = Figure(name: "", unit: "", values: smq["\(key)-first"]!).median
+        let total = Figure(name: "", unit: "", values: smq["\(key)-total"]!).median
+        let ratios = zip(smq["\(key)-first"]!, smq["\(key)-total"]!).map { $0 / $1 * 100 }
+        let ratio = Figure(name: "", unit: "", values: ratios).median
+        row(
+            "smq (\(label)): first C \(format(first * 1000)) ms of \(format(total * 1000)) ms", ratio, nil, "%",
+            "≤ 3 %", met: ratio <= 3)
+    }
+}
+
+if mode == "all" || mode == "core" {
+    for shape in CoreScenario.Shape.allCases {
+        for policy in [SchedulingPolicy.fifo, .outputFirst, .criticalPath] {
+            let figures = try await repeatRuns(runs) {
+                ["rate": try CoreScenario.eventsPerSecond(shape, n: 200_000, policy: policy) / 1e6]
+            }
+            let rate = Figure(name: "", unit: "", values: figures["rate"]!).median
+            row("SchedulerCore \(shape.rawValue) 200,000 (\(policy))", rate, nil, "M events/s", "≥ 3", met: rate >= 3)
+        }
+    }
+}
+
+print("load after: \(loadAverage())")
