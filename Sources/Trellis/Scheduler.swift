@@ -96,6 +96,11 @@ public final class Scheduler: Sendable {
         storage.state.withLock { $0.checkpointHandler = handler }
     }
 
+    /// Where a task stands now: waiting, ready, running, retrying or finished with its outcome.
+    public func state(of task: TaskID) -> TaskState {
+        storage.state.withLock { $0.core.state(of: task) }
+    }
+
     /// Counts, times, utilisation and peak concurrency so far.
     public var stats: PerformanceStats { storage.stats() }
 }
