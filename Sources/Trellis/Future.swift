@@ -63,7 +63,8 @@ final class ResultBox: Sendable {
     }
 
     func publish() {
-        let (value, waiters) = state.withLock { state -> ((any Sendable)?, [UnsafeContinuation<any Sendable, any Error>]) in
+        let (value, waiters) = state.withLock {
+            state -> ((any Sendable)?, [UnsafeContinuation<any Sendable, any Error>]) in
             guard !state.published, state.error == nil, let value = state.staged else { return (nil, []) }
             state.published = true
             defer { state.waiters = [] }

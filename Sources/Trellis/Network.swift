@@ -38,7 +38,9 @@ public struct Network: Sendable {
 
     /// Adds a node running `op` on the queue called `queue`.
     @discardableResult
-    public mutating func add(_ op: some Operator, name: String? = nil, queue: String = "default", priority: Int = 0)
+    public mutating func add(
+        _ op: some Operator, name: String? = nil, queue: String = "default", priority: Int = 0
+    )
         -> NodeID
     {
         nodes.append(Node(op: op, name: name, queue: queue, priority: priority))
@@ -95,7 +97,8 @@ public struct Network: Sendable {
             for (port, input) in node.op.inputs.enumerated() {
                 let count = fed[index]?[port] ?? 0
                 if count > 1 {
-                    problems.append("\(label(NodeID(rawValue: index))) input '\(input.name)' is connected \(count) times")
+                    problems.append(
+                        "\(label(NodeID(rawValue: index))) input '\(input.name)' is connected \(count) times")
                 } else if count == 0, !input.isOptional {
                     problems.append("\(label(NodeID(rawValue: index))) input '\(input.name)' is not connected")
                 }
@@ -140,7 +143,8 @@ public struct Network: Sendable {
         for entry in try order.validated() {
             let index = entry.id.rawValue
             let node = nodes[index]
-            let queue = queues[node.queue] ?? scheduler.existingQueue(node.queue) ?? scheduler.queue(node.queue, width: 1)
+            let queue =
+                queues[node.queue] ?? scheduler.existingQueue(node.queue) ?? scheduler.queue(node.queue, width: 1)
             queues[node.queue] = queue
             let sources = Array(Set(incoming[index].map(\.from.rawValue))).sorted()
             let position = Dictionary(uniqueKeysWithValues: sources.enumerated().map { ($1, $0) })

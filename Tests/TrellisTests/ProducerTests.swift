@@ -83,6 +83,10 @@ struct ProducerTests {
 
 final class Counter: Sendable {
     private let count = Synchronization.Mutex(0)
-    func increment() -> Int { count.withLock { $0 += 1; return $0 } }
+    func increment() -> Int {
+        count.withLock {
+            $0 += 1; return $0
+        }
+    }
     var value: Int { count.withLock { $0 } }
 }

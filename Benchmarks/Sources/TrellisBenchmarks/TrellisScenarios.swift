@@ -32,7 +32,9 @@ enum TrellisScenario {
         let end = clock.now
         precondition(value == n - 1)
         try await scheduler.wait()
-        return (seconds(submitted.duration(to: end)) / Double(n), seconds(submitStart.duration(to: submitted)) / Double(n))
+        return (
+            seconds(submitted.duration(to: end)) / Double(n), seconds(submitStart.duration(to: submitted)) / Double(n)
+        )
     }
 
     /// One root, `n` children reading it, one sink reading them all. Seconds per task.

@@ -1,8 +1,9 @@
 import Trellis
+import TrellisCore
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import TrellisCore
 
 // Usage: trellis-benchmarks [all|runtime|core|smq|memory] [--runs N]
 // Release builds only: swift run -c release --package-path Benchmarks trellis-benchmarks
