@@ -137,6 +137,7 @@ struct HarnessDriver {
     }
 
     let options: CoreHarness.Options
+    let policy: SchedulingPolicy
     let specs: [TaskSpec]
     var core: SchedulerCore
     var rng: SplitMix64
@@ -161,6 +162,7 @@ struct HarnessDriver {
 
     init(harness: CoreHarness, seed: UInt64) {
         options = harness.options
+        policy = harness.policy
         specs = harness.graph.tasks
         core = SchedulerCore(policy: harness.policy, failurePolicy: harness.failurePolicy)
         rng = SplitMix64(seed: seed)
@@ -432,6 +434,7 @@ struct HarnessDriver {
     // MARK: - Actions
 
     mutating func apply(_ actions: [SchedulerAction]) {
+        defer { if policy == .fifo { checkFifoOrder(actions.dispatched) } }
         for action in actions {
             switch action {
             case .dispatch(let task, let queue, let attempt): dispatched(task.rawValue, queue: queue, attempt: attempt)
@@ -537,6 +540,23 @@ struct HarnessDriver {
     }
 
     // MARK: - Checks
+
+    /// Under `.fifo`, each queue hands out its ready tasks by priority, then submission order.
+    mutating func checkFifoOrder(_ dispatched: [TaskID]) {
+        func key(_ task: Int) -> (Int, Int) { (Int(Int32(clamping: specs[task].priority)), -task) }
+        for queue in widths.indices {
+            let picked = dispatched.map(\.rawValue).filter { specs[$0].queue.rawValue == queue }
+            for (earlier, later) in zip(picked, picked.dropFirst()) where key(earlier) < key(later) {
+                violation("fifo dispatched task#\(earlier) before task#\(later)")
+            }
+            guard let last = picked.last else { continue }
+            for task in 0..<submitted where specs[task].queue.rawValue == queue {
+                if core.state(of: TaskID(task)) == .ready, key(task) > key(last) {
+                    violation("fifo dispatched task#\(last) while task#\(task) is ready")
+                }
+            }
+        }
+    }
 
     mutating func afterStep() {
         for problem in core.checkInvariants() { violation("checkInvariants: \(problem)") }
