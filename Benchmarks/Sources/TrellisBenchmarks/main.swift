@@ -27,6 +27,11 @@ if mode == "profile-chain" {
     exit(0)
 }
 
+if mode == "profile-core" {
+    for _ in 0..<10 { _ = try CoreScenario.eventsPerSecond(.layered, n: 200_000, policy: .criticalPath) }
+    exit(0)
+}
+
 if mode == "memory" {
     // One run per process, so the peak resident size belongs to this run alone.
     let perTask = try await TrellisScenario.memory(1_000_000)
