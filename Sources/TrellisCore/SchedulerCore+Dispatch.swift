@@ -36,7 +36,7 @@ extension SchedulerCore {
 
     mutating func enqueue(_ id: Int32) {
         if policy.barrierChunk != nil, !tasks[Int(id)].flags.contains(.inBatch) {
-            pending.insert(entry(for: id, level: -generation))
+            pending.insert(entry(for: id, level: -(currentWave + 1)))
             return
         }
         tasks[Int(id)].flags.insert(.queued)
@@ -45,18 +45,18 @@ extension SchedulerCore {
         markDirty(queue)
     }
 
-    /// Opens the next barrier batch: up to `chunk` of the oldest wave's ready tasks.
+    /// Opens the next barrier batch: up to `chunk` ready tasks of the oldest wave. A wave is everything that
+    /// became ready while the previous wave ran; its chunks are released one after another.
     mutating func releaseBatch(_ chunk: Int) {
-        generation += 1
-        var level: Int32?
         var released = 0
         while released < chunk, let top = pending.max {
             guard tasks[Int(top.task)].phase == .ready else {
                 _ = pending.popMax()
                 continue
             }
-            if let level, top.level != level { break }
-            level = top.level
+            let wave = -top.level
+            if released > 0, wave != currentWave { break }
+            currentWave = max(currentWave, wave)
             _ = pending.popMax()
             tasks[Int(top.task)].flags.insert(.inBatch)
             released += 1

@@ -49,7 +49,8 @@ extension SchedulerCore {
     }
 
     /// The running producer `task` yielded partial result `index`; its dependants may start.
-    /// Items come in order; an item already yielded (say by an earlier attempt) is `.stale`.
+    /// Items come in order; an item already yielded (say by an earlier attempt), or yielded after the task was
+    /// asked to stop, is `.stale`.
     @discardableResult
     public mutating func partialResult(
         _ task: TaskID,
@@ -60,7 +61,7 @@ extension SchedulerCore {
     ) -> EventDisposition {
         let id = Int32(task.rawValue)
         guard isCurrent(id, attempt: attempt), index == Int(tasks[Int(id)].emitted),
-            index < Int(tasks[Int(id)].partialCount)
+            index < Int(tasks[Int(id)].partialCount), !tasks[Int(id)].flags.contains(.cancelRequested)
         else { return stale() }
         tasks[Int(id)].emitted += 1
         if let head = itemSuccessors.removeValue(forKey: ItemKey(task: id, item: Int32(index))) {

@@ -44,7 +44,8 @@ public struct SchedulerCore: Sendable {
 
     // Barrier policies (wave, threshold).
     var pending = Heap<ReadyEntry>()
-    var generation: Int32 = 0
+    /// The wave whose chunks are being released; tasks that become ready now belong to the next one.
+    var currentWave: Int32 = -1
     var batchRemaining = 0
 
     /// Lowest id that may still be unfinished; advanced lazily.

@@ -52,7 +52,7 @@ struct TaskExtras {
 
 /// An entry of a ready heap or of the barrier's pending heap; the maximum runs first.
 struct ReadyEntry: Comparable {
-    /// Barrier policies: minus the generation in which the task became ready (older waves first).
+    /// Barrier policies: minus the wave the task belongs to (older waves first).
     var level: Int32
     var priority: Int32
     var rank: Double

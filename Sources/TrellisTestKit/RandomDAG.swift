@@ -60,7 +60,8 @@ public struct RandomDAG: Sendable {
                 for _ in 0..<Int.random(in: options.dependencies, using: &rng) {
                     let source = Int.random(in: 0..<index, using: &rng)
                     let count = graph.tasks[source].partialCount
-                    let item = count > 0 && rng.chance(options.itemDependencyProbability)
+                    let item =
+                        count > 0 && rng.chance(options.itemDependencyProbability)
                         ? Int.random(in: 0..<count, using: &rng) : nil
                     spec.dependencies.append(Dependency(TaskID(source), item: item))
                 }
@@ -72,7 +73,8 @@ public struct RandomDAG: Sendable {
                 spec.estimate = Double.random(in: options.estimates, using: &rng)
             }
             if rng.chance(options.retryProbability) {
-                let backoff: Duration = rng.chance(options.backoffProbability)
+                let backoff: Duration =
+                    rng.chance(options.backoffProbability)
                     ? .milliseconds(Int.random(in: 10...2_000, using: &rng)) : .zero
                 spec.retry = RetryPolicy(
                     maxAttempts: Int.random(in: options.maxAttempts, using: &rng),

@@ -28,8 +28,11 @@ struct DependencyTests {
         let c = fixture.submit(TaskSpec(queue: q, dependencies: [Dependency(a)]))
         let d = fixture.submit(TaskSpec(queue: q, dependencies: [Dependency(b), Dependency(c)]))
         #expect(fixture.start() == [.dispatch(a, queue: q, attempt: 1)])
-        #expect(fixture.succeed(a) == [.completed(a, .succeeded), .dispatch(b, queue: q, attempt: 1),
-                                       .dispatch(c, queue: q, attempt: 1)])
+        #expect(
+            fixture.succeed(a) == [
+                .completed(a, .succeeded), .dispatch(b, queue: q, attempt: 1),
+                .dispatch(c, queue: q, attempt: 1),
+            ])
         #expect(fixture.succeed(c) == [.completed(c, .succeeded)])
         #expect(fixture.core.state(of: d) == .waiting)
         #expect(fixture.succeed(b) == [.completed(b, .succeeded), .dispatch(d, queue: q, attempt: 1)])

@@ -133,6 +133,22 @@ struct PartialResultTests {
         #expect(fixture.lastDisposition == .stale)
     }
 
+    @Test func itemsYieldedAfterAStopRequestAreStale() {
+        //   p (2 items) ─[0]─► late      late is submitted after p was asked to stop
+        var fixture = CoreFixture(policy: .fifo)
+        let q = fixture.queue(width: 2)
+        let p = fixture.submit(TaskSpec(queue: q, partialCount: 2))
+        fixture.start()
+        #expect(fixture.cancel(p) == [.cancelRunning(p, attempt: 1)])
+        let late = fixture.submit(TaskSpec(queue: q, dependencies: [Dependency(p, item: 0)]))
+        #expect(fixture.emit(p, item: 0).isEmpty)
+        #expect(fixture.lastDisposition == .stale)
+        #expect(fixture.core.state(of: late) == .waiting)
+        fixture.succeed(p)
+        #expect(fixture.core.state(of: late) == .finished(.cancelled(cause: p)))
+        #expect(fixture.core.checkInvariants().isEmpty)
+    }
+
     @Test func itemDependantsRespectQueueWidth() {
         // One slot for the consumers: they start one at a time as items arrive.
         var fixture = CoreFixture()

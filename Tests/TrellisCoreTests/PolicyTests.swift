@@ -127,6 +127,26 @@ struct PolicyTests {
         #expect(fixture.succeed(c).dispatched == [d])
     }
 
+    @Test func thresholdKeepsAWaveTogetherAcrossChunks() {
+        //   a   b   c   d       wave 1, chunks {a, b} then {c, d}
+        //   │       │
+        //   e       f           wave 2: e is ready during chunk 1, f during chunk 2; they share one chunk
+        var fixture = CoreFixture(policy: .threshold(2))
+        let q = fixture.queue(width: 4)
+        let a = fixture.submit(TaskSpec(queue: q))
+        let b = fixture.submit(TaskSpec(queue: q))
+        let c = fixture.submit(TaskSpec(queue: q))
+        let d = fixture.submit(TaskSpec(queue: q))
+        let e = fixture.submit(TaskSpec(queue: q, dependencies: [Dependency(a)]))
+        let f = fixture.submit(TaskSpec(queue: q, dependencies: [Dependency(c)]))
+        #expect(fixture.start().dispatched == [a, b])
+        #expect(fixture.succeed(a).dispatched.isEmpty)
+        #expect(fixture.succeed(b).dispatched == [c, d])
+        #expect(fixture.succeed(c).dispatched.isEmpty)
+        #expect(Set(fixture.succeed(d).dispatched) == [e, f])
+        #expect(fixture.core.checkInvariants().isEmpty)
+    }
+
     @Test func thresholdOfZeroActsAsOne() {
         var fixture = CoreFixture(.independent(count: 3, width: 3), policy: .threshold(0))
         #expect(fixture.start().dispatched == Self.ids([0]))
@@ -228,6 +248,7 @@ struct PolicyTests {
     }
 
     @Test func policyDescriptions() {
-        #expect(Self.allPolicies.map(\.description) == ["output-first", "fifo", "wave", "threshold:2", "critical-path"])
+        #expect(
+            Self.allPolicies.map(\.description) == ["output-first", "fifo", "wave", "threshold:2", "critical-path"])
     }
 }

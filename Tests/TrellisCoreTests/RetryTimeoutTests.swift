@@ -100,7 +100,8 @@ struct RetryTimeoutTests {
         #expect(first == [.dispatch(a, queue: q, attempt: 1), .scheduleTimeout(a, attempt: 1, deadline: .seconds(35))])
         fixture.now = .seconds(6)
         let second = fixture.fail(a)
-        #expect(second == [.dispatch(a, queue: q, attempt: 2), .scheduleTimeout(a, attempt: 2, deadline: .seconds(36))])
+        #expect(
+            second == [.dispatch(a, queue: q, attempt: 2), .scheduleTimeout(a, attempt: 2, deadline: .seconds(36))])
     }
 
     @Test func timedOutAttemptIsStoppedAndEndsAsTimedOut() {
@@ -131,7 +132,8 @@ struct RetryTimeoutTests {
         fixture.now = .seconds(1)
         fixture.timeOut(a)
         let actions = fixture.fail(a, retryable: false)
-        #expect(actions == [.dispatch(a, queue: q, attempt: 2), .scheduleTimeout(a, attempt: 2, deadline: .seconds(2))])
+        #expect(
+            actions == [.dispatch(a, queue: q, attempt: 2), .scheduleTimeout(a, attempt: 2, deadline: .seconds(2))])
         // The new attempt starts clean: a success now is a success.
         #expect(fixture.succeed(a, attempt: 2) == [.completed(a, .succeeded)])
     }
