@@ -29,9 +29,6 @@ public struct Future<Value: Sendable>: Sendable {
 
     /// Cancels the task (and every task that still waits for it).
     public func cancel() { storage.cancel(dependency.task) }
-
-    /// The value of a dependency that is known to exist; used by the runtime when starting dependants.
-    func resolvedValue() throws -> Value { try box.resolved() as! Value }
 }
 
 /// Holds a task's result; waiters are resumed when it is published or failed. Not generic, so the runtime's

@@ -17,7 +17,8 @@ public struct PerformanceStats: Sendable, CustomStringConvertible {
     public var submitted: Int
     /// From `start()` to the last completion (or to now while work remains).
     public var wallTime: Duration
-    /// Real time spent inside `SchedulerCore` transitions, lock held.
+    /// Real time spent inside `SchedulerCore` transitions with the lock held, estimated by timing one
+    /// transition in 16.
     public var coreTime: Duration
     public var coreEvents: Int
     /// From `start()` to the first task that succeeded.

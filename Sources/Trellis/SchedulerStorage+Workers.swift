@@ -92,8 +92,7 @@ extension SchedulerStorage {
                 effects.spawn = state.addWorkers(queue: job.queue)
             }
             let mine = state.apply(now: now, me: retiring ? nil : worker, effects: &effects)
-            state.coreTime += entered.duration(to: .now)
-            state.coreEvents += 1
+            state.recordCoreStep(entered: entered)
             if retiring { return (.exit, effects) }
             if let mine { return (.run(mine), effects) }
             return (state.shouldWorkersExit ? .exit : .idle, effects)

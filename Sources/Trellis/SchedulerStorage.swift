@@ -23,8 +23,7 @@ final class SchedulerStorage: Sendable {
             let result = body(&state, now)
             var effects = Effects()
             _ = state.apply(now: now, me: nil, effects: &effects)
-            state.coreTime += entered.duration(to: .now)
-            state.coreEvents += 1
+            state.recordCoreStep(entered: entered)
             return (result, effects)
         }
         if !effects.isEmpty { perform(effects) }

@@ -26,16 +26,20 @@ public struct TaskQueue: Sendable {
         _ body: @escaping @Sendable (repeat each Input) async throws -> Output
     ) -> Future<Output> {
         var dependencies: [Dependency] = []
+        var boxes: [ResultBox] = []
         for input in repeat each inputs {
             checkOwner(input.storage)
             dependencies.append(input.dependency)
+            boxes.append(input.box)
         }
         let box = ResultBox()
         let spec = TaskSpec(
             queue: id, priority: priority, dependencies: dependencies, estimate: estimate, retry: retry,
             timeout: timeout)
+        let inputBoxes = boxes
         let task = storage.submit(spec, name: name, sink: box) { _, _ in
-            box.stage(try await body(repeat try (each inputs).resolvedValue()))
+            var reader = InputReader(inputBoxes)
+            box.stage(try await body(repeat try reader.next((each Input).self)))
         }
         return Future(box: box, storage: storage, dependency: Dependency(task))
     }
@@ -56,8 +60,9 @@ public struct TaskQueue: Sendable {
         let spec = TaskSpec(
             queue: id, priority: priority, dependencies: inputs.map(\.dependency), estimate: estimate,
             retry: retry, timeout: timeout)
+        let boxes = inputs.map(\.box)
         let task = storage.submit(spec, name: name, sink: box) { _, _ in
-            box.stage(try await body(try inputs.map { try $0.resolvedValue() }))
+            box.stage(try await body(try boxes.map { try $0.resolved() as! Input }))
         }
         return Future(box: box, storage: storage, dependency: Dependency(task))
     }
@@ -83,10 +88,13 @@ public struct TaskQueue: Sendable {
     ) -> PartialResults<Item> {
         precondition(count >= 0, "a producer yields a count of at least 0 results, got \(count)")
         var dependencies: [Dependency] = []
+        var collected: [ResultBox] = []
         for input in repeat each inputs {
             checkOwner(input.storage)
             dependencies.append(input.dependency)
+            collected.append(input.box)
         }
+        let inputBoxes = collected
         let boxes = (0..<count).map { _ in ResultBox() }
         let done = ResultBox()
         let spec = TaskSpec(
@@ -95,7 +103,8 @@ public struct TaskQueue: Sendable {
         let storage = storage
         let task = storage.submit(spec, name: name, sink: done, items: boxes) { task, attempt in
             let emitter = Emitter<Item>(storage: storage, task: task, boxes: boxes, attempt: attempt)
-            try await body(emitter, repeat try (each inputs).resolvedValue())
+            var reader = InputReader(inputBoxes)
+            try await body(emitter, repeat try reader.next((each Input).self))
             done.stage(())
         }
         return PartialResults(
@@ -107,5 +116,19 @@ public struct TaskQueue: Sendable {
 
     private func checkOwner(_ other: SchedulerStorage) {
         precondition(other === storage, "a future from another scheduler cannot be an input here")
+    }
+}
+
+/// Reads a task's inputs in order from their result boxes. Reading through the boxes (not the futures)
+/// needs only the input types' metadata, so starting a task costs no generic metadata look-ups.
+struct InputReader {
+    private let boxes: [ResultBox]
+    private var position = 0
+
+    init(_ boxes: [ResultBox]) { self.boxes = boxes }
+
+    mutating func next<Value>(_ type: Value.Type) throws -> Value {
+        defer { position += 1 }
+        return try boxes[position].resolved() as! Value
     }
 }

@@ -23,7 +23,8 @@ func row(_ measure: String, _ trellis: Double, _ baseline: Double?, _ unit: Stri
 }
 
 if mode == "profile-chain" {
-    for _ in 0..<10 { _ = try await TrellisScenario.chain(100_000, policy: .fifo) }
+    let repeats = arguments.count > 1 ? Int(arguments[1]) ?? 10 : 10
+    for _ in 0..<repeats { _ = try await TrellisScenario.chain(100_000, policy: .fifo) }
     exit(0)
 }
 
