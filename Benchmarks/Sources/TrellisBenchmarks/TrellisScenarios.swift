@@ -66,21 +66,30 @@ enum TrellisScenario {
         return Double(peak - before) / Double(n)
     }
 
-    /// The smq workload: seconds to the first C, seconds in all (both from submission).
-    static func smq(policy: SchedulingPolicy, count: Int = 100) async throws -> (first: Double, total: Double) {
+    /// The smq workload, submitted whole before `start()`: seconds from `start()` to the first C and to the
+    /// end, and seconds spent submitting.
+    static func smq(
+        policy: SchedulingPolicy, count: Int = 100
+    ) async throws -> (
+        first: Double, total: Double, submit: Double
+    ) {
         let clock = ContinuousClock()
         let first = Mutex<ContinuousClock.Instant?>(nil)
-        let start = clock.now
+        let submitStart = clock.now
         let scheduler = Scheduler(policy: policy)
         SMQWorkload(count: count, size: 100, computeWidth: 2).submit(to: scheduler) { _, _ in
             let now = clock.now
             first.withLock { if $0 == nil { $0 = now } }
         }
+        let start = clock.now
         scheduler.start()
         try await scheduler.wait()
         let end = clock.now
         let firstC = first.withLock { $0 }!
-        return (seconds(start.duration(to: firstC)), seconds(start.duration(to: end)))
+        return (
+            seconds(start.duration(to: firstC)), seconds(start.duration(to: end)),
+            seconds(submitStart.duration(to: start))
+        )
     }
 }
 
@@ -90,17 +99,11 @@ enum CoreScenario {
         case independent, chain, fan, layered
     }
 
-    /// Events per second (submissions + completions) for `n` tasks of `shape`.
-    static func eventsPerSecond(_ shape: Shape, n: Int, policy: SchedulingPolicy) throws -> Double {
-        let clock = ContinuousClock()
-        let start = clock.now
-        var core = SchedulerCore(policy: policy)
-        let queue = try core.addQueue(width: 4)
-        var actions: [SchedulerAction] = []
-        actions.reserveCapacity(64)
-        var events = 0
+    /// The specs of `n` tasks of `shape` on queue 0.
+    static func specs(_ shape: Shape, n: Int) -> [TaskSpec] {
+        let queue = QueueID(0)
         var generator = SplitMix(seed: 42)
-        for i in 0..<n {
+        return (0..<n).map { i in
             var dependencies: [Dependency] = []
             switch shape {
             case .independent: break
@@ -112,13 +115,30 @@ enum CoreScenario {
                     dependencies = [Dependency(TaskID(0))]
                 }
             case .layered:
+                // Layers of 1,000; each task needs three random tasks of the layer before.
                 let layer = 1000
                 if i >= layer {
                     let base = (i / layer - 1) * layer
-                    dependencies = (0..<3).map { _ in Dependency(TaskID(base + Int(generator.next() % UInt64(layer)))) }
+                    dependencies = (0..<3).map { _ in
+                        Dependency(TaskID(base + Int(generator.next() % UInt64(layer))))
+                    }
                 }
             }
-            try core.submit(TaskSpec(queue: queue, dependencies: dependencies), now: .zero, into: &actions)
+            return TaskSpec(queue: queue, dependencies: dependencies)
+        }
+    }
+
+    /// Events per second (submissions + completions) for `specs`, built beforehand, on a queue of width 4.
+    static func eventsPerSecond(_ specs: [TaskSpec], policy: SchedulingPolicy) throws -> Double {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var core = SchedulerCore(policy: policy)
+        _ = try core.addQueue(width: 4)
+        var actions: [SchedulerAction] = []
+        actions.reserveCapacity(64)
+        var events = 0
+        for spec in specs {
+            try core.submit(spec, now: .zero, into: &actions)
             events += 1
         }
         core.start(now: .zero, into: &actions)
@@ -136,7 +156,7 @@ enum CoreScenario {
             core.succeeded(task, attempt: 1, now: .zero, into: &actions)
             events += 1
         }
-        precondition(core.counts.succeeded == n, "core finished \(core.counts.succeeded) of \(n)")
+        precondition(core.counts.succeeded == specs.count, "core finished \(core.counts.succeeded) of \(specs.count)")
         return Double(events) / seconds(start.duration(to: clock.now))
     }
 }

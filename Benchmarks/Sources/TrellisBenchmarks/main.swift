@@ -29,7 +29,8 @@ if mode == "profile-chain" {
 }
 
 if mode == "profile-core" {
-    for _ in 0..<10 { _ = try CoreScenario.eventsPerSecond(.layered, n: 200_000, policy: .criticalPath) }
+    let specs = CoreScenario.specs(.layered, n: 200_000)
+    for _ in 0..<10 { _ = try CoreScenario.eventsPerSecond(specs, policy: .criticalPath) }
     exit(0)
 }
 
@@ -88,26 +89,28 @@ if mode == "all" || mode == "smq" {
         let outputFirst = try await TrellisScenario.smq(policy: .outputFirst)
         let fifo = try await TrellisScenario.smq(policy: .fifo)
         return [
-            "of-first": outputFirst.first, "of-total": outputFirst.total,
-            "fifo-first": fifo.first, "fifo-total": fifo.total,
+            "of-first": outputFirst.first, "of-total": outputFirst.total, "of-submit": outputFirst.submit,
+            "fifo-first": fifo.first, "fifo-total": fifo.total, "fifo-submit": fifo.submit,
         ]
     }
     for (key, label) in [("of", "output-first"), ("fifo", "fifo")] {
         let first = Figure(name: "", unit: "", values: smq["\(key)-first"]!).median
         let total = Figure(name: "", unit: "", values: smq["\(key)-total"]!).median
+        let submit = Figure(name: "", unit: "", values: smq["\(key)-submit"]!).median
         let ratios = zip(smq["\(key)-first"]!, smq["\(key)-total"]!).map { $0 / $1 * 100 }
         let ratio = Figure(name: "", unit: "", values: ratios).median
         row(
-            "smq (\(label)): first C \(format(first * 1000)) ms of \(format(total * 1000)) ms", ratio, nil, "%",
-            "≤ 3 %", met: ratio <= 3)
+            "smq (\(label)): first C at \(format(first * 1000)) ms of a \(format(total * 1000)) ms run "
+                + "(+\(format(submit * 1000)) ms submitting 10,200 tasks)", ratio, nil, "%", "≤ 3 %", met: ratio <= 3)
     }
 }
 
 if mode == "all" || mode == "core" {
     for shape in CoreScenario.Shape.allCases {
+        let specs = CoreScenario.specs(shape, n: 200_000)
         for policy in [SchedulingPolicy.fifo, .outputFirst, .criticalPath] {
             let figures = try await repeatRuns(runs) {
-                ["rate": try CoreScenario.eventsPerSecond(shape, n: 200_000, policy: policy) / 1e6]
+                ["rate": try CoreScenario.eventsPerSecond(specs, policy: policy) / 1e6]
             }
             let rate = Figure(name: "", unit: "", values: figures["rate"]!).median
             row("SchedulerCore \(shape.rawValue) 200,000 (\(policy))", rate, nil, "M events/s", "≥ 3", met: rate >= 3)
