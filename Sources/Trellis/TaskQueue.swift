@@ -25,18 +25,11 @@ public struct TaskQueue: Sendable {
         estimate: Double? = nil,
         _ body: @escaping @Sendable (repeat each Input) async throws -> Output
     ) -> Future<Output> {
-        var dependencies: [Dependency] = []
-        var boxes: [ResultBox] = []
-        for input in repeat each inputs {
-            checkOwner(input.storage)
-            dependencies.append(input.dependency)
-            boxes.append(input.box)
-        }
+        let (dependencies, inputBoxes) = collect(repeat each inputs)
         let box = ResultBox()
         let spec = TaskSpec(
             queue: id, priority: priority, dependencies: dependencies, estimate: estimate, retry: retry,
             timeout: timeout)
-        let inputBoxes = boxes
         let task = storage.submit(spec, name: name, sink: box) { _, _ in
             var reader = InputReader(inputBoxes)
             box.stage(try await body(repeat try reader.next((each Input).self)))
@@ -87,14 +80,7 @@ public struct TaskQueue: Sendable {
         _ body: @escaping @Sendable (Emitter<Item>, repeat each Input) async throws -> Void
     ) -> PartialResults<Item> {
         precondition(count >= 0, "a producer yields a count of at least 0 results, got \(count)")
-        var dependencies: [Dependency] = []
-        var collected: [ResultBox] = []
-        for input in repeat each inputs {
-            checkOwner(input.storage)
-            dependencies.append(input.dependency)
-            collected.append(input.box)
-        }
-        let inputBoxes = collected
+        let (dependencies, inputBoxes) = collect(repeat each inputs)
         let boxes = (0..<count).map { _ in ResultBox() }
         let done = ResultBox()
         let spec = TaskSpec(
@@ -112,6 +98,18 @@ public struct TaskQueue: Sendable {
                 Future(box: box, storage: storage, dependency: Dependency(task, item: index))
             },
             completion: Future(box: done, storage: storage, dependency: Dependency(task)))
+    }
+
+    /// The dependencies and result boxes of a task's inputs, checked to belong to this scheduler.
+    private func collect<each Input: Sendable>(_ inputs: repeat Future<each Input>) -> ([Dependency], [ResultBox]) {
+        var dependencies: [Dependency] = []
+        var boxes: [ResultBox] = []
+        for input in repeat each inputs {
+            checkOwner(input.storage)
+            dependencies.append(input.dependency)
+            boxes.append(input.box)
+        }
+        return (dependencies, boxes)
     }
 
     private func checkOwner(_ other: SchedulerStorage) {
