@@ -74,10 +74,10 @@ extension SchedulerStorage {
                 if state.core.failed(
                     job.task, attempt: job.attempt, retryable: retryable, now: now, into: &state.actions) == .accepted
                 {
+                    // An attempt that ended because its task was cancelled is told by the cancellation event.
                     let after = state.core.state(of: job.task)
-                    if after != .finished(.cancelled(cause: nil)), case .finished(.cancelled) = after {
-                        // Cancelled by another task's failure: the cancellation event says it.
-                    } else if after != .finished(.cancelled(cause: nil)) {
+                    if case .finished(.cancelled) = after {
+                    } else {
                         state.emit(
                             job.task, .failed(error: error, attempt: job.attempt, willRetry: !after.isFinished),
                             now: now)

@@ -52,9 +52,9 @@ if mode == "all" || mode == "runtime" {
             "group": await Baseline.taskGroupChild(100_000) * 1e6,
         ]
     }
-    let group = Figure(name: "", unit: "", values: independent["group"]!).median
+    let group = median(independent["group"]!)
     for (key, label) in [("trellis-fifo", "fifo"), ("trellis-of", "output-first")] {
-        let value = Figure(name: "", unit: "", values: independent[key]!).median
+        let value = median(independent[key]!)
         row("independent 100,000: per task (\(label))", value, group, "µs", "≤ 1× group child", met: value <= group)
     }
     let chain = try await repeatRuns(runs) {
@@ -66,11 +66,11 @@ if mode == "all" || mode == "runtime" {
             "handoff": await Baseline.continuationHandOff(10_000) * 1e6,
         ]
     }
-    let handoff = Figure(name: "", unit: "", values: chain["handoff"]!).median
+    let handoff = median(chain["handoff"]!)
     for (key, label) in [("fifo", "fifo"), ("of", "output-first")] {
-        let hop = Figure(name: "", unit: "", values: chain["hop-\(key)"]!).median
+        let hop = median(chain["hop-\(key)"]!)
         row("chain 10,000: per hop (\(label))", hop, handoff, "µs", "≤ 1× hand-off", met: hop <= handoff)
-        let submit = Figure(name: "", unit: "", values: chain["submit-\(key)"]!).median
+        let submit = median(chain["submit-\(key)"]!)
         row("chain 10,000: per submission (\(label))", submit, nil, "µs", "–", met: true)
     }
     let fan = try await repeatRuns(runs) {
@@ -79,8 +79,8 @@ if mode == "all" || mode == "runtime" {
             "group": await Baseline.taskGroupFan(10_000) * 1e6,
         ]
     }
-    let fanTrellis = Figure(name: "", unit: "", values: fan["trellis"]!).median
-    let fanGroup = Figure(name: "", unit: "", values: fan["group"]!).median
+    let fanTrellis = median(fan["trellis"]!)
+    let fanGroup = median(fan["group"]!)
     row("fan-out/fan-in 1→10,000→1: per task", fanTrellis, fanGroup, "µs", "–", met: true)
 }
 
@@ -94,11 +94,11 @@ if mode == "all" || mode == "smq" {
         ]
     }
     for (key, label) in [("of", "output-first"), ("fifo", "fifo")] {
-        let first = Figure(name: "", unit: "", values: smq["\(key)-first"]!).median
-        let total = Figure(name: "", unit: "", values: smq["\(key)-total"]!).median
-        let submit = Figure(name: "", unit: "", values: smq["\(key)-submit"]!).median
+        let first = median(smq["\(key)-first"]!)
+        let total = median(smq["\(key)-total"]!)
+        let submit = median(smq["\(key)-submit"]!)
         let ratios = zip(smq["\(key)-first"]!, smq["\(key)-total"]!).map { $0 / $1 * 100 }
-        let ratio = Figure(name: "", unit: "", values: ratios).median
+        let ratio = median(ratios)
         row(
             "smq (\(label)): first C at \(format(first * 1000)) ms of a \(format(total * 1000)) ms run "
                 + "(+\(format(submit * 1000)) ms submitting 10,200 tasks)", ratio, nil, "%", "≤ 3 %", met: ratio <= 3)
@@ -112,7 +112,7 @@ if mode == "all" || mode == "core" {
             let figures = try await repeatRuns(runs) {
                 ["rate": try CoreScenario.eventsPerSecond(specs, policy: policy) / 1e6]
             }
-            let rate = Figure(name: "", unit: "", values: figures["rate"]!).median
+            let rate = median(figures["rate"]!)
             row("SchedulerCore \(shape.rawValue) 200,000 (\(policy))", rate, nil, "M events/s", "≥ 3", met: rate >= 3)
         }
     }
