@@ -49,8 +49,8 @@ extension SchedulerCore {
     }
 
     /// The running producer `task` yielded partial result `index`; its dependants may start.
-    /// Items come in order; an item already yielded (say by an earlier attempt), or yielded after the task was
-    /// asked to stop, is `.stale`.
+    /// Items may come in any order; an item already yielded (say by an earlier attempt), or yielded after the
+    /// task was asked to stop, is `.stale`.
     @discardableResult
     public mutating func partialResult(
         _ task: TaskID,
@@ -60,10 +60,17 @@ extension SchedulerCore {
         into actions: inout [SchedulerAction]
     ) -> EventDisposition {
         let id = Int32(task.rawValue)
-        guard isCurrent(id, attempt: attempt), index == Int(tasks[Int(id)].emitted),
-            index < Int(tasks[Int(id)].partialCount), !tasks[Int(id)].flags.contains(.cancelRequested)
+        guard isCurrent(id, attempt: attempt), index >= 0, index < Int(tasks[Int(id)].partialCount),
+            !isEmitted(id, item: Int32(index)), !tasks[Int(id)].flags.contains(.cancelRequested)
         else { return stale() }
-        tasks[Int(id)].emitted += 1
+        if index == Int(tasks[Int(id)].emitted) {
+            tasks[Int(id)].emitted += 1
+            while !itemsAhead.isEmpty, itemsAhead.remove(ItemKey(task: id, item: tasks[Int(id)].emitted)) != nil {
+                tasks[Int(id)].emitted += 1
+            }
+        } else {
+            itemsAhead.insert(ItemKey(task: id, item: Int32(index)))
+        }
         if let head = itemSuccessors.removeValue(forKey: ItemKey(task: id, item: Int32(index))) {
             var edge = head
             while edge >= 0 {
@@ -209,7 +216,7 @@ extension SchedulerCore {
             batchRemaining -= 1
         }
         unfinishedCount -= 1
-        let outcome = outcome(of: tasks[Int(id)])
+        let outcome = outcome(of: id)
         counts.record(outcome)
         actions.append(.completed(TaskID(Int(id)), outcome))
     }

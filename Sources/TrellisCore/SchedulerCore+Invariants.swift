@@ -19,12 +19,12 @@ extension SchedulerCore {
                 let item = predecessorItem[Int(edge)]
                 if source >= id { problems.append("task#\(id) depends on later task#\(source)") }
                 let satisfied =
-                    item < 0 ? tasks[Int(source)].phase == .succeeded : tasks[Int(source)].emitted > item
+                    item < 0 ? tasks[Int(source)].phase == .succeeded : isEmitted(source, item: item)
                 if !satisfied { unsatisfied += 1 }
                 edge = predecessorNext[Int(edge)]
             }
             if record.phase.isTerminal {
-                counted.record(outcome(of: record))
+                counted.record(outcome(of: id))
             } else {
                 unfinished += 1
             }
@@ -52,6 +52,9 @@ extension SchedulerCore {
                 }
             case .failed, .cancelled, .upstreamFailed:
                 break
+            }
+            for key in itemsAhead where key.task == id && key.item <= record.emitted {
+                problems.append("task#\(id) holds item \(key.item) ahead of its unbroken prefix \(record.emitted)")
             }
             if record.emitted > record.partialCount {
                 problems.append("task#\(id) emitted \(record.emitted) of \(record.partialCount) items")

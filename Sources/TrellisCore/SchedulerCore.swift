@@ -35,6 +35,9 @@ public struct SchedulerCore: Sendable {
     var predecessorNext: [Int32] = []
     /// Successors waiting for one partial result of a producer, keyed by producer and item.
     var itemSuccessors: [ItemKey: Int32] = [:]
+    /// Partial results yielded ahead of a gap (named outputs may be signalled in any order); a task's
+    /// `emitted` counts only the unbroken prefix, and absorbs these as the gap closes.
+    var itemsAhead: Set<ItemKey> = []
 
     /// Tasks that became ready since the last flush; enqueued once ranks are current.
     var newlyReady: [Int32] = []
@@ -93,26 +96,44 @@ public struct SchedulerCore: Sendable {
         case .ready: return .ready
         case .running: return .running(attempt: Int(record.attempt))
         case .backoff: return .retrying(afterAttempt: Int(record.attempt))
-        case .succeeded, .failed, .cancelled, .upstreamFailed: return .finished(outcome(of: record))
+        case .succeeded, .failed, .cancelled, .upstreamFailed: return .finished(outcome(of: Int32(task.rawValue)))
         }
     }
 
     /// The final outcome, or `nil` while the task is unfinished.
     public func outcome(of task: TaskID) -> TaskOutcome? {
         let record = tasks[task.rawValue]
-        return record.phase.isTerminal ? outcome(of: record) : nil
+        return record.phase.isTerminal ? outcome(of: Int32(task.rawValue)) : nil
     }
 
     /// Partial results a producer has yielded so far.
-    public func emittedCount(of task: TaskID) -> Int { Int(tasks[task.rawValue].emitted) }
+    public func emittedCount(of task: TaskID) -> Int {
+        let record = tasks[task.rawValue]
+        var count = Int(record.emitted)
+        for item in Int(record.emitted)..<Int(record.partialCount)
+        where itemsAhead.contains(ItemKey(task: Int32(task.rawValue), item: Int32(item))) {
+            count += 1
+        }
+        return count
+    }
 
-    func outcome(of record: TaskRecord) -> TaskOutcome {
+    /// Whether producer `task` has yielded partial result `item`.
+    public func hasEmitted(_ task: TaskID, item: Int) -> Bool {
+        isEmitted(Int32(task.rawValue), item: Int32(item))
+    }
+
+    func isEmitted(_ task: Int32, item: Int32) -> Bool {
+        item < tasks[Int(task)].emitted || itemsAhead.contains(ItemKey(task: task, item: item))
+    }
+
+    func outcome(of id: Int32) -> TaskOutcome {
+        let record = tasks[Int(id)]
         switch record.phase {
         case .succeeded: return .succeeded
         case .failed:
             switch record.reason {
             case 1: return .failed(.timedOut)
-            case 2: return .failed(.missingPartialResults(emitted: Int(record.emitted)))
+            case 2: return .failed(.missingPartialResults(emitted: emittedCount(of: TaskID(Int(id)))))
             default: return .failed(.error)
             }
         case .cancelled: return .cancelled(cause: record.cause < 0 ? nil : TaskID(Int(record.cause)))
@@ -253,9 +274,8 @@ public struct SchedulerCore: Sendable {
 
     /// Whether a dependency is satisfied now.
     func isSatisfied(_ dependency: Dependency) -> Bool {
-        let source = tasks[dependency.task.rawValue]
-        if let item = dependency.item { return Int(source.emitted) > item }
-        return source.phase == .succeeded
+        if let item = dependency.item { return isEmitted(Int32(dependency.task.rawValue), item: Int32(item)) }
+        return tasks[dependency.task.rawValue].phase == .succeeded
     }
 
     /// How a task that depends on the finished, unsuccessful `source` ends.
