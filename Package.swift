@@ -14,10 +14,18 @@ let package = Package(
         .library(name: "TrellisCore", targets: ["TrellisCore"]),
         .library(name: "TrellisTestKit", targets: ["TrellisTestKit"]),
         .library(name: "TrellisExamples", targets: ["TrellisExamples"]),
+        .library(name: "TrellisWorkflow", targets: ["TrellisWorkflow"]),
+        .library(name: "TrellisStore", targets: ["TrellisStore"]),
+        .library(name: "TrellisSQLite", targets: ["TrellisSQLite"]),
+        .executable(name: "trellis", targets: ["trellis"]),
         .executable(name: "trellis-demo", targets: ["trellis-demo"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0")
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         .target(
@@ -35,6 +43,27 @@ let package = Package(
         ),
         .target(name: "TrellisTestKit", dependencies: ["TrellisCore"], swiftSettings: strict),
         .target(name: "TrellisExamples", dependencies: ["Trellis"], swiftSettings: strict),
+        .target(
+            name: "TrellisWorkflow",
+            dependencies: ["TrellisCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        .target(name: "TrellisStore", swiftSettings: strict),
+        .target(
+            name: "TrellisSQLite",
+            dependencies: ["TrellisStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TrellisCLI",
+            dependencies: [
+                "TrellisCore", "TrellisWorkflow", "TrellisStore", "TrellisSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "trellis", dependencies: ["TrellisCLI"], swiftSettings: strict),
         .executableTarget(
             name: "trellis-demo",
             dependencies: ["Trellis", "TrellisCore", "TrellisExamples"],
@@ -42,6 +71,18 @@ let package = Package(
         ),
         .testTarget(name: "TrellisCoreTests", dependencies: ["TrellisCore", "TrellisTestKit"], swiftSettings: strict),
         .testTarget(name: "TrellisTests", dependencies: ["Trellis", "TrellisTestKit"], swiftSettings: strict),
+        .testTarget(
+            name: "TrellisWorkflowTests",
+            dependencies: ["TrellisWorkflow", "TrellisTestKit"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "TrellisStoreTests", dependencies: ["TrellisStore", "TrellisSQLite"], swiftSettings: strict),
+        .testTarget(
+            name: "TrellisCLITests",
+            dependencies: ["TrellisCLI", "TrellisWorkflow", "TrellisStore", "TrellisSQLite", "TrellisTestKit"],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

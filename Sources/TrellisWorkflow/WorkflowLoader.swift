@@ -1,0 +1,38 @@
+internal import Foundation
+internal import TrellisCore
+
+/// Reads workflow files: YAML workflows, and WfCommons WfFormat JSON instances (`.json`).
+public enum WorkflowLoader {
+    /// Loads and expands a workflow file; `timeScale` multiplies the recorded runtimes of a WfFormat instance.
+    public static func load(path: String, timeScale: Double = 1) throws(WorkflowValidationError) -> Workflow {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw WorkflowValidationError([
+                WorkflowError(.unreadable, "cannot read workflow file '\(path)'", at: nil)
+            ])
+        }
+        if path.hasSuffix(".json") {
+            return try WfFormat.parse(data, file: path, timeScale: timeScale)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw WorkflowValidationError([
+                WorkflowError(.unreadable, "'\(path)' is not UTF-8 text", at: SourceLocation(file: path, line: 1, column: 1))
+            ])
+        }
+        return try parse(yaml: text, file: path)
+    }
+
+    /// Parses a YAML workflow; `file` is used in error positions.
+    public static func parse(yaml text: String, file: String) throws(WorkflowValidationError) -> Workflow {
+        var parser = YAMLWorkflowParser(file: file)
+        let stem = (file as NSString).lastPathComponent.split(separator: ".").first.map(String.init) ?? "workflow"
+        var workflow = parser.parse(text, defaultName: stem)
+        guard parser.errors.isEmpty else { throw WorkflowValidationError(Workflow.sorted(parser.errors)) }
+        workflow.contentHash = ContentHash.of(text.utf8)
+        return workflow
+    }
+
+    /// Loads a workflow and checks its graph; the plan is what runners and the simulator use.
+    public static func plan(path: String, timeScale: Double = 1) throws(WorkflowValidationError) -> WorkflowPlan {
+        try load(path: path, timeScale: timeScale).plan()
+    }
+}
