@@ -48,6 +48,8 @@ public enum StoredState: String, Hashable, Sendable, CaseIterable {
     case upstreamFailed = "upstream-failed"
     /// Was running when the run was stopped or killed; runs again on resume.
     case interrupted
+    /// An `on_success` or `on_failure` task whose case did not arise.
+    case skipped
 
     /// Whether a resumed run leaves the task alone.
     public var isDone: Bool { self == .succeeded }
@@ -55,7 +57,7 @@ public enum StoredState: String, Hashable, Sendable, CaseIterable {
     /// Whether the task reached an end in its session.
     public var isFinal: Bool {
         switch self {
-        case .succeeded, .failed, .cancelled, .upstreamFailed: true
+        case .succeeded, .failed, .cancelled, .upstreamFailed, .skipped: true
         case .waiting, .running, .retrying, .interrupted: false
         }
     }

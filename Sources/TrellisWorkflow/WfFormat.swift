@@ -1,10 +1,11 @@
 public import Foundation
 internal import TrellisCore
 
-/// WfCommons WfFormat instances (schema 1.4 and 1.5): tasks with their parents in
-/// `workflow.specification.tasks`, recorded runtimes in `workflow.execution.tasks[].runtimeInSeconds`.
-/// Each task becomes a wait of its runtime × `timeScale`, so a recorded workflow can be replayed without its
-/// programs. Older instances with `workflow.tasks` (runtime beside the parents) are read too.
+/// WfCommons WfFormat instances. Schema 1.5 and later (1.6 only adds metrics): tasks with their parents (by
+/// id) in `workflow.specification.tasks`, recorded runtimes in `workflow.execution.tasks[].runtimeInSeconds`.
+/// Schema 1.4 and older: one list `workflow.tasks`, each task named and referred to by `name`, with
+/// `runtimeInSeconds` beside its `parents`. Each task becomes a wait of its runtime × `timeScale`, so a
+/// recorded workflow can be replayed without its programs.
 public enum WfFormat {
     public static func parse(_ data: Data, file: String, timeScale: Double = 1) throws(WorkflowValidationError) -> Workflow {
         func failure(_ message: String) -> WorkflowValidationError {
@@ -33,9 +34,14 @@ public enum WfFormat {
                 }
             }
         } else if let tasks = body["tasks"] as? [[String: Any]] {
-            specified = tasks
-            for task in tasks {
-                if let id = (task["id"] ?? task["name"]) as? String, let runtime = number(task["runtimeInSeconds"] ?? task["runtime"]) {
+            // Schema 1.4 and older: one list, tasks named (and referred to) by `name`.
+            specified = tasks.map { task in
+                var task = task
+                task["id"] = task["name"] ?? task["id"]
+                return task
+            }
+            for task in specified {
+                if let id = task["id"] as? String, let runtime = number(task["runtimeInSeconds"] ?? task["runtime"]) {
                     runtimes[id] = runtime
                 }
             }

@@ -66,9 +66,6 @@ extension Workflow {
         var errors: [WorkflowError] = []
         var taskIndex: [String: Int] = [:]
         for (position, task) in tasks.enumerated() {
-            if let problem = Self.problemWithID(task.id) {
-                errors.append(WorkflowError(.invalidID, "task id '\(task.id)' \(problem)", at: task.location))
-            }
             if taskIndex[task.id] == nil { taskIndex[task.id] = position }
         }
         var triggerIndex: [String: Int] = [:]
@@ -210,7 +207,6 @@ extension Workflow {
 
     static func problemWithID(_ id: String) -> String? {
         if id.isEmpty { return "is empty" }
-        if id.contains("${") { return "has an unexpanded parameter" }
         if let bad = id.first(where: { $0 == "." || $0 == "@" || $0 == "/" || $0.isWhitespace }) {
             return "may not contain '\(bad)' ('.' separates a task from its output, '@' marks a trigger)"
         }

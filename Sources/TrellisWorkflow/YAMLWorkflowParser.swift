@@ -217,6 +217,9 @@ struct YAMLWorkflowParser {
         for parameters in parameterSets {
             var task = prototype
             task.id = substitute(template, parameters, strict: true, at: idField.value)
+            if !task.id.contains("${"), let problem = Workflow.problemWithID(task.id) {
+                fail(.invalidID, "task id '\(task.id)' \(problem)", at: idField.value)
+            }
             if case .shell(let command) = prototype.action {
                 task.action = .shell(substitute(command, parameters, strict: false, at: node))
             }
