@@ -46,7 +46,11 @@ let package = Package(
         .target(name: "TrellisExamples", dependencies: ["Trellis"], swiftSettings: strict),
         .target(
             name: "TrellisWorkflow",
-            dependencies: ["TrellisCore", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "TrellisCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
             swiftSettings: strict
         ),
         .target(name: "TrellisStore", swiftSettings: strict),

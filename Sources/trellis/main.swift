@@ -1,1 +1,3 @@
 import TrellisCLI
+
+await TrellisCommand.start()

@@ -1,0 +1,29 @@
+internal import ArgumentParser
+internal import Foundation
+internal import TrellisSQLite
+internal import TrellisWorkflow
+
+struct GraphCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "graph", abstract: "Print the workflow graph as DOT or Mermaid, coloured by state when a run exists.")
+
+    @Argument(help: "A YAML workflow or a WfFormat JSON instance.") var file: String
+    @Option(help: "dot or mermaid.") var format: String = "dot"
+    @Option(help: "The run's state directory (default: .trellis/<name> beside the file).") var state: String?
+
+    func run() throws {
+        guard let format = GraphExport.Format(rawValue: format) else {
+            throw ValidationError("--format must be dot or mermaid")
+        }
+        let plan = try WorkflowInput.plan(file: file)
+        var states: [String: String] = [:]
+        let directory = state.map(StateLocation.absolute) ?? StateLocation.directory(forWorkflow: file)
+        let database = StateLocation.database(in: directory)
+        if FileManager.default.fileExists(atPath: database),
+            let snapshot = try SQLiteRunStore(path: database, readOnly: true).snapshot()
+        {
+            for task in snapshot.tasks { states[task.id] = task.state.rawValue }
+        }
+        print(GraphExport.render(plan, format: format, states: states), terminator: "")
+    }
+}

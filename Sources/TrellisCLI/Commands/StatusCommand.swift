@@ -1,0 +1,43 @@
+internal import ArgumentParser
+internal import Foundation
+internal import TrellisSQLite
+internal import TrellisStore
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show recorded runs: counts per state and every task that did not succeed.")
+
+    @Argument(help: "A workflow file, to show its run.") var file: String?
+    @Option(help: "A run's state directory (default: every run under ./.trellis).") var state: String?
+    @Flag(help: "List every task, not only those that did not succeed.") var all = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let directories = StateLocation.find(state: state, file: file)
+        var snapshots: [(String, RunSnapshot)] = []
+        for directory in directories {
+            let database = StateLocation.database(in: directory)
+            guard FileManager.default.fileExists(atPath: database) else {
+                throw ValidationError("no run recorded in '\(directory)'")
+            }
+            if let snapshot = try SQLiteRunStore(path: database, readOnly: true).snapshot() {
+                snapshots.append((directory, snapshot))
+            }
+        }
+        guard !snapshots.isEmpty else {
+            throw ValidationError("no runs found under ./.trellis; pass a workflow file or --state DIR")
+        }
+        if json {
+            let objects = snapshots.map { JSONOutput.run($0.1, directory: $0.0) }
+            print(JSONOutput.encode(snapshots.count == 1 ? objects[0] : .array(objects)))
+            return
+        }
+        for (directory, snapshot) in snapshots {
+            print(Table.runHeader(snapshot, directory: directory))
+            print(Table.counts(snapshot))
+            let listed = all ? snapshot.tasks : snapshot.tasks.filter { $0.state != .succeeded && $0.state != .skipped }
+            if !listed.isEmpty { print(Table.tasks(listed, directory: directory)) }
+            print("")
+        }
+    }
+}

@@ -1,0 +1,86 @@
+internal import ArgumentParser
+internal import Foundation
+internal import TrellisCore
+internal import TrellisWorkflow
+
+/// Exit status for a workflow that failed validation, or a run refused before it started.
+let invalidInputStatus: Int32 = 2
+
+/// Loading a workflow file for a command: problems go to stderr and end the command with status 2.
+enum WorkflowInput {
+    static func plan(
+        file: String, timeScale: Double = 1, policy: String? = nil, workers: Int? = nil, widths: [String] = []
+    ) throws -> WorkflowPlan {
+        var workflow: Workflow
+        do {
+            workflow = try WorkflowLoader.load(path: file, timeScale: timeScale)
+        } catch {
+            reject(error.errors)
+        }
+        var problems: [WorkflowError] = []
+        if let policy {
+            if let parsed = SchedulingPolicy(name: policy) {
+                workflow.policy = parsed
+            } else {
+                problems.append(WorkflowError(.invalidValue, "--policy: unknown policy '\(policy)'; expected output-first, fifo, wave, threshold:N or critical-path", at: nil))
+            }
+        }
+        if let workers {
+            if workers > 0 { workflow.setWidth(workers, of: WorkflowQueue.defaultName) } else { problems.append(WorkflowError(.invalidValue, "--workers must be at least 1", at: nil)) }
+        }
+        for width in widths {
+            let parts = width.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let value = Int(parts[1]), value > 0 else {
+                problems.append(WorkflowError(.invalidValue, "--width '\(width)': expected QUEUE=N with N ≥ 1", at: nil))
+                continue
+            }
+            guard workflow.queues.contains(where: { $0.name == parts[0] }) else {
+                problems.append(WorkflowError(.unknownQueue, "--width: the workflow has no queue '\(parts[0])' (queues: \(workflow.queues.map(\.name).joined(separator: ", ")))", at: nil))
+                continue
+            }
+            workflow.setWidth(value, of: parts[0])
+        }
+        if !problems.isEmpty { reject(problems) }
+        do {
+            return try workflow.plan()
+        } catch {
+            reject(error.errors)
+        }
+    }
+
+    static func reject(_ errors: [WorkflowError]) -> Never {
+        for error in errors { printError(error.description) }
+        printError("\(errors.count) problem\(errors.count == 1 ? "" : "s") found; nothing was run.")
+        Foundation.exit(invalidInputStatus)
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Where runs keep their state.
+enum StateLocation {
+    /// `.trellis/<name>` beside the workflow file, `<name>` being the file's name without extension.
+    static func directory(forWorkflow file: String) -> String {
+        let url = URL(fileURLWithPath: file).standardizedFileURL
+        let stem = url.deletingPathExtension().lastPathComponent
+        return url.deletingLastPathComponent().appendingPathComponent(".trellis").appendingPathComponent(stem).path
+    }
+
+    static func database(in directory: String) -> String { directory + "/state.sqlite" }
+
+    /// The state directories a command should read: `--state`, the one of a workflow file, or every run under
+    /// `./.trellis/`.
+    static func find(state: String?, file: String?) -> [String] {
+        if let state { return [absolute(state)] }
+        if let file { return [directory(forWorkflow: file)] }
+        let root = FileManager.default.currentDirectoryPath + "/.trellis"
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return entries.sorted().map { root + "/" + $0 }.filter { FileManager.default.fileExists(atPath: database(in: $0)) }
+    }
+
+    static func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+}

@@ -1,0 +1,110 @@
+internal import Foundation
+import Synchronization
+internal import TrellisStore
+internal import TrellisWorkflow
+
+/// Shows a run's events: a live display on a terminal, one line per event otherwise, or JSON lines.
+protocol RunRenderer: Sendable {
+    func handle(_ event: RunEvent)
+    func finish(_ summary: RunSummary, stateDirectory: String)
+}
+
+extension RunRenderer {
+    /// The summary table every human-readable renderer ends with.
+    func printSummary(_ summary: RunSummary, stateDirectory: String) {
+        let snapshot = summary.snapshot
+        print("")
+        print(Table.counts(snapshot))
+        let problems = snapshot.tasks.filter { !($0.state == .succeeded || $0.state == .skipped) }
+        if !problems.isEmpty {
+            print("")
+            print(Table.tasks(Array(problems.prefix(20)), directory: stateDirectory))
+            if problems.count > 20 { print("… and \(problems.count - 20) more (trellis status --all)") }
+        }
+        let verdict =
+            summary.interrupted ? "interrupted; run the same command again to resume" : summary.exitStatus == 0 ? "succeeded" : "failed"
+        var line = "\(snapshot.identity.workflow): \(verdict) in \(DurationText.format(summary.elapsed))"
+        if summary.alreadyDone > 0 { line += " (\(summary.alreadyDone) tasks already done in earlier sessions)" }
+        print(line)
+        print("state: \(stateDirectory)")
+    }
+}
+
+/// One line per event, for logs and pipes.
+struct LineRenderer: RunRenderer {
+    func handle(_ event: RunEvent) {
+        let text: String
+        switch event {
+        case .began(let workflow, let total, let done, let session):
+            text = "run \(workflow): \(total) tasks" + (done > 0 ? ", \(done) already done (session \(session))" : "")
+        case .started(let task, let attempt, let queue):
+            text = "started  \(task)" + (attempt > 1 ? " (attempt \(attempt))" : "") + (queue == WorkflowQueue.defaultName ? "" : " [\(queue)]")
+        case .output(let task, let name):
+            text = "output   \(task).\(name)"
+        case .finished(let task, let attempt, let state, _, let message, let seconds):
+            text = "\(state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(task)"
+                + (attempt > 1 ? " (attempt \(attempt))" : "") + " in \(DurationText.format(seconds: seconds))"
+                + (message.map { ": \($0)" } ?? "")
+        case .settled(let task, let state, let message):
+            text = "\(state.rawValue) \(task)" + (message.map { ": \($0)" } ?? "")
+        case .stopping(let force):
+            text = force ? "killing running tasks" : "stopping: no new tasks; running tasks get SIGTERM"
+        case .ended(let status, let seconds):
+            text = "run \(status) after \(DurationText.format(seconds: seconds))"
+        }
+        FileHandle.standardOutput.write(Data((Self.timestamp() + " " + text + "\n").utf8))
+    }
+
+    func finish(_ summary: RunSummary, stateDirectory: String) {
+        printSummary(summary, stateDirectory: stateDirectory)
+    }
+
+    static func timestamp() -> String {
+        var now = timeval()
+        gettimeofday(&now, nil)
+        var parts = tm()
+        var seconds = now.tv_sec
+        localtime_r(&seconds, &parts)
+        return String(format: "%02d:%02d:%02d.%03d", parts.tm_hour, parts.tm_min, parts.tm_sec, Int(now.tv_usec) / 1000)
+    }
+}
+
+/// JSON lines: one object per event, then a summary object.
+struct JSONRenderer: RunRenderer {
+    func handle(_ event: RunEvent) {
+        var fields: [(String, JSONOutput.Value)] = []
+        switch event {
+        case .began(let workflow, let total, let done, let session):
+            fields = [("event", .string("began")), ("workflow", .string(workflow)), ("total", .int(total)), ("done", .int(done)), ("session", .int(session))]
+        case .started(let task, let attempt, let queue):
+            fields = [("event", .string("started")), ("task", .string(task)), ("attempt", .int(attempt)), ("queue", .string(queue))]
+        case .output(let task, let name):
+            fields = [("event", .string("output")), ("task", .string(task)), ("output", .string(name))]
+        case .finished(let task, let attempt, let state, let exitCode, let message, let seconds):
+            fields = [
+                ("event", .string("finished")), ("task", .string(task)), ("attempt", .int(attempt)), ("state", .string(state.rawValue)),
+                ("exit_code", JSONOutput.optional(exitCode)), ("message", JSONOutput.optional(message)), ("seconds", .number(seconds)),
+            ]
+        case .settled(let task, let state, let message):
+            fields = [("event", .string("settled")), ("task", .string(task)), ("state", .string(state.rawValue)), ("message", JSONOutput.optional(message))]
+        case .stopping(let force):
+            fields = [("event", .string("stopping")), ("force", .bool(force))]
+        case .ended(let status, let seconds):
+            fields = [("event", .string("ended")), ("status", .string(status)), ("seconds", .number(seconds))]
+        }
+        fields.append(("time", .number(Date().timeIntervalSince1970)))
+        FileHandle.standardOutput.write(Data((JSONOutput.encode(.object(fields)) + "\n").utf8))
+    }
+
+    func finish(_ summary: RunSummary, stateDirectory: String) {
+        let counts = summary.snapshot.counts
+        print(
+            JSONOutput.encode(
+                .object([
+                    ("event", .string("summary")), ("status", .string(summary.snapshot.status)),
+                    ("exit_status", .int(Int(summary.exitStatus))), ("seconds", .number(summary.elapsed.seconds)),
+                    ("already_done", .int(summary.alreadyDone)), ("state_dir", .string(stateDirectory)),
+                    ("counts", .object(StoredState.allCases.compactMap { state in counts[state].map { (state.rawValue, .int($0)) } })),
+                ])))
+    }
+}
