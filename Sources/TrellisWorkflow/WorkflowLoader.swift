@@ -26,9 +26,18 @@ public enum WorkflowLoader {
         var parser = YAMLWorkflowParser(file: file)
         let stem = (file as NSString).lastPathComponent.split(separator: ".").first.map(String.init) ?? "workflow"
         var workflow = parser.parse(text, defaultName: stem)
-        guard parser.errors.isEmpty else { throw WorkflowValidationError(Workflow.sorted(parser.errors)) }
         workflow.contentHash = ContentHash.of(text.utf8)
-        return workflow
+        guard !parser.errors.isEmpty else { return workflow }
+        var errors = parser.errors
+        // Unknown keys drop nothing, so the graph can still be checked and every problem reported at once.
+        if errors.allSatisfy({ $0.code == .unknownKey }) {
+            do {
+                _ = try workflow.plan()
+            } catch {
+                errors += error.errors
+            }
+        }
+        throw WorkflowValidationError(Workflow.sorted(errors))
     }
 
     /// Loads a workflow and checks its graph; the plan is what runners and the simulator use.

@@ -22,7 +22,7 @@ enum JSONOutput {
     static func write(_ value: Value, to out: inout String) {
         switch value {
         case .string(let text): escape(text, to: &out)
-        case .number(let number): out += number.isFinite ? String(format: "%.6g", number) : "null"
+        case .number(let number): out += number.isFinite ? "\(number)" : "null"
         case .int(let number): out += String(number)
         case .bool(let flag): out += flag ? "true" : "false"
         case .null: out += "null"

@@ -21,10 +21,10 @@ extension RunRenderer {
             print(Table.tasks(Array(problems.prefix(20)), directory: stateDirectory))
             if problems.count > 20 { print("… and \(problems.count - 20) more (trellis status --all)") }
         }
-        let verdict =
-            summary.interrupted ? "interrupted; run the same command again to resume" : summary.exitStatus == 0 ? "succeeded" : "failed"
-        var line = "\(snapshot.identity.workflow): \(verdict) in \(DurationText.format(summary.elapsed))"
+        let verdict = summary.interrupted ? "interrupted" : summary.exitStatus == 0 ? "succeeded" : "failed"
+        var line = "\(snapshot.identity.workflow): \(verdict) after \(DurationText.format(summary.elapsed))"
         if summary.alreadyDone > 0 { line += " (\(summary.alreadyDone) tasks already done in earlier sessions)" }
+        if summary.exitStatus != 0 { line += "; run the same command again to resume" }
         print(line)
         print("state: \(stateDirectory)")
     }

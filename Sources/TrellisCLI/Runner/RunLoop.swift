@@ -120,9 +120,14 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
 
     /// When the core has nothing left, moves on: main graph → the finale that applies → finished.
     mutating func advanceIfIdle() {
-        guard core.unfinishedCount == 0, executions.isEmpty else { return }
+        guard executions.isEmpty else { return }
+        if interrupted {
+            phase = .finished
+            return
+        }
+        guard core.unfinishedCount == 0 else { return }
         switch phase {
-        case .main where !interrupted:
+        case .main:
             let succeeded = plan.nodes.indices.allSatisfy { plan.nodes[$0].role != .main || outcomes[$0] == .succeeded }
             let role: WorkflowTask.Role = succeeded ? .onSuccess : .onFailure
             let other: WorkflowTask.Role = succeeded ? .onFailure : .onSuccess
@@ -134,7 +139,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             phase = .finale(role)
             submit(role: role)
             advanceIfIdle()
-        case .main, .finale:
+        case .finale:
             phase = .finished
         case .finished:
             break
