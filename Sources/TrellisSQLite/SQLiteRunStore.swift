@@ -1,5 +1,5 @@
-public import TrellisStore
 internal import GRDB
+public import TrellisStore
 
 /// The embedded default store: one SQLite database (WAL mode) per run, through GRDB.
 ///
@@ -59,7 +59,8 @@ public final class SQLiteRunStore: RunStore {
                         throw RunStoreError.changed(stored: stored, now: identity)
                     }
                     if restart || stored.contentHash != identity.contentHash {
-                        try db.execute(sql: "DELETE FROM run; DELETE FROM task; DELETE FROM attempt; DELETE FROM output;")
+                        try db.execute(
+                            sql: "DELETE FROM run; DELETE FROM task; DELETE FROM attempt; DELETE FROM output;")
                     }
                 }
                 try db.execute(
@@ -69,7 +70,8 @@ public final class SQLiteRunStore: RunStore {
                         """,
                     arguments: [identity.workflow, identity.file, identity.contentHash])
                 let insert = try db.cachedStatement(
-                    sql: "INSERT INTO task (position, id) VALUES ((SELECT COALESCE(MAX(position), -1) + 1 FROM task), ?) ON CONFLICT (id) DO NOTHING"
+                    sql:
+                        "INSERT INTO task (position, id) VALUES ((SELECT COALESCE(MAX(position), -1) + 1 FROM task), ?) ON CONFLICT (id) DO NOTHING"
                 )
                 for id in tasks { try insert.execute(arguments: [id]) }
             }
@@ -81,6 +83,9 @@ public final class SQLiteRunStore: RunStore {
         guard !facts.isEmpty else { return }
         try guarded("record \(facts.count) facts") {
             try pool.write { db in
+                guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM run)") == true else {
+                    throw RunStoreError(.notOpen, "record before open")
+                }
                 for fact in facts { try Self.apply(fact, db) }
             }
         }
@@ -95,7 +100,8 @@ public final class SQLiteRunStore: RunStore {
     private static func apply(_ fact: RunFact, _ db: Database) throws {
         func ensure(_ task: String) throws {
             try db.cachedStatement(
-                sql: "INSERT INTO task (position, id) VALUES ((SELECT COALESCE(MAX(position), -1) + 1 FROM task), ?) ON CONFLICT (id) DO NOTHING"
+                sql:
+                    "INSERT INTO task (position, id) VALUES ((SELECT COALESCE(MAX(position), -1) + 1 FROM task), ?) ON CONFLICT (id) DO NOTHING"
             ).execute(arguments: [task])
         }
         switch fact {
@@ -105,28 +111,40 @@ public final class SQLiteRunStore: RunStore {
                     UPDATE run SET sessions = sessions + 1, pid = ?, status = 'running',
                         started_at = COALESCE(started_at, ?), ended_at = NULL
                     """, arguments: [pid, at])
-            try db.execute(sql: "UPDATE attempt SET state = 'interrupted' WHERE state IS NULL AND task IN (SELECT id FROM task WHERE state IN ('running', 'retrying'))")
+            try db.execute(
+                sql:
+                    "UPDATE attempt SET state = 'interrupted' WHERE state IS NULL AND task IN (SELECT id FROM task WHERE state IN ('running', 'retrying'))"
+            )
             try db.execute(sql: "UPDATE task SET state = 'interrupted' WHERE state IN ('running', 'retrying')")
         case .attemptStarted(let task, let attempt, let at):
             try ensure(task)
-            try db.cachedStatement(sql: "UPDATE task SET state = 'running', message = NULL, exit_code = NULL, finished_at = NULL WHERE id = ?")
-                .execute(arguments: [task])
+            try db.cachedStatement(
+                sql:
+                    "UPDATE task SET state = 'running', message = NULL, exit_code = NULL, finished_at = NULL WHERE id = ?"
+            )
+            .execute(arguments: [task])
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO attempt (task, number, started_at) VALUES (?, ?, ?)")
                 .execute(arguments: [task, attempt, at])
         case .processStarted(let task, let attempt, let pid):
+            try ensure(task)
             try db.cachedStatement(sql: "UPDATE attempt SET pid = ? WHERE task = ? AND number = ?")
                 .execute(arguments: [pid, task, attempt])
         case .outputSignalled(let task, let name, let at):
             try ensure(task)
             try db.cachedStatement(
-                sql: "INSERT INTO output (task, name, signalled_at, seq) VALUES (?, ?, ?, (SELECT COUNT(*) FROM output WHERE task = ?)) ON CONFLICT DO NOTHING"
+                sql:
+                    "INSERT INTO output (task, name, signalled_at, seq) VALUES (?, ?, ?, (SELECT COUNT(*) FROM output WHERE task = ?)) ON CONFLICT DO NOTHING"
             ).execute(arguments: [task, name, at, task])
         case .attemptEnded(let task, let attempt, let state, let exitCode, let message, let at):
             try ensure(task)
-            try db.cachedStatement(sql: "UPDATE attempt SET ended_at = ?, state = ?, exit_code = ? WHERE task = ? AND number = ?")
-                .execute(arguments: [at, state.rawValue, exitCode, task, attempt])
-            try db.cachedStatement(sql: "UPDATE task SET state = ?, exit_code = ?, message = ?, finished_at = ? WHERE id = ?")
-                .execute(arguments: [state.rawValue, exitCode, message, state.isFinal ? at : nil, task])
+            try db.cachedStatement(
+                sql: "UPDATE attempt SET ended_at = ?, state = ?, exit_code = ? WHERE task = ? AND number = ?"
+            )
+            .execute(arguments: [at, state.rawValue, exitCode, task, attempt])
+            try db.cachedStatement(
+                sql: "UPDATE task SET state = ?, exit_code = ?, message = ?, finished_at = ? WHERE id = ?"
+            )
+            .execute(arguments: [state.rawValue, exitCode, message, state.isFinal ? at : nil, task])
         case .settled(let task, let state, let message, let at):
             try ensure(task)
             try db.cachedStatement(sql: "UPDATE task SET state = ?, message = ?, finished_at = ? WHERE id = ?")
@@ -149,14 +167,17 @@ public final class SQLiteRunStore: RunStore {
                 index[id] = snapshot.tasks.count
                 let state = StoredState(rawValue: row["state"]) ?? .waiting
                 snapshot.tasks.append(
-                    StoredTask(id: id, state: state, exitCode: row["exit_code"], message: row["message"], finishedAt: row["finished_at"]))
+                    StoredTask(
+                        id: id, state: state, exitCode: row["exit_code"], message: row["message"],
+                        finishedAt: row["finished_at"]))
             }
             for row in try Row.fetchAll(db, sql: "SELECT * FROM attempt ORDER BY task, number") {
                 guard let i = index[row["task"]] else { continue }
                 snapshot.tasks[i].attempts.append(
                     StoredAttempt(
                         number: row["number"], startedAt: row["started_at"], endedAt: row["ended_at"],
-                        state: (row["state"] as String?).flatMap(StoredState.init(rawValue:)), exitCode: row["exit_code"],
+                        state: (row["state"] as String?).flatMap(StoredState.init(rawValue:)),
+                        exitCode: row["exit_code"],
                         pid: row["pid"]))
             }
             for row in try Row.fetchAll(db, sql: "SELECT task, name FROM output ORDER BY task, seq") {

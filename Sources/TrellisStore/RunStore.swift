@@ -88,7 +88,10 @@ public struct StoredAttempt: Hashable, Sendable {
     public var exitCode: Int32?
     public var pid: Int32?
 
-    public init(number: Int, startedAt: Double, endedAt: Double? = nil, state: StoredState? = nil, exitCode: Int32? = nil, pid: Int32? = nil) {
+    public init(
+        number: Int, startedAt: Double, endedAt: Double? = nil, state: StoredState? = nil, exitCode: Int32? = nil,
+        pid: Int32? = nil
+    ) {
         self.number = number
         self.startedAt = startedAt
         self.endedAt = endedAt

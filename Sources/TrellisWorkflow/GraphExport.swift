@@ -19,7 +19,10 @@ public enum GraphExport {
     ]
 
     static func dot(_ plan: WorkflowPlan, states: [String: String]) -> String {
-        var lines = ["digraph \(quoted(plan.workflow.name)) {", "  rankdir=LR;", "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\"];"]
+        var lines = [
+            "digraph \(quoted(plan.workflow.name)) {", "  rankdir=LR;",
+            "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\"];",
+        ]
         for node in plan.nodes {
             var attributes: [String] = []
             if node.task == nil { attributes.append("shape=hexagon") }
@@ -28,7 +31,8 @@ public enum GraphExport {
                 attributes.append("tooltip=\(quoted(state))")
             }
             if node.role != .main { attributes.append("peripheries=2") }
-            lines.append("  \(quoted(node.id))" + (attributes.isEmpty ? "" : " [\(attributes.joined(separator: ", "))]") + ";")
+            lines.append(
+                "  \(quoted(node.id))" + (attributes.isEmpty ? "" : " [\(attributes.joined(separator: ", "))]") + ";")
         }
         for node in plan.nodes {
             for dependency in node.dependencies {

@@ -18,7 +18,7 @@ public struct SimulationResult: Sendable {
     /// The longest chain of dependencies by expected duration, first task first.
     public var criticalPath: [String]
     public var criticalPathSeconds: Double
-    /// Sum of every task's expected duration.
+    /// Sum of the expected durations of the main graph and the `on_success` tasks (what a simulated run does).
     public var totalWork: Double
     public var taskCount: Int
     /// Tasks with neither an `estimate` nor a recorded runtime; counted as 0 s.
@@ -81,7 +81,8 @@ public enum Simulator {
                 }
                 spec.timeout = nil
                 guard let id = try? core.submit(spec, now: seconds(now), into: &actions) else {
-                    preconditionFailure("Internal inconsistency: the core refused node '\(node.id)' of a validated plan")
+                    preconditionFailure(
+                        "Internal inconsistency: the core refused node '\(node.id)' of a validated plan")
                 }
                 nodeToCore[position] = id.rawValue
                 coreToNode.append(position)
@@ -93,7 +94,9 @@ public enum Simulator {
                 let node = coreToNode[task.rawValue]
                 busy[queueIndex[plan.nodes[node].queue]!] += durations[node]
                 pending.insert(
-                    Finish(time: now + durations[node], sequence: sequence, task: Int32(task.rawValue), attempt: Int32(attempt)))
+                    Finish(
+                        time: now + durations[node], sequence: sequence, task: Int32(task.rawValue),
+                        attempt: Int32(attempt)))
                 sequence += 1
             }
             actions.removeAll(keepingCapacity: true)
@@ -104,7 +107,8 @@ public enum Simulator {
                 let task = TaskID(Int(finish.task))
                 let node = plan.nodes[coreToNode[task.rawValue]]
                 for item in node.outputs.indices {
-                    core.partialResult(task, index: item, attempt: Int(finish.attempt), now: seconds(now), into: &actions)
+                    core.partialResult(
+                        task, index: item, attempt: Int(finish.attempt), now: seconds(now), into: &actions)
                     events += 1
                 }
                 core.succeeded(task, attempt: Int(finish.attempt), now: seconds(now), into: &actions)
@@ -131,7 +135,8 @@ public enum Simulator {
                     utilisation: makespan > 0 ? busy[position] / (Double(queue.width) * makespan) : 0)
             },
             criticalPath: path.nodes, criticalPathSeconds: path.seconds,
-            totalWork: durations.reduce(0, +), taskCount: plan.nodes.count(where: { $0.task != nil }),
+            totalWork: plan.nodes.indices.filter { plan.nodes[$0].role != .onFailure }.reduce(0) { $0 + durations[$1] },
+            taskCount: plan.nodes.count(where: { $0.task != nil }),
             withoutEstimate: withoutEstimate, events: events)
     }
 

@@ -5,7 +5,9 @@ public import TrellisCore
 public enum DurationText {
     public static func parse(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if let seconds = Double(trimmed) { return seconds >= 0 ? .milliseconds(Int64((seconds * 1000).rounded())) : nil }
+        if let seconds = Double(trimmed) {
+            return seconds >= 0 ? .milliseconds(Int64((seconds * 1000).rounded())) : nil
+        }
         var total = 0.0
         var number = ""
         var rest = Substring(trimmed)

@@ -7,7 +7,9 @@ internal import TrellisCore
 /// `runtimeInSeconds` beside its `parents`. Each task becomes a wait of its runtime × `timeScale`, so a
 /// recorded workflow can be replayed without its programs.
 public enum WfFormat {
-    public static func parse(_ data: Data, file: String, timeScale: Double = 1) throws(WorkflowValidationError) -> Workflow {
+    public static func parse(
+        _ data: Data, file: String, timeScale: Double = 1
+    ) throws(WorkflowValidationError) -> Workflow {
         func failure(_ message: String) -> WorkflowValidationError {
             WorkflowValidationError([WorkflowError(.malformed, message, at: nil)])
         }
@@ -68,11 +70,16 @@ public enum WfFormat {
         }
         for id in order {
             guard let runtime = runtimes[id] else {
-                errors.append(WorkflowError(.missingKey, "\(file): task '\(id)' has no runtimeInSeconds in `workflow.execution.tasks`", at: nil))
+                errors.append(
+                    WorkflowError(
+                        .missingKey, "\(file): task '\(id)' has no runtimeInSeconds in `workflow.execution.tasks`",
+                        at: nil))
                 continue
             }
             let needs = (parentsByID[id] ?? []).map { WorkflowNeed(.task($0)) }
-            tasks.append(WorkflowTask(id: id, action: .wait(seconds: max(0, runtime) * timeScale), needs: needs, retryDelay: .zero))
+            tasks.append(
+                WorkflowTask(
+                    id: id, action: .wait(seconds: max(0, runtime) * timeScale), needs: needs, retryDelay: .zero))
         }
         guard errors.isEmpty else { throw WorkflowValidationError(errors) }
         let name = root["name"] as? String ?? (file as NSString).lastPathComponent

@@ -15,7 +15,8 @@ public enum WorkflowLoader {
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw WorkflowValidationError([
-                WorkflowError(.unreadable, "'\(path)' is not UTF-8 text", at: SourceLocation(file: path, line: 1, column: 1))
+                WorkflowError(
+                    .unreadable, "'\(path)' is not UTF-8 text", at: SourceLocation(file: path, line: 1, column: 1))
             ])
         }
         return try parse(yaml: text, file: path)

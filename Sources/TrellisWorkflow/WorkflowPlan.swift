@@ -71,7 +71,8 @@ extension Workflow {
         var triggerIndex: [String: Int] = [:]
         for (position, trigger) in triggers.enumerated() {
             if triggerIndex[trigger.name] != nil {
-                errors.append(WorkflowError(.duplicateID, "trigger '\(trigger.name)' is defined twice", at: trigger.location))
+                errors.append(
+                    WorkflowError(.duplicateID, "trigger '\(trigger.name)' is defined twice", at: trigger.location))
             } else {
                 triggerIndex[trigger.name] = position
             }
@@ -90,7 +91,8 @@ extension Workflow {
                         let known = triggers.map(\.name).sorted().joined(separator: ", ")
                         errors.append(
                             WorkflowError(
-                                .unknownTrigger, "'\(task.id)' needs unknown trigger '@\(name)'"
+                                .unknownTrigger,
+                                "'\(task.id)' needs unknown trigger '@\(name)'"
                                     + (known.isEmpty ? " (no triggers are defined)" : " (defined: \(known))"),
                                 at: need.location))
                         continue
@@ -116,10 +118,13 @@ extension Workflow {
                         }
                         let source = tasks[taskIndex[member]!]
                         guard let item = source.outputs.firstIndex(of: output) else {
-                            let declared = source.outputs.isEmpty ? "declares no outputs" : "declares \(source.outputs.joined(separator: ", "))"
+                            let declared =
+                                source.outputs.isEmpty
+                                ? "declares no outputs" : "declares \(source.outputs.joined(separator: ", "))"
                             errors.append(
                                 WorkflowError(
-                                    .unknownOutput, "'\(task.id)' needs output '\(output)' of '\(member)', which \(declared)",
+                                    .unknownOutput,
+                                    "'\(task.id)' needs output '\(output)' of '\(member)', which \(declared)",
                                     at: need.location))
                             continue
                         }
@@ -151,7 +156,8 @@ extension Workflow {
             graph.add(Graph.Node(id: "@" + trigger.name, queue: WorkflowPlan.triggerQueue, location: trigger.location))
         }
         for queue in queues where queue.width < 1 {
-            errors.append(WorkflowError(.invalidValue, "queue '\(queue.name)' needs a width of at least 1", at: queue.location))
+            errors.append(
+                WorkflowError(.invalidValue, "queue '\(queue.name)' needs a width of at least 1", at: queue.location))
         }
 
         let problems = graph.problems()
@@ -159,12 +165,16 @@ extension Workflow {
             switch problem {
             case .duplicateID(let id, let first, let again):
                 errors.append(
-                    WorkflowError(.duplicateID, "duplicate task id '\(id)'" + (first.map { " (first defined at \($0))" } ?? ""), at: again))
+                    WorkflowError(
+                        .duplicateID, "duplicate task id '\(id)'" + (first.map { " (first defined at \($0))" } ?? ""),
+                        at: again))
             case .selfDependency(let id, let location):
                 errors.append(WorkflowError(.selfDependency, "'\(id)' needs itself", at: location))
             case .unknownQueue(let queue, let node, let location):
                 let known = queues.map(\.name).joined(separator: ", ")
-                errors.append(WorkflowError(.unknownQueue, "'\(node)' uses unknown queue '\(queue)' (declared: \(known))", at: location))
+                errors.append(
+                    WorkflowError(
+                        .unknownQueue, "'\(node)' uses unknown queue '\(queue)' (declared: \(known))", at: location))
             case .cycle(let members):
                 let path = (members + [members[0]]).joined(separator: " → ")
                 let first = taskIndex[members[0]].flatMap { tasks[$0].location }
@@ -190,13 +200,16 @@ extension Workflow {
                     node.id.hasPrefix("@")
                     ? .trigger(triggers[triggerIndex[String(node.id.dropFirst())]!])
                     : .task(tasks[taskIndex[node.id]!])
-                nodes.append(WorkflowPlan.Node(id: node.id, kind: kind, queue: node.queue, dependencies: [], role: role))
+                nodes.append(
+                    WorkflowPlan.Node(id: node.id, kind: kind, queue: node.queue, dependencies: [], role: role))
             }
         }
         var index: [String: Int] = [:]
         for (position, node) in nodes.enumerated() { index[node.id] = position }
         for node in ordered {
-            nodes[index[node.id]!].dependencies = node.dependencies.map { Dependency(TaskID(index[$0.id]!), item: $0.item) }
+            nodes[index[node.id]!].dependencies = node.dependencies.map {
+                Dependency(TaskID(index[$0.id]!), item: $0.item)
+            }
         }
         var planQueues = queues
         if !usedTriggers.isEmpty {

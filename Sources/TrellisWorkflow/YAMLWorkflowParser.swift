@@ -1,9 +1,11 @@
-internal import Yams
 internal import TrellisCore
+internal import Yams
 
 /// Reads a workflow file's YAML into a `Workflow`, collecting every problem with its position.
 struct YAMLWorkflowParser {
-    static let topKeys: Set<String> = ["name", "policy", "failure", "queues", "triggers", "tasks", "on_success", "on_failure"]
+    static let topKeys: Set<String> = [
+        "name", "policy", "failure", "queues", "triggers", "tasks", "on_success", "on_failure",
+    ]
     static let taskKeys: Set<String> = [
         "id", "run", "needs", "queue", "priority", "retries", "retry_delay", "timeout", "env", "cwd", "estimate",
         "outputs", "matrix", "for_each", "wait",
@@ -13,6 +15,7 @@ struct YAMLWorkflowParser {
     let file: String
     var errors: [WorkflowError] = []
     var arrays: [String: [String]] = [:]
+    var reported: Set<WorkflowError> = []
 
     init(file: String) {
         self.file = file
@@ -23,12 +26,15 @@ struct YAMLWorkflowParser {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
-                fail(.missingKey, "the workflow is empty; it needs at least `tasks:`", at: SourceLocation(file: file, line: 1, column: 1))
+                fail(
+                    .missingKey, "the workflow is empty; it needs at least `tasks:`",
+                    at: SourceLocation(file: file, line: 1, column: 1))
                 return workflow
             }
             root = node
         } catch let error as YamlError {
-            errors.append(malformed(error))
+            let problem = malformed(error)
+            fail(problem.code, problem.message, at: problem.location)
             return workflow
         } catch {
             fail(.malformed, "\(error)", at: nil)
@@ -40,14 +46,20 @@ struct YAMLWorkflowParser {
             if let parsed = Self.policy(text) {
                 workflow.policy = parsed
             } else {
-                fail(.invalidValue, "unknown policy '\(text)'; expected output-first, fifo, wave, threshold:N or critical-path", at: policy.value)
+                fail(
+                    .invalidValue,
+                    "unknown policy '\(text)'; expected output-first, fifo, wave, threshold:N or critical-path",
+                    at: policy.value)
             }
         }
         if let failure = top["failure"], let text = string(failure.value, what: "failure") {
             switch text {
             case "continue": workflow.failurePolicy = .continueIndependent
             case "fail-fast": workflow.failurePolicy = .failFast
-            default: fail(.invalidValue, "unknown failure policy '\(text)'; expected continue or fail-fast", at: failure.value)
+            default:
+                fail(
+                    .invalidValue, "unknown failure policy '\(text)'; expected continue or fail-fast", at: failure.value
+                )
             }
         }
         if let queues = top["queues"] { workflow.queues = parseQueues(queues.value) }
@@ -75,7 +87,9 @@ struct YAMLWorkflowParser {
             guard let name = string(key, what: "a queue name") else { continue }
             var widthNode = value
             if value.mapping != nil {
-                guard let body = fields(of: value, allowed: ["width"], what: "queue '\(name)'"), let width = body["width"] else {
+                guard let body = fields(of: value, allowed: ["width"], what: "queue '\(name)'"),
+                    let width = body["width"]
+                else {
                     fail(.missingKey, "queue '\(name)' needs a `width`", at: value)
                     continue
                 }
@@ -112,7 +126,9 @@ struct YAMLWorkflowParser {
                 condition = .fileExists(text)
             case "after":
                 guard let seconds = ISO8601.secondsSince1970(text) else {
-                    fail(.invalidValue, "`after` of trigger '\(name)' must be a time like 2026-11-22T18:00:00Z", at: conditionNode)
+                    fail(
+                        .invalidValue, "`after` of trigger '\(name)' must be a time like 2026-11-22T18:00:00Z",
+                        at: conditionNode)
                     continue
                 }
                 condition = .wallClock(secondsSince1970: seconds)
@@ -160,7 +176,8 @@ struct YAMLWorkflowParser {
             if let command = string(run.value, what: "`run` of '\(template)'") { action = .shell(command) }
         case (nil, let wait?):
             if let seconds = duration(wait.value, what: "`wait` of '\(template)'") {
-                action = .wait(seconds: Double(seconds.components.seconds) + Double(seconds.components.attoseconds) / 1e18)
+                action = .wait(
+                    seconds: Double(seconds.components.seconds) + Double(seconds.components.attoseconds) / 1e18)
             }
         case (nil, nil):
             fail(.missingKey, "task '\(template)' needs `run` (a shell command)", at: node)
@@ -168,10 +185,15 @@ struct YAMLWorkflowParser {
             fail(.invalidValue, "task '\(template)' has both `run` and `wait`", at: wait.key)
         }
 
-        var prototype = WorkflowTask(id: template, action: action ?? .shell(""), role: role, location: location(idField.value))
+        var prototype = WorkflowTask(
+            id: template, action: action ?? .shell(""), role: role, location: location(idField.value))
         if let queue = body["queue"], let name = string(queue.value, what: "queue") { prototype.queue = name }
         if let priority = body["priority"] {
-            if let value = priority.value.int { prototype.priority = value } else { fail(.invalidValue, "`priority` must be an integer", at: priority.value) }
+            if let value = priority.value.int {
+                prototype.priority = value
+            } else {
+                fail(.invalidValue, "`priority` must be an integer", at: priority.value)
+            }
         }
         if let retries = body["retries"] {
             if let value = retries.value.int, value >= 0 {
@@ -180,8 +202,12 @@ struct YAMLWorkflowParser {
                 fail(.invalidValue, "`retries` must be a non-negative integer", at: retries.value)
             }
         }
-        if let delay = body["retry_delay"], let value = duration(delay.value, what: "retry_delay") { prototype.retryDelay = value }
-        if let timeout = body["timeout"], let value = duration(timeout.value, what: "timeout") { prototype.timeout = value }
+        if let delay = body["retry_delay"], let value = duration(delay.value, what: "retry_delay") {
+            prototype.retryDelay = value
+        }
+        if let timeout = body["timeout"], let value = duration(timeout.value, what: "timeout") {
+            prototype.timeout = value
+        }
         if let estimate = body["estimate"], let value = duration(estimate.value, what: "estimate") {
             prototype.estimate = Double(value.components.seconds) + Double(value.components.attoseconds) / 1e18
         }
@@ -253,14 +279,17 @@ struct YAMLWorkflowParser {
             return nil
         case (let matrix?, nil):
             guard let mapping = matrix.value.mapping, !mapping.isEmpty else {
-                fail(.badExpansion, "`matrix` of '\(taskID)' must map parameter names to lists of values", at: matrix.value)
+                fail(
+                    .badExpansion, "`matrix` of '\(taskID)' must map parameter names to lists of values",
+                    at: matrix.value)
                 return nil
             }
             var sets: [[String: String]] = [[:]]
             for (key, value) in mapping {
                 guard let name = parameterName(key) else { return nil }
                 guard let values = value.sequence, !values.isEmpty else {
-                    fail(.badExpansion, "parameter '\(name)' of '\(taskID)' needs a non-empty list of values", at: value)
+                    fail(
+                        .badExpansion, "parameter '\(name)' of '\(taskID)' needs a non-empty list of values", at: value)
                     return nil
                 }
                 var strings: [String] = []
@@ -273,14 +302,18 @@ struct YAMLWorkflowParser {
             return sets
         case (nil, let forEach?):
             guard let sequence = forEach.value.sequence, !sequence.isEmpty else {
-                fail(.badExpansion, "`for_each` of '\(taskID)' must be a non-empty list of parameter sets", at: forEach.value)
+                fail(
+                    .badExpansion, "`for_each` of '\(taskID)' must be a non-empty list of parameter sets",
+                    at: forEach.value)
                 return nil
             }
             var sets: [[String: String]] = []
             var names: Set<String>?
             for element in sequence {
                 guard let mapping = element.mapping else {
-                    fail(.badExpansion, "each `for_each` entry of '\(taskID)' must map parameter names to values", at: element)
+                    fail(
+                        .badExpansion, "each `for_each` entry of '\(taskID)' must map parameter names to values",
+                        at: element)
                     return nil
                 }
                 var set: [String: String] = [:]
@@ -291,7 +324,10 @@ struct YAMLWorkflowParser {
                     set[name] = text
                 }
                 if let names, names != Set(set.keys) {
-                    fail(.badExpansion, "every `for_each` entry of '\(taskID)' must set the same parameters \(names.sorted())", at: element)
+                    fail(
+                        .badExpansion,
+                        "every `for_each` entry of '\(taskID)' must set the same parameters \(names.sorted())",
+                        at: element)
                     return nil
                 }
                 names = Set(set.keys)
@@ -366,7 +402,10 @@ struct YAMLWorkflowParser {
         for (key, value) in mapping {
             guard let name = string(key, what: "a key") else { continue }
             guard allowed.contains(name) else {
-                fail(.unknownKey, "unknown key '\(name)' in \(what); expected one of \(allowed.sorted().joined(separator: ", "))", at: key)
+                fail(
+                    .unknownKey,
+                    "unknown key '\(name)' in \(what); expected one of \(allowed.sorted().joined(separator: ", "))",
+                    at: key)
                 continue
             }
             if result[name] != nil {
@@ -417,11 +456,13 @@ struct YAMLWorkflowParser {
     }
 
     mutating func fail(_ code: WorkflowError.Code, _ message: String, at node: Node) {
-        errors.append(WorkflowError(code, message, at: location(node)))
+        fail(code, message, at: location(node))
     }
 
     mutating func fail(_ code: WorkflowError.Code, _ message: String, at location: SourceLocation?) {
-        errors.append(WorkflowError(code, message, at: location))
+        let error = WorkflowError(code, message, at: location)
+        // A task array repeats its template once per member; its problems are reported once.
+        if reported.insert(error).inserted { errors.append(error) }
     }
 
     func malformed(_ error: YamlError) -> WorkflowError {
@@ -429,14 +470,18 @@ struct YAMLWorkflowParser {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
-            let detail = context.map { "\(problem) (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? problem
+            let detail =
+                context.map { "\(problem) (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? problem
             return WorkflowError(.malformed, "malformed YAML: \(detail)", at: at(mark))
         case .duplicatedKeysInMapping(let duplicates, let context):
-            return WorkflowError(.malformed, "duplicate keys \(duplicates.joined(separator: ", ")) in a mapping", at: at(context.mark))
+            return WorkflowError(
+                .malformed, "duplicate keys \(duplicates.joined(separator: ", ")) in a mapping", at: at(context.mark))
         case .reader(let problem, _, _, _):
-            return WorkflowError(.malformed, "unreadable YAML: \(problem)", at: SourceLocation(file: file, line: 1, column: 1))
+            return WorkflowError(
+                .malformed, "unreadable YAML: \(problem)", at: SourceLocation(file: file, line: 1, column: 1))
         default:
-            return WorkflowError(.malformed, "malformed YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
+            return WorkflowError(
+                .malformed, "malformed YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
         }
     }
 
@@ -447,7 +492,9 @@ struct YAMLWorkflowParser {
         case "wave": return .wave
         case "critical-path": return .criticalPath
         default:
-            guard text.hasPrefix("threshold:"), let n = Int(text.dropFirst("threshold:".count)), n > 0 else { return nil }
+            guard text.hasPrefix("threshold:"), let n = Int(text.dropFirst("threshold:".count)), n > 0 else {
+                return nil
+            }
             return .threshold(n)
         }
     }

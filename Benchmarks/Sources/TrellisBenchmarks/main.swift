@@ -5,7 +5,7 @@ import TrellisCore
     import Glibc
 #endif
 
-// Usage: trellis-benchmarks [all|runtime|core|smq|memory] [--runs N]
+// Usage: trellis-benchmarks [all|runtime|core|smq|memory|cli|replay] [--runs N]
 // Release builds only: swift run -c release --package-path Benchmarks trellis-benchmarks
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -38,6 +38,58 @@ if mode == "memory" {
     // One run per process, so the peak resident size belongs to this run alone.
     let perTask = try await TrellisScenario.memory(1_000_000)
     print("memory: \(format(perTask)) bytes/task (1,000,000 tasks submitted before start)")
+    exit(0)
+}
+
+if mode == "cli" {
+    // `trellis run` end to end: release binary, durable state on (swift build -c release --product trellis).
+    print("| measure | trellis run | baseline (same run) | target | |")
+    print("|---|---|---|---|---|")
+    let rates = try await repeatRuns(runs) {
+        let (trellis, xargs) = try CLIScenario.trueTasks(10_000, width: 8)
+        return ["trellis": trellis, "xargs": xargs]
+    }
+    let trellis = median(rates["trellis"]!)
+    let xargs = median(rates["xargs"]!)
+    row(
+        "10,000 `true` tasks, width 8: tasks/s", trellis, xargs, "tasks/s", "≥ 70 % of xargs -P 8 sh -c",
+        met: trellis >= 0.7 * xargs)
+    print("  (trellis at \(format(100 * trellis / xargs)) % of xargs)")
+    let simulation = try await repeatRuns(runs) {
+        let (command, simulation) = try CLIScenario.simulate(100_000)
+        return ["command": command, "simulation": simulation]
+    }
+    let command = median(simulation["command"]!)
+    row("--simulate, 100,000 tasks: whole command", command, nil, "s", "< 2 s", met: command < 2)
+    row("--simulate, 100,000 tasks: simulation alone", median(simulation["simulation"]!), nil, "s", "–", met: true)
+    print("load after: \(loadAverage())")
+    exit(0)
+}
+
+if mode == "replay" {
+    // WfCommons replays at width 16, a few seconds each; makespan against the lower bound and the prediction.
+    let scales = ["montage": 0.0004, "epigenomics": 0.004, "genome": 0.0012]
+    print("| instance | policy | makespan | lower bound | ratio | predicted | prediction error |")
+    print("|---|---|---|---|---|---|---|")
+    for instance in ["montage", "epigenomics", "genome"] {
+        for policy in ["critical-path", "output-first", "fifo", "wave"] {
+            var collected: [String: [Double]] = [:]
+            for _ in 0..<runs {
+                let replay = try CLIScenario.replay(instance, policy: policy, timeScale: scales[instance]!)
+                let bound = max(replay.criticalPath, replay.totalWork / 16)
+                collected["makespan", default: []].append(replay.makespan)
+                collected["bound", default: []].append(bound)
+                collected["predicted", default: []].append(replay.predicted)
+            }
+            let makespan = median(collected["makespan"]!)
+            let bound = median(collected["bound"]!)
+            let predicted = median(collected["predicted"]!)
+            print(
+                "| \(instance) | \(policy) | \(format(makespan)) s | \(format(bound)) s | \(format(makespan / bound)) | "
+                    + "\(format(predicted)) s | \(format(100 * abs(predicted - makespan) / makespan)) % |")
+        }
+    }
+    print("load after: \(loadAverage())")
     exit(0)
 }
 

@@ -5,7 +5,8 @@ internal import TrellisWorkflow
 
 struct GraphCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "graph", abstract: "Print the workflow graph as DOT or Mermaid, coloured by state when a run exists.")
+        commandName: "graph",
+        abstract: "Print the workflow graph as DOT or Mermaid, coloured by state when a run exists.")
 
     @Argument(help: "A YAML workflow or a WfFormat JSON instance.") var file: String
     @Option(help: "dot or mermaid.") var format: String = "dot"

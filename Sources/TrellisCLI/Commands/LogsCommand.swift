@@ -27,7 +27,9 @@ struct LogsCommand: AsyncParsableCommand {
             throw ValidationError("no recorded run has a task '\(task)'")
         }
         if found.count > 1 {
-            throw ValidationError("several runs have a task '\(task)' (\(found.map(\.0).joined(separator: ", "))); choose one with --state")
+            throw ValidationError(
+                "several runs have a task '\(task)' (\(found.map(\.0).joined(separator: ", "))); choose one with --state"
+            )
         }
         guard let number = attempt ?? stored.attempts.last?.number else {
             throw ValidationError("task '\(task)' has not started yet (\(stored.state.rawValue))")

@@ -17,9 +17,11 @@ struct RunCommand: AsyncParsableCommand {
             """)
 
     @Argument(help: "A YAML workflow or a WfFormat JSON instance.") var file: String
-    @Option(help: "output-first, fifo, wave, threshold:N or critical-path (default: the workflow's).") var policy: String?
+    @Option(help: "output-first, fifo, wave, threshold:N or critical-path (default: the workflow's).") var policy:
+        String?
     @Option(help: "Width of the default queue.") var workers: Int?
-    @Option(name: .customLong("width"), help: "Width of a named queue, as QUEUE=N (repeatable).") var widths: [String] = []
+    @Option(name: .customLong("width"), help: "Width of a named queue, as QUEUE=N (repeatable).") var widths: [String] =
+        []
     @Option(help: "The run's state directory.") var state: String?
     @Option(name: .customLong("time-scale"), help: "Replay WfFormat tasks as waits of runtime × this many seconds.")
     var timeScale: Double = 1
@@ -29,7 +31,8 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Discard the recorded run and start over.") var restart = false
 
     func run() async throws {
-        let plan = try WorkflowInput.plan(file: file, timeScale: timeScale, policy: policy, workers: workers, widths: widths)
+        let plan = try WorkflowInput.plan(
+            file: file, timeScale: timeScale, policy: policy, workers: workers, widths: widths)
         if simulate {
             printSimulation(plan)
             return
@@ -46,7 +49,9 @@ struct RunCommand: AsyncParsableCommand {
         let base = URL(fileURLWithPath: file).standardizedFileURL.deletingLastPathComponent().path
         let runner = LocalRunner(
             plan: plan, store: store,
-            options: RunOptions(stateDirectory: directory, restart: restart, gracePeriod: .milliseconds(Int64(grace * 1000)), baseDirectory: base),
+            options: RunOptions(
+                stateDirectory: directory, restart: restart, gracePeriod: .milliseconds(Int64(grace * 1000)),
+                baseDirectory: base),
             clock: ContinuousClock())
         let renderer: any RunRenderer =
             if json { JSONRenderer() } else if isatty(STDOUT_FILENO) == 1 { ProgressDisplay() } else { LineRenderer() }
@@ -72,31 +77,47 @@ struct RunCommand: AsyncParsableCommand {
             print(
                 JSONOutput.encode(
                     .object([
-                        ("makespan", .number(result.makespan)), ("critical_path_seconds", .number(result.criticalPathSeconds)),
-                        ("critical_path", .array(result.criticalPath.map { .string($0) })), ("total_work", .number(result.totalWork)),
+                        ("makespan", .number(result.makespan)),
+                        ("critical_path_seconds", .number(result.criticalPathSeconds)),
+                        ("critical_path", .array(result.criticalPath.map { .string($0) })),
+                        ("total_work", .number(result.totalWork)),
                         ("tasks", .int(result.taskCount)), ("without_estimate", .int(result.withoutEstimate)),
                         (
                             "queues",
                             .array(
                                 result.queues.map {
-                                    .object([("name", .string($0.name)), ("width", .int($0.width)), ("busy", .number($0.busy)), ("utilisation", .number($0.utilisation))])
+                                    .object([
+                                        ("name", .string($0.name)), ("width", .int($0.width)),
+                                        ("busy", .number($0.busy)), ("utilisation", .number($0.utilisation)),
+                                    ])
                                 })
                         ),
                         ("simulated_in", .number(took.seconds)),
                     ])))
             return
         }
-        print("\(plan.workflow.name): \(result.taskCount) tasks, policy \(plan.workflow.policy) (simulated in \(DurationText.format(took)))")
+        print(
+            "\(plan.workflow.name): \(result.taskCount) tasks, policy \(plan.workflow.policy) (simulated in \(DurationText.format(took)))"
+        )
         print("predicted makespan  \(DurationText.format(seconds: result.makespan))")
-        print("critical path       \(DurationText.format(seconds: result.criticalPathSeconds)) over \(result.criticalPath.count) tasks")
-        let path = result.criticalPath.count > 8 ? Array(result.criticalPath.prefix(4)) + ["…"] + Array(result.criticalPath.suffix(3)) : result.criticalPath
+        print(
+            "critical path       \(DurationText.format(seconds: result.criticalPathSeconds)) over \(result.criticalPath.count) tasks"
+        )
+        let path =
+            result.criticalPath.count > 8
+            ? Array(result.criticalPath.prefix(4)) + ["…"] + Array(result.criticalPath.suffix(3)) : result.criticalPath
         print("                    " + path.joined(separator: " → "))
         print("total work          \(DurationText.format(seconds: result.totalWork))")
-        if result.withoutEstimate > 0 { print("note: \(result.withoutEstimate) tasks have no estimate and count as 0 s") }
+        if result.withoutEstimate > 0 {
+            print("note: \(result.withoutEstimate) tasks have no estimate and count as 0 s")
+        }
         print("")
         var rows = [["queue", "width", "busy", "utilisation"]]
         for queue in result.queues {
-            rows.append([queue.name, String(queue.width), DurationText.format(seconds: queue.busy), String(format: "%.1f%%", queue.utilisation * 100)])
+            rows.append([
+                queue.name, String(queue.width), DurationText.format(seconds: queue.busy),
+                String(format: "%.1f%%", queue.utilisation * 100),
+            ])
         }
         print(Table.render(rows, rightAligned: [1, 2, 3]))
     }

@@ -3,7 +3,8 @@ internal import TrellisWorkflow
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "validate", abstract: "Check a workflow file and report every problem with its position (exit status 2).")
+        commandName: "validate",
+        abstract: "Check a workflow file and report every problem with its position (exit status 2).")
 
     @Argument(help: "A YAML workflow or a WfFormat JSON instance.") var file: String
 

@@ -22,20 +22,33 @@ enum WorkflowInput {
             if let parsed = SchedulingPolicy(name: policy) {
                 workflow.policy = parsed
             } else {
-                problems.append(WorkflowError(.invalidValue, "--policy: unknown policy '\(policy)'; expected output-first, fifo, wave, threshold:N or critical-path", at: nil))
+                problems.append(
+                    WorkflowError(
+                        .invalidValue,
+                        "--policy: unknown policy '\(policy)'; expected output-first, fifo, wave, threshold:N or critical-path",
+                        at: nil))
             }
         }
         if let workers {
-            if workers > 0 { workflow.setWidth(workers, of: WorkflowQueue.defaultName) } else { problems.append(WorkflowError(.invalidValue, "--workers must be at least 1", at: nil)) }
+            if workers > 0 {
+                workflow.setWidth(workers, of: WorkflowQueue.defaultName)
+            } else {
+                problems.append(WorkflowError(.invalidValue, "--workers must be at least 1", at: nil))
+            }
         }
         for width in widths {
             let parts = width.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, let value = Int(parts[1]), value > 0 else {
-                problems.append(WorkflowError(.invalidValue, "--width '\(width)': expected QUEUE=N with N ≥ 1", at: nil))
+                problems.append(
+                    WorkflowError(.invalidValue, "--width '\(width)': expected QUEUE=N with N ≥ 1", at: nil))
                 continue
             }
             guard workflow.queues.contains(where: { $0.name == parts[0] }) else {
-                problems.append(WorkflowError(.unknownQueue, "--width: the workflow has no queue '\(parts[0])' (queues: \(workflow.queues.map(\.name).joined(separator: ", ")))", at: nil))
+                problems.append(
+                    WorkflowError(
+                        .unknownQueue,
+                        "--width: the workflow has no queue '\(parts[0])' (queues: \(workflow.queues.map(\.name).joined(separator: ", ")))",
+                        at: nil))
                 continue
             }
             workflow.setWidth(value, of: parts[0])
@@ -77,7 +90,9 @@ enum StateLocation {
         if let file { return [directory(forWorkflow: file)] }
         let root = FileManager.default.currentDirectoryPath + "/.trellis"
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        return entries.sorted().map { root + "/" + $0 }.filter { FileManager.default.fileExists(atPath: database(in: $0)) }
+        return entries.sorted().map { root + "/" + $0 }.filter {
+            FileManager.default.fileExists(atPath: database(in: $0))
+        }
     }
 
     static func absolute(_ path: String) -> String {

@@ -68,15 +68,22 @@ enum JSONOutput {
     static func run(_ snapshot: RunSnapshot, directory: String) -> Value {
         .object([
             ("workflow", .string(snapshot.identity.workflow)), ("file", .string(snapshot.identity.file)),
-            ("state_dir", .string(directory)), ("status", .string(snapshot.status)), ("sessions", .int(snapshot.sessions)),
+            ("state_dir", .string(directory)), ("status", .string(snapshot.status)),
+            ("sessions", .int(snapshot.sessions)),
             ("started_at", optional(snapshot.startedAt)), ("ended_at", optional(snapshot.endedAt)),
-            ("counts", .object(StoredState.allCases.compactMap { state in snapshot.counts[state].map { (state.rawValue, .int($0)) } })),
+            (
+                "counts",
+                .object(
+                    StoredState.allCases.compactMap { state in snapshot.counts[state].map { (state.rawValue, .int($0)) }
+                    })
+            ),
             (
                 "tasks",
                 .array(
                     snapshot.tasks.map { task in
                         .object([
-                            ("id", .string(task.id)), ("state", .string(task.state.rawValue)), ("attempts", .int(task.attempts.count)),
+                            ("id", .string(task.id)), ("state", .string(task.state.rawValue)),
+                            ("attempts", .int(task.attempts.count)),
                             ("exit_code", optional(task.exitCode)), ("message", optional(task.message)),
                             ("outputs", .array(task.outputs.map { .string($0) })),
                             ("started_at", optional(task.startedAt)), ("finished_at", optional(task.finishedAt)),

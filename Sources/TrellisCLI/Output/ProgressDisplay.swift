@@ -60,10 +60,15 @@ final class ProgressDisplay: RunRenderer {
                 return result == .failed ? ["✗ \(task) failed: \(message ?? "error")"] : []
             case .settled(let task, let result, let message):
                 state.finished[result, default: 0] += 1
-                return result == .upstreamFailed || result == .cancelled ? ["⊘ \(task): \(message ?? result.rawValue)"] : []
+                return result == .upstreamFailed || result == .cancelled
+                    ? ["⊘ \(task): \(message ?? result.rawValue)"] : []
             case .stopping(let force):
                 state.stopping = true
-                return [force ? "killing running tasks" : "stopping: no new tasks; running tasks get SIGTERM (Ctrl-C again to kill)"]
+                return [
+                    force
+                        ? "killing running tasks"
+                        : "stopping: no new tasks; running tasks get SIGTERM (Ctrl-C again to kill)"
+                ]
             case .ended:
                 state.ended = true
                 return []
@@ -112,7 +117,9 @@ final class ProgressDisplay: RunRenderer {
             "\(state.workflow)  \(bar)  \(done)/\(state.total)  \(Int(fraction * 100))%  elapsed \(DurationText.format(seconds: elapsed))\(eta)"
         ]
         var counts = ["▶ \(state.running.count) running"]
-        for (symbol, key) in [("✓", StoredState.succeeded), ("✗", .failed), ("⊘", .upstreamFailed), ("–", .cancelled), ("○", .skipped)] {
+        for (symbol, key) in [
+            ("✓", StoredState.succeeded), ("✗", .failed), ("⊘", .upstreamFailed), ("–", .cancelled), ("○", .skipped),
+        ] {
             if let count = state.finished[key], count > 0 { counts.append("\(symbol) \(count) \(key.rawValue)") }
         }
         if state.doneBefore > 0 { counts.append("✓ \(state.doneBefore) done before") }

@@ -38,11 +38,14 @@ struct LineRenderer: RunRenderer {
         case .began(let workflow, let total, let done, let session):
             text = "run \(workflow): \(total) tasks" + (done > 0 ? ", \(done) already done (session \(session))" : "")
         case .started(let task, let attempt, let queue):
-            text = "started  \(task)" + (attempt > 1 ? " (attempt \(attempt))" : "") + (queue == WorkflowQueue.defaultName ? "" : " [\(queue)]")
+            text =
+                "started  \(task)" + (attempt > 1 ? " (attempt \(attempt))" : "")
+                + (queue == WorkflowQueue.defaultName ? "" : " [\(queue)]")
         case .output(let task, let name):
             text = "output   \(task).\(name)"
         case .finished(let task, let attempt, let state, _, let message, let seconds):
-            text = "\(state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(task)"
+            text =
+                "\(state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(task)"
                 + (attempt > 1 ? " (attempt \(attempt))" : "") + " in \(DurationText.format(seconds: seconds))"
                 + (message.map { ": \($0)" } ?? "")
         case .settled(let task, let state, let message):
@@ -75,18 +78,29 @@ struct JSONRenderer: RunRenderer {
         var fields: [(String, JSONOutput.Value)] = []
         switch event {
         case .began(let workflow, let total, let done, let session):
-            fields = [("event", .string("began")), ("workflow", .string(workflow)), ("total", .int(total)), ("done", .int(done)), ("session", .int(session))]
+            fields = [
+                ("event", .string("began")), ("workflow", .string(workflow)), ("total", .int(total)),
+                ("done", .int(done)), ("session", .int(session)),
+            ]
         case .started(let task, let attempt, let queue):
-            fields = [("event", .string("started")), ("task", .string(task)), ("attempt", .int(attempt)), ("queue", .string(queue))]
+            fields = [
+                ("event", .string("started")), ("task", .string(task)), ("attempt", .int(attempt)),
+                ("queue", .string(queue)),
+            ]
         case .output(let task, let name):
             fields = [("event", .string("output")), ("task", .string(task)), ("output", .string(name))]
         case .finished(let task, let attempt, let state, let exitCode, let message, let seconds):
             fields = [
-                ("event", .string("finished")), ("task", .string(task)), ("attempt", .int(attempt)), ("state", .string(state.rawValue)),
-                ("exit_code", JSONOutput.optional(exitCode)), ("message", JSONOutput.optional(message)), ("seconds", .number(seconds)),
+                ("event", .string("finished")), ("task", .string(task)), ("attempt", .int(attempt)),
+                ("state", .string(state.rawValue)),
+                ("exit_code", JSONOutput.optional(exitCode)), ("message", JSONOutput.optional(message)),
+                ("seconds", .number(seconds)),
             ]
         case .settled(let task, let state, let message):
-            fields = [("event", .string("settled")), ("task", .string(task)), ("state", .string(state.rawValue)), ("message", JSONOutput.optional(message))]
+            fields = [
+                ("event", .string("settled")), ("task", .string(task)), ("state", .string(state.rawValue)),
+                ("message", JSONOutput.optional(message)),
+            ]
         case .stopping(let force):
             fields = [("event", .string("stopping")), ("force", .bool(force))]
         case .ended(let status, let seconds):
@@ -104,7 +118,12 @@ struct JSONRenderer: RunRenderer {
                     ("event", .string("summary")), ("status", .string(summary.snapshot.status)),
                     ("exit_status", .int(Int(summary.exitStatus))), ("seconds", .number(summary.elapsed.seconds)),
                     ("already_done", .int(summary.alreadyDone)), ("state_dir", .string(stateDirectory)),
-                    ("counts", .object(StoredState.allCases.compactMap { state in counts[state].map { (state.rawValue, .int($0)) } })),
+                    (
+                        "counts",
+                        .object(
+                            StoredState.allCases.compactMap { state in counts[state].map { (state.rawValue, .int($0)) }
+                            })
+                    ),
                 ])))
     }
 }

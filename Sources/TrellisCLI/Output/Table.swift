@@ -19,7 +19,8 @@ enum Table {
     }
 
     static func runHeader(_ snapshot: RunSnapshot, directory: String) -> String {
-        var line = "\(snapshot.identity.workflow) (\(snapshot.identity.file)): \(snapshot.status), \(snapshot.sessions) session"
+        var line =
+            "\(snapshot.identity.workflow) (\(snapshot.identity.file)): \(snapshot.status), \(snapshot.sessions) session"
             + (snapshot.sessions == 1 ? "" : "s")
         if let start = snapshot.startedAt {
             let end = snapshot.endedAt ?? Date().timeIntervalSince1970
@@ -30,7 +31,9 @@ enum Table {
 
     static func counts(_ snapshot: RunSnapshot) -> String {
         let counts = snapshot.counts
-        let rows = [["state", "tasks"]] + StoredState.allCases.compactMap { state in counts[state].map { [state.rawValue, String($0)] } }
+        let rows =
+            [["state", "tasks"]]
+            + StoredState.allCases.compactMap { state in counts[state].map { [state.rawValue, String($0)] } }
         return render(rows, rightAligned: [1])
     }
 
@@ -39,13 +42,20 @@ enum Table {
         var rows = [["task", "state", "attempts", "exit", "time", "detail"]]
         for task in tasks {
             let time: String =
-                if let start = task.attempts.last?.startedAt { DurationText.format(seconds: max(0, (task.finishedAt ?? task.attempts.last?.endedAt ?? Date().timeIntervalSince1970) - start)) } else { "" }
+                if let start = task.attempts.last?.startedAt {
+                    DurationText.format(
+                        seconds: max(
+                            0, (task.finishedAt ?? task.attempts.last?.endedAt ?? Date().timeIntervalSince1970) - start)
+                    )
+                } else { "" }
             var detail = task.message ?? ""
             if task.state == .failed, let attempt = task.attempts.last?.number {
-                detail += (detail.isEmpty ? "" : "; ") + "stderr: " + options.logPaths(task: task.id, attempt: attempt).stderr
+                detail +=
+                    (detail.isEmpty ? "" : "; ") + "stderr: " + options.logPaths(task: task.id, attempt: attempt).stderr
             }
             rows.append([
-                task.id, task.state.rawValue, String(task.attempts.count), task.exitCode.map(String.init) ?? "", time, detail,
+                task.id, task.state.rawValue, String(task.attempts.count), task.exitCode.map(String.init) ?? "", time,
+                detail,
             ])
         }
         return render(rows, rightAligned: [2, 3, 4])

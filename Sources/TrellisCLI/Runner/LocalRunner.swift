@@ -15,7 +15,9 @@ package struct RunOptions: Sendable {
     /// Relative working directories and trigger files are resolved against this (the workflow's directory).
     package var baseDirectory: String
 
-    package init(stateDirectory: String, restart: Bool = false, gracePeriod: Duration = .seconds(5), baseDirectory: String) {
+    package init(
+        stateDirectory: String, restart: Bool = false, gracePeriod: Duration = .seconds(5), baseDirectory: String
+    ) {
         self.stateDirectory = stateDirectory
         self.restart = restart
         self.gracePeriod = gracePeriod
@@ -98,7 +100,8 @@ package final class LocalRunner<C: Clock>: Sendable where C.Duration == Duration
     /// Runs until every task has ended or the run is interrupted.
     package func run(events: @escaping @Sendable (RunEvent) -> Void) async throws(RunStoreError) -> RunSummary {
         try FileManager.default.createDirectory(atPath: options.logDirectory, withIntermediateDirectories: true)
-        let identity = RunIdentity(workflow: plan.workflow.name, file: plan.workflow.file, contentHash: plan.workflow.contentHash)
+        let identity = RunIdentity(
+            workflow: plan.workflow.name, file: plan.workflow.file, contentHash: plan.workflow.contentHash)
         let earlier = try store.open(identity, tasks: plan.nodes.map(\.id), restart: options.restart)
         if earlier.sessions > 0 { OrphanReaper.reap(stateDirectory: options.stateDirectory) }
         let writer = FactWriter(store: store)
@@ -118,8 +121,11 @@ package final class LocalRunner<C: Clock>: Sendable where C.Duration == Duration
         writer.append([.sessionEnded(status: status, at: Date().timeIntervalSince1970)])
         events(.ended(status: status, seconds: elapsed.seconds))
         if let failure = await writer.finish() { throw failure }
-        guard let snapshot = try store.snapshot() else { throw RunStoreError(.notOpen, "the run vanished from its store") }
-        return RunSummary(snapshot: snapshot, elapsed: elapsed, interrupted: loop.interrupted, alreadyDone: loop.alreadyDone)
+        guard let snapshot = try store.snapshot() else {
+            throw RunStoreError(.notOpen, "the run vanished from its store")
+        }
+        return RunSummary(
+            snapshot: snapshot, elapsed: elapsed, interrupted: loop.interrupted, alreadyDone: loop.alreadyDone)
     }
 }
 
@@ -129,7 +135,9 @@ extension Duration {
 
 extension FileManager {
     /// `createDirectory` that reports failure as a store error (the state directory is the store's home).
-    fileprivate func createDirectory(atPath path: String, withIntermediateDirectories: Bool) throws(RunStoreError) -> Void {
+    fileprivate func createDirectory(
+        atPath path: String, withIntermediateDirectories: Bool
+    ) throws(RunStoreError) -> Void {
         do {
             try createDirectory(atPath: path, withIntermediateDirectories: withIntermediateDirectories, attributes: nil)
         } catch {

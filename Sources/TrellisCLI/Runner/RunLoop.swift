@@ -40,7 +40,10 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
     var forced = false
     let alreadyDone: Int
 
-    init(runner: Runner, earlier: RunSnapshot, writer: FactWriter, events: @escaping @Sendable (RunEvent) -> Void, origin: C.Instant) {
+    init(
+        runner: Runner, earlier: RunSnapshot, writer: FactWriter, events: @escaping @Sendable (RunEvent) -> Void,
+        origin: C.Instant
+    ) {
         self.runner = runner
         self.plan = runner.plan
         self.writer = writer
@@ -71,10 +74,13 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             do {
                 queueIDs[queue.name] = try core.addQueue(width: queue.width)
             } catch {
-                preconditionFailure("Internal inconsistency: a validated plan has a queue of width \(queue.width): \(error)")
+                preconditionFailure(
+                    "Internal inconsistency: a validated plan has a queue of width \(queue.width): \(error)")
             }
         }
-        events(.began(workflow: plan.workflow.name, total: plan.nodes.count, done: doneCount, session: earlier.sessions + 1))
+        events(
+            .began(
+                workflow: plan.workflow.name, total: plan.nodes.count, done: doneCount, session: earlier.sessions + 1))
     }
 
     var isFinished: Bool {
@@ -101,9 +107,12 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             spec.dependencies = node.dependencies.compactMap { dependency in
                 let source = dependency.task.rawValue
                 if done[source] { return nil }
-                if let item = dependency.item, storedOutputs[source].contains(plan.nodes[source].outputs[item]) { return nil }
+                if let item = dependency.item, storedOutputs[source].contains(plan.nodes[source].outputs[item]) {
+                    return nil
+                }
                 guard let coreID = nodeToCore[source] else {
-                    preconditionFailure("Internal inconsistency: \(node.id) depends on \(plan.nodes[source].id), not yet submitted")
+                    preconditionFailure(
+                        "Internal inconsistency: \(node.id) depends on \(plan.nodes[source].id), not yet submitted")
                 }
                 return Dependency(TaskID(coreID), item: dependency.item)
             }
@@ -133,7 +142,8 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             let other: WorkflowTask.Role = succeeded ? .onFailure : .onSuccess
             for (position, node) in plan.nodes.enumerated() where node.role == other && !done[position] {
                 let reason = succeeded ? "every task succeeded" : "a task did not succeed"
-                facts.append(.settled(task: node.id, state: .skipped, message: "not needed: \(reason)", at: Self.wallClock))
+                facts.append(
+                    .settled(task: node.id, state: .skipped, message: "not needed: \(reason)", at: Self.wallClock))
                 events(.settled(task: node.id, state: .skipped, message: "not needed: \(reason)"))
             }
             phase = .finale(role)
@@ -152,7 +162,10 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
         timers.removeAll()
         for (position, coreID) in nodeToCore.enumerated() {
             guard let coreID, case .retrying = core.state(of: TaskID(coreID)) else { continue }
-            facts.append(.settled(task: plan.nodes[position].id, state: .interrupted, message: "interrupted while waiting to retry", at: Self.wallClock))
+            facts.append(
+                .settled(
+                    task: plan.nodes[position].id, state: .interrupted, message: "interrupted while waiting to retry",
+                    at: Self.wallClock))
         }
         flushFacts()
         if interrupted { return "interrupted" }
@@ -180,8 +193,10 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             facts.append(.processStarted(task: plan.nodes[node].id, attempt: attemptBase[node] + attempt, pid: pid))
             if forced { _ = kill(-pid, SIGKILL) }
         case .output(let node, let attempt, let name):
-            guard let item = plan.nodes[node].outputs.firstIndex(of: name), let coreID = nodeToCore[node], !interrupted else { return }
-            let disposition = core.partialResult(TaskID(coreID), index: item, attempt: attempt, now: now, into: &actions)
+            guard let item = plan.nodes[node].outputs.firstIndex(of: name), let coreID = nodeToCore[node], !interrupted
+            else { return }
+            let disposition = core.partialResult(
+                TaskID(coreID), index: item, attempt: attempt, now: now, into: &actions)
             if disposition == .accepted {
                 facts.append(.outputSignalled(task: plan.nodes[node].id, name: name, at: Self.wallClock))
                 events(.output(task: plan.nodes[node].id, name: name))
@@ -223,8 +238,14 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
         let seconds = startTimes.removeValue(forKey: node).map { $0.duration(to: runner.clock.now).seconds } ?? 0
         let exitCode: Int32? = if case .exited(let code) = end { code } else { nil }
         if interrupted {
-            facts.append(.attemptEnded(task: id, attempt: storedAttempt, state: .interrupted, exitCode: exitCode, message: "interrupted", at: Self.wallClock))
-            events(.finished(task: id, attempt: storedAttempt, state: .interrupted, exitCode: exitCode, message: "interrupted", seconds: seconds))
+            facts.append(
+                .attemptEnded(
+                    task: id, attempt: storedAttempt, state: .interrupted, exitCode: exitCode, message: "interrupted",
+                    at: Self.wallClock))
+            events(
+                .finished(
+                    task: id, attempt: storedAttempt, state: .interrupted, exitCode: exitCode, message: "interrupted",
+                    seconds: seconds))
             return
         }
         guard let coreID = nodeToCore[node] else { return }
@@ -248,8 +269,13 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
         }.first
         let state = outcome.map(Self.storedState) ?? .retrying
         let message = message(end: end, outcome: outcome, node: plan.nodes[node])
-        facts.append(.attemptEnded(task: id, attempt: storedAttempt, state: state, exitCode: exitCode, message: message, at: Self.wallClock))
-        events(.finished(task: id, attempt: storedAttempt, state: state, exitCode: exitCode, message: message, seconds: seconds))
+        facts.append(
+            .attemptEnded(
+                task: id, attempt: storedAttempt, state: state, exitCode: exitCode, message: message, at: Self.wallClock
+            ))
+        events(
+            .finished(
+                task: id, attempt: storedAttempt, state: state, exitCode: exitCode, message: message, seconds: seconds))
         perform(report: task)
     }
 
@@ -272,7 +298,10 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
                 outcomes[node] = outcome
                 guard task != report else { continue }
                 let message = message(end: nil, outcome: outcome, node: plan.nodes[node])
-                facts.append(.settled(task: plan.nodes[node].id, state: Self.storedState(outcome), message: message, at: Self.wallClock))
+                facts.append(
+                    .settled(
+                        task: plan.nodes[node].id, state: Self.storedState(outcome), message: message,
+                        at: Self.wallClock))
                 events(.settled(task: plan.nodes[node].id, state: Self.storedState(outcome), message: message))
             case .scheduleTimeout(let task, let attempt, let deadline):
                 schedule(at: deadline, .timeout(node: coreToNode[task.rawValue], attempt: attempt))
@@ -350,7 +379,8 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
                 let end: Runner.AttemptEnd =
                     switch await watch.run() {
                     case .satisfied: .exited(0)
-                    case .timedOut(let checks): .failed("trigger not satisfied after \(checks) checks", retryable: false)
+                    case .timedOut(let checks):
+                        .failed("trigger not satisfied after \(checks) checks", retryable: false)
                     case .stopped: .stopped
                     }
                 continuation.yield(.ended(node: node, attempt: attempt, end))

@@ -32,15 +32,19 @@ struct ShellProcess: Sendable {
         let stderr: FileDescriptor
         do {
             stdout = try FileDescriptor.open(
-                FilePath(stdoutPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                FilePath(stdoutPath), .writeOnly, options: [.create, .truncate],
+                permissions: [.ownerReadWrite, .groupRead, .otherRead])
             stderr = try FileDescriptor.open(
-                FilePath(stderrPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                FilePath(stderrPath), .writeOnly, options: [.create, .truncate],
+                permissions: [.ownerReadWrite, .groupRead, .otherRead])
         } catch {
             return .failedToStart("cannot open the log files: \(error)")
         }
         var options = PlatformOptions()
         options.processGroupID = 0
-        options.teardownSequence = [.send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: gracePeriod)]
+        options.teardownSequence = [
+            .send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: gracePeriod)
+        ]
         var updates: [Environment.Key: String?] = [:]
         for (name, value) in environment { updates[Environment.Key(stringLiteral: name)] = value }
         let directory = workingDirectory.map { FilePath($0) }
@@ -57,7 +61,8 @@ struct ShellProcess: Sendable {
                     for try await line in execution.standardOutput.strings() {
                         _ = try? stdout.writeAll((line + "\n").utf8)
                         if line.hasPrefix(Self.outputMarker) {
-                            signalled(String(line.dropFirst(Self.outputMarker.count)).trimmingCharacters(in: .whitespaces))
+                            signalled(
+                                String(line.dropFirst(Self.outputMarker.count)).trimmingCharacters(in: .whitespaces))
                         }
                     }
                 }

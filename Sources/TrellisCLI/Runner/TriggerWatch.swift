@@ -1,20 +1,26 @@
 internal import Foundation
-internal import TrellisWorkflow
+package import TrellisWorkflow
 
 /// Checks one external trigger at its interval, in-process, until it holds or its timeout passes.
-struct TriggerWatch<C: Clock>: Sendable where C.Duration == Duration {
-    enum Outcome: Hashable, Sendable {
+package struct TriggerWatch<C: Clock>: Sendable where C.Duration == Duration {
+    package enum Outcome: Hashable, Sendable {
         case satisfied(checks: Int)
         case timedOut(checks: Int)
         case stopped
     }
 
-    var trigger: WorkflowTrigger
-    var clock: C
+    package var trigger: WorkflowTrigger
+    package var clock: C
     /// Whether the condition holds now.
-    var check: @Sendable () async -> Bool
+    package var check: @Sendable () async -> Bool
 
-    func run() async -> Outcome {
+    package init(trigger: WorkflowTrigger, clock: C, check: @escaping @Sendable () async -> Bool) {
+        self.trigger = trigger
+        self.clock = clock
+        self.check = check
+    }
+
+    package func run() async -> Outcome {
         let start = clock.now
         var checks = 0
         while !Task.isCancelled {
@@ -37,7 +43,7 @@ struct TriggerWatch<C: Clock>: Sendable where C.Duration == Duration {
 
     /// The check for a condition: files relative to `directory`, the wall clock from `now`, commands through
     /// `/bin/sh -c` (the only kind that spawns a process).
-    static func condition(
+    package static func condition(
         _ condition: WorkflowTrigger.Condition,
         directory: String,
         now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }

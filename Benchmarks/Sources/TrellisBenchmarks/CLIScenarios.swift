@@ -1,0 +1,152 @@
+import Foundation
+
+/// Benchmarks of the `trellis` command line: the release binary runs real workflow files, so every figure
+/// includes parsing, the durable SQLite state and process start-up.
+enum CLIScenario {
+    /// The release binary of the root package (`swift build -c release --product trellis` first).
+    static var binary: String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/release/trellis").path
+    }
+
+    static var examples: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Examples")
+    }
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var seconds: Double
+    }
+
+    /// Runs a command to its end and times it.
+    static func run(_ executable: String, _ arguments: [String], input: String? = nil) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        let stdin = Pipe()
+        if input != nil { process.standardInput = stdin }
+        let clock = ContinuousClock()
+        let start = clock.now
+        try process.run()
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(
+            status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self),
+            seconds: seconds(start.duration(to: clock.now)))
+    }
+
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("trellis-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// `n` independent `true` tasks at width `width` through `trellis run` (fresh state each time), and the
+    /// same commands through `xargs -P width sh -c`. Tasks per second.
+    static func trueTasks(_ n: Int, width: Int) throws -> (trellis: Double, xargs: Double) {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let values = (1...n).map(String.init).joined(separator: ", ")
+        let file = directory.appendingPathComponent("true.yaml")
+        try "tasks:\n  - id: t-${i}\n    matrix: {i: [\(values)]}\n    run: \"true\"\n".write(
+            to: file, atomically: true, encoding: .utf8)
+        let trellis = try run(
+            binary,
+            ["run", file.path, "--workers", String(width), "--state", directory.appendingPathComponent("state").path])
+        guard trellis.status == 0 else { throw BenchmarkError("trellis run exited \(trellis.status)") }
+        let lines = String(repeating: "true\n", count: n)
+        let xargs = try run("/usr/bin/xargs", ["-P", String(width), "-I{}", "sh", "-c", "{}"], input: lines)
+        guard xargs.status == 0 else { throw BenchmarkError("xargs exited \(xargs.status)") }
+        return (Double(n) / trellis.seconds, Double(n) / xargs.seconds)
+    }
+
+    struct Replay {
+        var makespan: Double
+        var predicted: Double
+        var criticalPath: Double
+        var totalWork: Double
+    }
+
+    /// Replays a WfCommons instance at width 16: the measured makespan (first start to last end, from the JSON
+    /// events) against the simulator's prediction and the lower bound max(critical path, work / 16).
+    static func replay(_ instance: String, policy: String, timeScale: Double, width: Int = 16) throws -> Replay {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = examples.appendingPathComponent("wfcommons/\(instance).json").path
+        let common = [
+            file, "--policy", policy, "--workers", String(width), "--time-scale", String(timeScale), "--json",
+        ]
+        let simulated = try run(binary, ["run"] + common + ["--simulate"])
+        guard simulated.status == 0, let prediction = jsonObject(simulated.stdout) else {
+            throw BenchmarkError("simulate failed for \(instance)")
+        }
+        let measured = try run(binary, ["run"] + common + ["--state", directory.appendingPathComponent("state").path])
+        guard measured.status == 0 else { throw BenchmarkError("replay of \(instance) exited \(measured.status)") }
+        var first = Double.infinity
+        var last = 0.0
+        for line in measured.stdout.split(separator: "\n") {
+            guard let event = jsonObject(String(line)), let name = event["event"] as? String,
+                let time = event["time"] as? Double
+            else { continue }
+            if name == "started" { first = min(first, time) }
+            if name == "finished" {
+                let seconds = event["seconds"] as? Double ?? 0
+                last = max(last, time)
+                first = min(first, time - seconds)
+            }
+        }
+        return Replay(
+            makespan: last - first, predicted: prediction["makespan"] as? Double ?? .nan,
+            criticalPath: prediction["critical_path_seconds"] as? Double ?? .nan,
+            totalWork: prediction["total_work"] as? Double ?? .nan)
+    }
+
+    /// Wall time of `trellis run --simulate` on a random layered graph of `n` tasks, and the simulation alone.
+    static func simulate(_ n: Int) throws -> (command: Double, simulation: Double) {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var generator = SystemRandomNumberGenerator()
+        var specification: [String] = []
+        var execution: [String] = []
+        let layer = 1000
+        for i in 0..<n {
+            var parents: [String] = []
+            if i >= layer {
+                let previous = (i / layer - 1) * layer
+                for _ in 0..<3 { parents.append("\"t\(previous + Int.random(in: 0..<layer, using: &generator))\"") }
+            }
+            specification.append(
+                "{\"id\":\"t\(i)\",\"name\":\"t\",\"parents\":[\(Set(parents).joined(separator: ","))],\"children\":[]}"
+            )
+            execution.append("{\"id\":\"t\(i)\",\"runtimeInSeconds\":\(Double.random(in: 1...100, using: &generator))}")
+        }
+        let json =
+            "{\"name\":\"random\",\"schemaVersion\":\"1.5\",\"workflow\":{\"specification\":{\"tasks\":[\(specification.joined(separator: ","))]},\"execution\":{\"tasks\":[\(execution.joined(separator: ","))]}}}"
+        let file = directory.appendingPathComponent("random.json")
+        try json.write(to: file, atomically: true, encoding: .utf8)
+        let output = try run(binary, ["run", file.path, "--simulate", "--workers", "16", "--json"])
+        guard output.status == 0, let result = jsonObject(output.stdout) else {
+            throw BenchmarkError("simulate exited \(output.status)")
+        }
+        return (output.seconds, result["simulated_in"] as? Double ?? .nan)
+    }
+
+    static func jsonObject(_ text: String) -> [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]
+    }
+}
+
+struct BenchmarkError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

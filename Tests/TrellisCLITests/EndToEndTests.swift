@@ -1,0 +1,204 @@
+import Foundation
+import Testing
+
+/// The real `trellis` binary, started as a process.
+@Suite("trellis binary", .serialized)
+struct EndToEndTests {
+    /// `.build/<config>/trellis`, beside the test bundle (built by `swift build --build-tests` or `swift test`).
+    static var binary: String {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("trellis").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/trellis").path
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func trellis(_ arguments: [String], in directory: URL) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func jsonLines(_ text: String) -> [[String: Any]] {
+        text.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+        }
+    }
+
+    @Test func theBinaryIsBuilt() {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build first: swift build --build-tests")
+    }
+
+    @Test func killNineThenResumeRunsNoSucceededTaskTwice() async throws {
+        let scratch = try Scratch()
+        let ids = (1...12).map { "{i: \($0)}" }.joined(separator: ", ")
+        let file = try scratch.write(
+            "chain.yaml",
+            """
+            queues: {default: 3}
+            tasks:
+              - id: t-${i}
+                for_each: [\(ids)]
+                run: sleep 0.2; echo $TRELLIS_ATTEMPT >> side-${i}
+              - id: final
+                needs: ["t-${i}"]
+                run: echo done >> side-final
+            """)
+        // First session: kill -9 as soon as four tasks have succeeded (read from the JSON event stream).
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["run", file, "--json"]
+        process.currentDirectoryURL = scratch.url
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let reader = out.fileHandleForReading
+        var buffer = ""
+        var reported: Set<String> = []
+        while reported.count < 4 {
+            let data = reader.availableData
+            if data.isEmpty { break }
+            buffer += String(decoding: data, as: UTF8.self)
+            reported = Set(
+                Self.jsonLines(buffer).filter {
+                    ($0["event"] as? String) == "finished" && ($0["state"] as? String) == "succeeded"
+                }
+                .compactMap { $0["task"] as? String })
+        }
+        let succeeded = reported.count
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        #expect(succeeded >= 4)
+
+        // What the database recorded before the kill.
+        let status = try Self.trellis(["status", file, "--json"], in: scratch.url)
+        #expect(status.status == 0, "\(status.stderr)")
+        let run = try #require((try JSONSerialization.jsonObject(with: Data(status.stdout.utf8))) as? [String: Any])
+        let tasks = try #require(run["tasks"] as? [[String: Any]])
+        let doneBefore = Set(
+            tasks.filter { ($0["state"] as? String) == "succeeded" }.compactMap { $0["id"] as? String })
+        // Facts reach the database in group commits just after their events are shown, so the last
+        // successes reported may not be recorded; what is recorded was reported.
+        #expect(!doneBefore.isEmpty)
+        #expect(doneBefore.isSubset(of: reported))
+        #expect(!doneBefore.contains("final"))
+
+        // Second session: the same command resumes and finishes.
+        let second = try Self.trellis(["run", file, "--json"], in: scratch.url)
+        #expect(second.status == 0, "\(second.stderr)")
+        let events = Self.jsonLines(second.stdout)
+        let began = try #require(events.first)
+        #expect(began["done"] as? Int == doneBefore.count)
+        #expect(began["session"] as? Int == 2)
+        let rerun = Set(events.filter { ($0["event"] as? String) == "started" }.compactMap { $0["task"] as? String })
+        #expect(
+            rerun.isDisjoint(with: doneBefore), "succeeded tasks were started again: \(rerun.intersection(doneBefore))")
+        for task in doneBefore where task.hasPrefix("t-") {
+            let index = task.dropFirst(2)
+            #expect(scratch.lines("side-\(index)") == ["1"], "\(task) ran more than once")
+        }
+        for index in 1...12 { #expect(!scratch.lines("side-\(index)").isEmpty, "t-\(index) never ran") }
+        #expect(scratch.lines("side-final") == ["done"])
+    }
+
+    @Test func theJSONStreamHasOneObjectPerEventAndASummary() throws {
+        let scratch = try Scratch()
+        let file = try scratch.write(
+            "flow.yaml",
+            """
+            tasks:
+              - id: a
+                outputs: [half]
+                run: echo '::trellis output half'
+              - id: b
+                needs: [a.half]
+                run: exit 4
+            """)
+        let result = try Self.trellis(["run", file, "--json"], in: scratch.url)
+        #expect(result.status == 1)
+        let events = Self.jsonLines(result.stdout)
+        #expect(events.count == result.stdout.split(separator: "\n").count, "every line is a JSON object")
+        let kinds = events.compactMap { $0["event"] as? String }
+        #expect(kinds.first == "began")
+        #expect(kinds.suffix(2) == ["ended", "summary"])
+        #expect(kinds.contains("output"))
+        let failed = try #require(
+            events.first { ($0["event"] as? String) == "finished" && ($0["task"] as? String) == "b" })
+        #expect(failed["state"] as? String == "failed")
+        #expect(failed["exit_code"] as? Int == 4)
+        #expect(events.last?["exit_status"] as? Int == 1)
+    }
+
+    @Test func anInvalidWorkflowRunsNothingAndExitsTwo() throws {
+        let scratch = try Scratch()
+        let file = try scratch.write(
+            "bad.yaml",
+            """
+            tasks:
+              - id: a
+                run: touch ran
+                needs: [missing]
+            """)
+        let result = try Self.trellis(["run", file], in: scratch.url)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("bad.yaml:4:13: error: 'a' needs unknown task 'missing'"))
+        #expect(scratch.read("ran") == nil)
+        let validate = try Self.trellis(["validate", file], in: scratch.url)
+        #expect(validate.status == 2)
+    }
+
+    @Test func aChangedWorkflowIsRefusedWithExitTwo() throws {
+        let scratch = try Scratch()
+        let file = try scratch.write("flow.yaml", "tasks:\n  - {id: a, run: \"true\"}\n")
+        #expect(try Self.trellis(["run", file], in: scratch.url).status == 0)
+        _ = try scratch.write("flow.yaml", "tasks:\n  - {id: a, run: \"false\"}\n")
+        let refused = try Self.trellis(["run", file], in: scratch.url)
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("--restart"))
+        #expect(try Self.trellis(["run", file, "--restart"], in: scratch.url).status == 1)
+    }
+
+    @Test func simulateRunsNothingAndPredictsTheMakespan() throws {
+        let scratch = try Scratch()
+        let file = try scratch.write(
+            "flow.yaml",
+            """
+            queues: {default: 2}
+            tasks:
+              - {id: a, run: touch ran, estimate: 10s}
+              - {id: b, run: touch ran, estimate: 4s}
+              - {id: c, run: touch ran, estimate: 4s, needs: [b]}
+            """)
+        let result = try Self.trellis(["run", file, "--simulate", "--json"], in: scratch.url)
+        #expect(result.status == 0)
+        let prediction = try #require(
+            (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any])
+        #expect(prediction["makespan"] as? Double == 10)
+        #expect(prediction["critical_path"] as? [String] == ["a"])
+        #expect(scratch.read("ran") == nil)
+    }
+}
