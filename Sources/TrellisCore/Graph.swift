@@ -63,10 +63,20 @@ public struct Graph<ID: Hashable & Sendable & CustomStringConvertible>: Sendable
         nodes.append(node)
     }
 
-    /// Every problem of the graph, in node order, then cycles.
-    public func problems() -> [GraphProblem<ID>] {
+    /// Ids resolved to positions once, for every check that follows.
+    struct Resolution {
+        /// Each id's first position.
+        var index: [ID: Int]
+        /// For each node, the positions of the nodes it depends on (known ones, not itself).
+        var targets: [[Int]]
+        /// Problems other than cycles, in node order.
+        var problems: [GraphProblem<ID>]
+    }
+
+    func resolve() -> Resolution {
         var problems: [GraphProblem<ID>] = []
         var index: [ID: Int] = [:]
+        index.reserveCapacity(nodes.count)
         for (position, node) in nodes.enumerated() {
             if let first = index[node.id] {
                 problems.append(.duplicateID(node.id, first: nodes[first].location, again: node.location))
@@ -74,10 +84,14 @@ public struct Graph<ID: Hashable & Sendable & CustomStringConvertible>: Sendable
                 index[node.id] = position
             }
         }
+        var targets: [[Int]] = []
+        targets.reserveCapacity(nodes.count)
         for node in nodes {
             if !queues.contains(node.queue) {
                 problems.append(.unknownQueue(node.queue, node: node.id, location: node.location))
             }
+            var resolved: [Int] = []
+            resolved.reserveCapacity(node.dependencies.count)
             for edge in node.dependencies {
                 let location = edge.location ?? node.location
                 if edge.id == node.id {
@@ -95,26 +109,28 @@ public struct Graph<ID: Hashable & Sendable & CustomStringConvertible>: Sendable
                             location: location)
                     )
                 }
+                resolved.append(target)
             }
+            targets.append(resolved)
         }
-        for cycle in cycles(index: index) { problems.append(.cycle(cycle)) }
-        return problems
+        return Resolution(index: index, targets: targets, problems: problems)
+    }
+
+    /// Every problem of the graph, in node order, then cycles.
+    public func problems() -> [GraphProblem<ID>] {
+        let resolution = resolve()
+        return resolution.problems + cycles(resolution).map { .cycle($0) }
     }
 
     /// The nodes in an order where each comes after all its dependencies, or every problem found.
+    /// One pass over the edges when the graph is sound; cycles are searched only when the order is incomplete.
     public func validated() throws(GraphValidationError<ID>) -> [Node] {
-        let problems = problems()
-        guard problems.isEmpty else { throw GraphValidationError(problems: problems) }
-        var index: [ID: Int] = [:]
-        for (position, node) in nodes.enumerated() { index[node.id] = position }
+        let resolution = resolve()
         var remaining = [Int](repeating: 0, count: nodes.count)
         var dependants = [[Int]](repeating: [], count: nodes.count)
-        for (position, node) in nodes.enumerated() {
-            for edge in node.dependencies {
-                let source = index[edge.id]!
-                remaining[position] += 1
-                dependants[source].append(position)
-            }
+        for (position, sources) in resolution.targets.enumerated() {
+            remaining[position] = sources.count
+            for source in sources { dependants[source].append(position) }
         }
         var order: [Node] = []
         order.reserveCapacity(nodes.count)
@@ -126,20 +142,22 @@ public struct Graph<ID: Hashable & Sendable & CustomStringConvertible>: Sendable
                 if remaining[dependant] == 0 { ready.append(dependant) }
             }
         }
-        precondition(order.count == nodes.count, "Internal inconsistency: a cycle survived validation")
+        guard resolution.problems.isEmpty, order.count == nodes.count else {
+            let cycles = order.count == nodes.count ? [] : cycles(resolution)
+            throw GraphValidationError(problems: resolution.problems + cycles.map { .cycle($0) })
+        }
         return order
     }
 
     /// One cycle per strongly connected group, members in dependency order (each depends on the next, the
     /// last on the first). Iterative, so deep graphs do not exhaust the stack.
-    func cycles(index: [ID: Int]) -> [[ID]] {
+    func cycles(_ resolution: Resolution) -> [[ID]] {
+        let index = resolution.index
+        let targets = resolution.targets
         // 0: not visited, 1: on the current path, 2: done.
         var color = [UInt8](repeating: 0, count: nodes.count)
         var found: [[ID]] = []
         var onCycle = Set<Int>()
-        let targets: [[Int]] = nodes.map { node in
-            node.dependencies.compactMap { edge in edge.id == node.id ? nil : index[edge.id] }
-        }
         for root in nodes.indices where color[root] == 0 && index[nodes[root].id] == root {
             var path: [Int] = [root]
             var cursor: [Int] = [0]

@@ -74,7 +74,16 @@ extension SchedulingPolicy {
 
 /// FNV-1a, 64 bits: detects a changed workflow file (not a security measure).
 enum ContentHash {
-    static func of(_ bytes: some Sequence<UInt8>) -> String {
+    static func of(_ data: Data) -> String {
+        data.withUnsafeBytes { of(bytes: $0) }
+    }
+
+    static func of(_ text: String) -> String {
+        var text = text
+        return text.withUTF8 { of(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    static func of(bytes: UnsafeRawBufferPointer) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes {
             hash ^= UInt64(byte)

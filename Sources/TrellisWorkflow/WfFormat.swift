@@ -7,67 +7,98 @@ internal import TrellisCore
 /// `runtimeInSeconds` beside its `parents`. Each task becomes a wait of its runtime × `timeScale`, so a
 /// recorded workflow can be replayed without its programs.
 public enum WfFormat {
+    struct Instance: Decodable {
+        var name: String?
+        var workflow: Body
+    }
+
+    struct Body: Decodable {
+        var specification: Specification?
+        var execution: Execution?
+        /// Schema 1.4 and older.
+        var tasks: [Task]?
+    }
+
+    struct Specification: Decodable {
+        var tasks: [Task]
+    }
+
+    struct Execution: Decodable {
+        var tasks: [Task]
+    }
+
+    struct Task: Decodable {
+        var id: String?
+        var name: String?
+        var parents: [String]?
+        var children: [String]?
+        var runtimeInSeconds: Double?
+        var runtime: Double?
+    }
+
     public static func parse(
         _ data: Data, file: String, timeScale: Double = 1
     ) throws(WorkflowValidationError) -> Workflow {
         func failure(_ message: String) -> WorkflowValidationError {
             WorkflowValidationError([WorkflowError(.malformed, message, at: nil)])
         }
-        let json: Any
+        let instance: Instance
         do {
-            json = try JSONSerialization.jsonObject(with: data)
+            instance = try JSONDecoder().decode(Instance.self, from: data)
+        } catch let error as DecodingError {
+            switch error {
+            case .dataCorrupted(let context) where context.codingPath.isEmpty:
+                throw failure("\(file): not valid JSON: \(context.debugDescription)")
+            case .typeMismatch(_, let context) where context.codingPath.isEmpty:
+                throw failure("\(file): not a WfFormat instance (no `workflow` object)")
+            case .keyNotFound(let key, let context) where context.codingPath.isEmpty && key.stringValue == "workflow":
+                throw failure("\(file): not a WfFormat instance (no `workflow` object)")
+            default:
+                throw failure("\(file): not a WfFormat instance: \(describe(error))")
+            }
         } catch {
-            throw failure("\(file): not valid JSON: \(error.localizedDescription)")
+            throw failure("\(file): not valid JSON: \(error)")
         }
-        guard let root = json as? [String: Any], let body = root["workflow"] as? [String: Any] else {
-            throw failure("\(file): not a WfFormat instance (no `workflow` object)")
-        }
-        let specified: [[String: Any]]
+        let specified: [Task]
         var runtimes: [String: Double] = [:]
-        if let specification = body["specification"] as? [String: Any] {
-            guard let tasks = specification["tasks"] as? [[String: Any]] else {
-                throw failure("\(file): `workflow.specification.tasks` is missing or not a list")
+        if let specification = instance.workflow.specification {
+            specified = specification.tasks
+            for task in instance.workflow.execution?.tasks ?? [] {
+                if let id = task.id, let runtime = task.runtimeInSeconds ?? task.runtime { runtimes[id] = runtime }
             }
-            specified = tasks
-            let executed = (body["execution"] as? [String: Any])?["tasks"] as? [[String: Any]] ?? []
-            for task in executed {
-                if let id = task["id"] as? String, let runtime = number(task["runtimeInSeconds"] ?? task["runtime"]) {
-                    runtimes[id] = runtime
-                }
-            }
-        } else if let tasks = body["tasks"] as? [[String: Any]] {
+        } else if let tasks = instance.workflow.tasks {
             // Schema 1.4 and older: one list, tasks named (and referred to) by `name`.
             specified = tasks.map { task in
                 var task = task
-                task["id"] = task["name"] ?? task["id"]
+                task.id = task.name ?? task.id
                 return task
             }
             for task in specified {
-                if let id = task["id"] as? String, let runtime = number(task["runtimeInSeconds"] ?? task["runtime"]) {
-                    runtimes[id] = runtime
-                }
+                if let id = task.id, let runtime = task.runtimeInSeconds ?? task.runtime { runtimes[id] = runtime }
             }
         } else {
             throw failure("\(file): no tasks under `workflow.specification.tasks` or `workflow.tasks`")
         }
 
         var errors: [WorkflowError] = []
-        var tasks: [WorkflowTask] = []
         var parentsByID: [String: [String]] = [:]
         var order: [String] = []
+        order.reserveCapacity(specified.count)
         for (position, entry) in specified.enumerated() {
-            guard let id = (entry["id"] ?? entry["name"]) as? String else {
+            guard let id = entry.id ?? entry.name else {
                 errors.append(WorkflowError(.missingKey, "\(file): task #\(position + 1) has no `id`", at: nil))
                 continue
             }
-            parentsByID[id] = entry["parents"] as? [String] ?? []
+            parentsByID[id] = entry.parents ?? []
             order.append(id)
         }
         // Instances that list only children: derive the parents.
-        for entry in specified where (entry["parents"] as? [String]) == nil {
-            guard let id = (entry["id"] ?? entry["name"]) as? String else { continue }
-            for child in entry["children"] as? [String] ?? [] { parentsByID[child, default: []].append(id) }
+        for entry in specified where entry.parents == nil {
+            guard let id = entry.id ?? entry.name else { continue }
+            for child in entry.children ?? [] { parentsByID[child, default: []].append(id) }
         }
+        var tasks: [WorkflowTask] = []
+        tasks.reserveCapacity(order.count)
         for id in order {
             guard let runtime = runtimes[id] else {
                 errors.append(
@@ -82,16 +113,22 @@ public enum WfFormat {
                     id: id, action: .wait(seconds: max(0, runtime) * timeScale), needs: needs, retryDelay: .zero))
         }
         guard errors.isEmpty else { throw WorkflowValidationError(errors) }
-        let name = root["name"] as? String ?? (file as NSString).lastPathComponent
+        let name = instance.name ?? (file as NSString).lastPathComponent
         return Workflow(
             name: name, file: file, policy: .outputFirst, tasks: tasks,
             contentHash: ContentHash.of(data) + String(format: "-x%g", timeScale))
     }
 
-    static func number(_ value: Any?) -> Double? {
-        if let value = value as? Double { return value }
-        if let value = value as? Int { return Double(value) }
-        if let value = value as? NSNumber { return value.doubleValue }
-        return nil
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing `\(key.stringValue)` at \(path(context))"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "\(context.debugDescription) at \(path(context))"
+        case .dataCorrupted(let context): return context.debugDescription
+        @unknown default: return "\(error)"
+        }
     }
 }

@@ -27,7 +27,7 @@ public enum WorkflowLoader {
         var parser = YAMLWorkflowParser(file: file)
         let stem = (file as NSString).lastPathComponent.split(separator: ".").first.map(String.init) ?? "workflow"
         var workflow = parser.parse(text, defaultName: stem)
-        workflow.contentHash = ContentHash.of(text.utf8)
+        workflow.contentHash = ContentHash.of(text)
         guard !parser.errors.isEmpty else { return workflow }
         var errors = parser.errors
         // Unknown keys drop nothing, so the graph can still be checked and every problem reported at once.

@@ -65,6 +65,7 @@ extension Workflow {
     public func plan() throws(WorkflowValidationError) -> WorkflowPlan {
         var errors: [WorkflowError] = []
         var taskIndex: [String: Int] = [:]
+        taskIndex.reserveCapacity(tasks.count)
         for (position, task) in tasks.enumerated() {
             if taskIndex[task.id] == nil { taskIndex[task.id] = position }
         }
@@ -144,8 +145,11 @@ extension Workflow {
             edgesByTask.append(edges)
         }
         for (task, edges) in zip(tasks, edgesByTask) {
-            var seen: Set<Graph<String>.Edge> = []
-            let unique = edges.filter { seen.insert(Graph.Edge($0.id, item: $0.item)).inserted }
+            var unique = edges
+            if edges.count > 1 {
+                var seen: Set<Graph<String>.Edge> = []
+                unique = edges.filter { seen.insert(Graph.Edge($0.id, item: $0.item)).inserted }
+            }
             graph.add(
                 Graph.Node(
                     id: task.id, queue: task.queue, dependencies: unique, partialCount: task.outputs.count,
@@ -160,51 +164,55 @@ extension Workflow {
                 WorkflowError(.invalidValue, "queue '\(queue.name)' needs a width of at least 1", at: queue.location))
         }
 
-        let problems = graph.problems()
-        for problem in problems {
-            switch problem {
-            case .duplicateID(let id, let first, let again):
-                errors.append(
-                    WorkflowError(
-                        .duplicateID, "duplicate task id '\(id)'" + (first.map { " (first defined at \($0))" } ?? ""),
-                        at: again))
-            case .selfDependency(let id, let location):
-                errors.append(WorkflowError(.selfDependency, "'\(id)' needs itself", at: location))
-            case .unknownQueue(let queue, let node, let location):
-                let known = queues.map(\.name).joined(separator: ", ")
-                errors.append(
-                    WorkflowError(
-                        .unknownQueue, "'\(node)' uses unknown queue '\(queue)' (declared: \(known))", at: location))
-            case .cycle(let members):
-                let path = (members + [members[0]]).joined(separator: " → ")
-                let first = taskIndex[members[0]].flatMap { tasks[$0].location }
-                errors.append(WorkflowError(.cycle, "dependency cycle: \(path)", at: first))
-            case .unknownDependency, .itemOutOfRange:
-                break  // reported above, with the need's own wording
-            }
-        }
-        guard errors.isEmpty else { throw WorkflowValidationError(Self.sorted(errors)) }
-        let ordered: [Graph<String>.Node]
+        // One pass: the order when the graph is sound, every problem otherwise.
+        var ordered: [Graph<String>.Node] = []
         do {
             ordered = try graph.validated()
         } catch {
-            preconditionFailure("Internal inconsistency: a graph without problems failed validation: \(error)")
+            for problem in error.problems {
+                switch problem {
+                case .duplicateID(let id, let first, let again):
+                    errors.append(
+                        WorkflowError(
+                            .duplicateID,
+                            "duplicate task id '\(id)'" + (first.map { " (first defined at \($0))" } ?? ""),
+                            at: again))
+                case .selfDependency(let id, let location):
+                    errors.append(WorkflowError(.selfDependency, "'\(id)' needs itself", at: location))
+                case .unknownQueue(let queue, let node, let location):
+                    let known = queues.map(\.name).joined(separator: ", ")
+                    errors.append(
+                        WorkflowError(
+                            .unknownQueue, "'\(node)' uses unknown queue '\(queue)' (declared: \(known))", at: location)
+                    )
+                case .cycle(let members):
+                    let path = (members + [members[0]]).joined(separator: " → ")
+                    let first = taskIndex[members[0]].flatMap { tasks[$0].location }
+                    errors.append(WorkflowError(.cycle, "dependency cycle: \(path)", at: first))
+                case .unknownDependency, .itemOutOfRange:
+                    break  // reported above, with the need's own wording
+                }
+            }
         }
+        guard errors.isEmpty else { throw WorkflowValidationError(Self.sorted(errors)) }
 
+        // Each graph node's task (or trigger), then the roles in order, keeping the topological order within each.
+        let kinds: [WorkflowPlan.Node.Kind] = ordered.map { node in
+            node.id.hasPrefix("@")
+                ? .trigger(triggers[triggerIndex[String(node.id.dropFirst())]!]) : .task(tasks[taskIndex[node.id]!])
+        }
         var nodes: [WorkflowPlan.Node] = []
-        var roleOf: [String: WorkflowTask.Role] = [:]
-        for task in tasks { roleOf[task.id] = task.role }
+        nodes.reserveCapacity(ordered.count)
         for role in [WorkflowTask.Role.main, .onSuccess, .onFailure] {
-            for node in ordered where (roleOf[node.id] ?? .main) == role {
-                let kind: WorkflowPlan.Node.Kind =
-                    node.id.hasPrefix("@")
-                    ? .trigger(triggers[triggerIndex[String(node.id.dropFirst())]!])
-                    : .task(tasks[taskIndex[node.id]!])
+            for (node, kind) in zip(ordered, kinds) {
+                let nodeRole: WorkflowTask.Role = if case .task(let task) = kind { task.role } else { .main }
+                guard nodeRole == role else { continue }
                 nodes.append(
                     WorkflowPlan.Node(id: node.id, kind: kind, queue: node.queue, dependencies: [], role: role))
             }
         }
         var index: [String: Int] = [:]
+        index.reserveCapacity(nodes.count)
         for (position, node) in nodes.enumerated() { index[node.id] = position }
         for node in ordered {
             nodes[index[node.id]!].dependencies = node.dependencies.map {

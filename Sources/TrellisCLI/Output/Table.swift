@@ -50,8 +50,10 @@ enum Table {
                 } else { "" }
             var detail = task.message ?? ""
             if task.state == .failed, let attempt = task.attempts.last?.number {
-                detail +=
-                    (detail.isEmpty ? "" : "; ") + "stderr: " + options.logPaths(task: task.id, attempt: attempt).stderr
+                let stderr = options.logPaths(task: task.id, attempt: attempt).stderr
+                if FileManager.default.fileExists(atPath: stderr) {
+                    detail += (detail.isEmpty ? "" : "; ") + "stderr: " + stderr
+                }
             }
             rows.append([
                 task.id, task.state.rawValue, String(task.attempts.count), task.exitCode.map(String.init) ?? "", time,

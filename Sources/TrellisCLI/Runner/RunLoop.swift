@@ -35,6 +35,8 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
     var timers: [Task<Void, Never>] = []
     var facts: [RunFact] = []
     var actions: [SchedulerAction] = []
+    /// The runner's own environment, which every task inherits.
+    let baseEnvironment = ProcessInfo.processInfo.environment
     var phase = Phase.main
     var interrupted = false
     var forced = false
@@ -338,7 +340,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             switch task.action {
             case .shell(let command):
                 let logs = runner.options.logPaths(task: planNode.id, attempt: storedAttempt)
-                var environment: [String: String] = [:]
+                var environment = baseEnvironment
                 for variable in task.environment { environment[variable.name] = variable.value }
                 environment["TRELLIS_TASK"] = planNode.id
                 environment["TRELLIS_ATTEMPT"] = String(storedAttempt)

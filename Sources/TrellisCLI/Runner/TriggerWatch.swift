@@ -57,7 +57,8 @@ package struct TriggerWatch<C: Clock>: Sendable where C.Duration == Duration {
         case .command(let command):
             return {
                 let process = ShellProcess(
-                    command: command, environment: [:], workingDirectory: directory, stdoutPath: "/dev/null",
+                    command: command, environment: ProcessInfo.processInfo.environment, workingDirectory: directory,
+                    stdoutPath: "/dev/null",
                     stderrPath: "/dev/null", watchOutputs: false, gracePeriod: .seconds(1))
                 return await process.run(started: { _ in }, signalled: { _ in }) == .exited(0)
             }
