@@ -182,6 +182,42 @@ struct EndToEndTests {
         #expect(try Self.trellis(["run", file, "--restart"], in: scratch.url).status == 1)
     }
 
+    @Test func logsGraphAndStatusReadTheRecordedRun() throws {
+        let scratch = try Scratch()
+        let file = try scratch.write(
+            "flow.yaml",
+            """
+            tasks:
+              - id: talk
+                run: echo to stdout; echo to stderr >&2
+              - id: quiet
+                needs: [talk]
+                run: exit 1
+            """)
+        #expect(try Self.trellis(["run", file], in: scratch.url).status == 1)
+        let state = scratch.path + "/.trellis/flow"
+
+        let logs = try Self.trellis(["logs", "talk", "--state", state], in: scratch.url)
+        #expect(logs.status == 0)
+        #expect(logs.stdout == "to stdout\n")
+        #expect(logs.stderr == "to stderr\n")
+        let silent = try Self.trellis(["logs", "quiet", "--state", state], in: scratch.url)
+        #expect(silent.status == 0)
+        #expect(silent.stdout.isEmpty, "a task without output leaves no log file")
+
+        let graph = try Self.trellis(["graph", file, "--format", "mermaid"], in: scratch.url)
+        #expect(graph.status == 0)
+        #expect(graph.stdout.contains("n0 --> n1"))
+        #expect(graph.stdout.contains("class n0 succeeded"))
+        #expect(graph.stdout.contains("class n1 failed"))
+
+        let status = try Self.trellis(["status", "--state", state], in: scratch.url)
+        #expect(status.status == 0)
+        #expect(status.stdout.contains("quiet"))
+        #expect(!status.stdout.contains("talk "), "succeeded tasks are listed only with --all")
+        #expect(try Self.trellis(["status", "--state", state, "--all"], in: scratch.url).stdout.contains("talk"))
+    }
+
     @Test func simulateRunsNothingAndPredictsTheMakespan() throws {
         let scratch = try Scratch()
         let file = try scratch.write(
