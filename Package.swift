@@ -83,7 +83,11 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),
-        .testTarget(name: "TrellisStoreTests", dependencies: ["TrellisStore", "TrellisSQLite"], swiftSettings: strict),
+        .testTarget(
+            name: "TrellisStoreTests",
+            dependencies: ["TrellisStore", "TrellisSQLite", "TrellisTestKit"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "TrellisCLITests",
             dependencies: ["TrellisCLI", "TrellisWorkflow", "TrellisStore", "TrellisSQLite", "TrellisTestKit"],

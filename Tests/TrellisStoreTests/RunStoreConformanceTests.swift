@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import TrellisSQLite
 import TrellisStore
+import TrellisTestKit
 
 /// One store under test, with a way to reach the same run again as a resumed runner would.
 final class StoreHarness {
@@ -386,21 +387,7 @@ struct RunStoreConformanceTests {
 /// Both stores fed the same seeded stream of well-formed facts must always hold the same run.
 @Suite("Run store differential")
 struct RunStoreDifferentialTests {
-    /// SplitMix64, so a failing seed replays the same facts.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    /// One fact a runner could send next, given the run as recorded: a new attempt only when the last one
-    /// has ended, attempt numbers growing, process ids, outputs and ends only for the open attempt.
-    static func nextFact(_ run: RunSnapshot, step: Int, using rng: inout Generator) -> RunFact {
+    static func nextFact(_ run: RunSnapshot, step: Int, using rng: inout SplitMix64) -> RunFact {
         let at = Double(step)
         let candidates = run.tasks.map(\.id) + ["late-\(Int.random(in: 1...2, using: &rng))"]
         let id = candidates.randomElement(using: &rng)!
@@ -439,7 +426,7 @@ struct RunStoreDifferentialTests {
 
     @Test(arguments: 1...20 as ClosedRange<UInt64>)
     func storesAgreeOnRandomFactStreams(seed: UInt64) throws {
-        var rng = Generator(state: seed)
+        var rng = SplitMix64(seed: seed)  // a failing seed replays the same facts
         let reference = try StoreHarness(.inMemory)
         let sqlite = try StoreHarness(.sqlite)
         let identity = RunIdentity(workflow: "random", file: "random.yaml", contentHash: "seed-\(seed)")
