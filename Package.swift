@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "TrellisWorkflow", targets: ["TrellisWorkflow"]),
         .library(name: "TrellisStore", targets: ["TrellisStore"]),
         .library(name: "TrellisSQLite", targets: ["TrellisSQLite"]),
+        .library(name: "TrellisProtocol", targets: ["TrellisProtocol"]),
         .executable(name: "trellis", targets: ["trellis"]),
         .executable(name: "trellis-demo", targets: ["trellis-demo"]),
     ],
@@ -27,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -60,6 +64,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "TrellisProtocol",
+            dependencies: [
+                "TrellisCore", "TrellisWorkflow",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            exclude: ["Generated/README.md"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "TrellisCLI",
             dependencies: [
                 "TrellisCore", "TrellisWorkflow", "TrellisStore", "TrellisSQLite",
@@ -86,6 +101,11 @@ let package = Package(
         .testTarget(
             name: "TrellisStoreTests",
             dependencies: ["TrellisStore", "TrellisSQLite", "TrellisTestKit"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TrellisProtocolTests",
+            dependencies: ["TrellisProtocol", "TrellisWorkflow", "TrellisCore"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,79 @@
+internal import Foundation
+internal import TrellisCore
+package import TrellisWorkflow
+
+extension Trellis_V1_AddTasksRequest {
+    /// The request `trellis submit` sends for a workflow: the main tasks, then its `on_success` and
+    /// `on_failure` tasks. A workflow queue other than `default` becomes the worker type of its tasks.
+    /// External triggers are checked by `trellis run` only; a workflow that uses one is refused.
+    package init(plan: WorkflowPlan, play: Bool) throws(WorkflowValidationError) {
+        self.init()
+        jobName = plan.workflow.name
+        self.play = play
+        var errors: [WorkflowError] = []
+        for node in plan.nodes {
+            switch node.kind {
+            case .trigger(let trigger):
+                errors.append(
+                    WorkflowError(
+                        .invalidValue,
+                        "trigger '@\(trigger.name)' runs only with `trellis run`; a coordinator has no external triggers yet",
+                        at: trigger.location))
+            case .task(let task):
+                let spec = Trellis_V1_TaskSpec(task)
+                switch task.role {
+                case .main: tasks.append(spec)
+                case .onSuccess: onSuccess.append(spec)
+                case .onFailure: onFailure.append(spec)
+                }
+            }
+        }
+        guard errors.isEmpty else { throw WorkflowValidationError(errors) }
+    }
+}
+
+extension Trellis_V1_TaskSpec {
+    /// A workflow task on the wire; its needs name tasks of the same request.
+    package init(_ task: WorkflowTask) {
+        self.init()
+        name = task.id
+        switch task.action {
+        case .shell(let command):
+            var shell = Trellis_V1_ShellCommand()
+            shell.command = command
+            for variable in task.environment { shell.environment[variable.name] = variable.value }
+            shell.workingDirectory = task.workingDirectory ?? ""
+            work = .shell(shell)
+        case .wait(let seconds):
+            var shell = Trellis_V1_ShellCommand()
+            shell.command = String(format: "sleep %.6f", seconds)
+            work = .shell(shell)
+        }
+        needs = task.needs.compactMap { need in
+            var wire = Trellis_V1_Need()
+            switch need.target {
+            case .task(let name):
+                wire.name = name
+            case .output(let name, let output):
+                wire.name = name
+                wire.output = output
+            case .trigger:
+                return nil
+            }
+            return wire
+        }
+        workerType = task.queue == WorkflowQueue.defaultName ? "" : task.queue
+        priority = Int32(clamping: task.priority)
+        retries = UInt32(clamping: task.retries)
+        retryDelayMs = UInt64(max(0, task.retryDelay.milliseconds))
+        timeoutMs = task.timeout.map { UInt64(max(1, $0.milliseconds)) } ?? 0
+        outputs = task.outputs
+        estimateSeconds = task.expectedSeconds ?? 0
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

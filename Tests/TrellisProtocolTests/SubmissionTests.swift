@@ -1,0 +1,136 @@
+import Foundation
+import SwiftProtobuf
+import Testing
+import TrellisProtocol
+import TrellisWorkflow
+
+@Suite("Wire requests")
+struct SubmissionTests {
+    static func plan(_ yaml: String) throws -> WorkflowPlan {
+        try WorkflowLoader.parse(yaml: yaml, file: "flow.yaml").plan()
+    }
+
+    @Test func aWorkflowBecomesOneRequestThatSurvivesTheWire() throws {
+        let plan = try Self.plan(
+            """
+            queues: {default: 2, gpu: 1}
+            tasks:
+              - id: fetch
+                run: ./fetch.sh
+                outputs: [first]
+                env: {MODE: fast}
+                cwd: data
+              - id: train
+                queue: gpu
+                needs: [fetch.first]
+                priority: 3
+                retries: 2
+                retry_delay: 500ms
+                timeout: 1m
+                estimate: 30s
+                run: ./train.sh
+            on_success:
+              - {id: publish, run: ./publish.sh}
+            on_failure:
+              - {id: clean, run: ./clean.sh}
+            """)
+        let request = try Trellis_V1_AddTasksRequest(plan: plan, play: true)
+        let decoded = try Trellis_V1_AddTasksRequest(serializedBytes: try request.serializedBytes() as [UInt8])
+        #expect(decoded == request)
+        #expect(decoded.play)
+        #expect(decoded.tasks.map(\.name) == ["fetch", "train"])
+        #expect(decoded.onSuccess.map(\.name) == ["publish"])
+        #expect(decoded.onFailure.map(\.name) == ["clean"])
+        let fetch = decoded.tasks[0]
+        guard case .shell(let shell) = fetch.work else {
+            Issue.record("fetch is not a shell task")
+            return
+        }
+        #expect(shell.command == "./fetch.sh")
+        #expect(shell.environment == ["MODE": "fast"])
+        #expect(shell.workingDirectory == "data")
+        #expect(fetch.outputs == ["first"])
+        #expect(fetch.workerType == "")
+        let train = decoded.tasks[1]
+        #expect(train.workerType == "gpu")
+        #expect(train.needs.map(\.name) == ["fetch"])
+        #expect(train.needs.map(\.output) == ["first"])
+        #expect(train.priority == 3)
+        #expect(train.retries == 2)
+        #expect(train.retryDelayMs == 500)
+        #expect(train.timeoutMs == 60_000)
+        #expect(train.estimateSeconds == 30)
+        #expect(RequestValidation.problems(decoded, taskExists: { _ in false }).isEmpty)
+    }
+
+    @Test func aWorkflowWithATriggerIsRefusedByName() throws {
+        let plan = try Self.plan(
+            """
+            triggers: {ready: {file: x}}
+            tasks:
+              - {id: a, run: "true", needs: ["@ready"]}
+            """)
+        #expect {
+            _ = try Trellis_V1_AddTasksRequest(plan: plan, play: false)
+        } throws: { error in
+            (error as? WorkflowValidationError)?.errors.first?.message.contains("trigger '@ready'") == true
+        }
+    }
+
+    @Test func everyProblemOfABadRequestIsReported() {
+        func task(
+            _ name: String, _ command: String = "true", needs: [String] = [], outputs: [String] = []
+        ) -> Trellis_V1_TaskSpec {
+            var spec = Trellis_V1_TaskSpec()
+            spec.name = name
+            var shell = Trellis_V1_ShellCommand()
+            shell.command = command
+            spec.work = .shell(shell)
+            spec.outputs = outputs
+            spec.needs = needs.map { text in
+                var need = Trellis_V1_Need()
+                let parts = text.split(separator: ".", maxSplits: 1).map(String.init)
+                need.name = parts[0]
+                if parts.count == 2 { need.output = parts[1] }
+                return need
+            }
+            return spec
+        }
+        var request = Trellis_V1_AddTasksRequest()
+        var byID = Trellis_V1_Need()
+        byID.taskID = 42
+        var old = task("old")
+        old.needs = [byID]
+        var bare = Trellis_V1_TaskSpec()
+        bare.name = "bare"
+        request.tasks = [
+            task("a", needs: ["c"]), task("b", needs: ["a"]), task("c", needs: ["b"]),
+            task("d", needs: ["ghost", "a.nope"]), task("a"), task("empty", ""), old, bare,
+        ]
+        request.onSuccess = [task("commit", needs: ["a"])]
+        let problems = RequestValidation.problems(request, taskExists: { $0 == 7 })
+        #expect(problems.contains("duplicate task name 'a' (in tasks and tasks)"))
+        #expect(problems.contains("'d' needs unknown task 'ghost'"))
+        #expect(problems.contains("'d' needs output 'nope' of 'a', which does not declare it"))
+        #expect(problems.contains("'empty' has an empty command"))
+        #expect(problems.contains("'old' needs task 42, which does not exist"))
+        #expect(problems.contains("'bare' has neither a shell command nor a handler"))
+        #expect(problems.contains { $0.hasPrefix("'commit' needs unknown task 'a' (it is in tasks;") })
+        #expect(problems.contains { $0.hasPrefix("dependency cycle: ") && $0.contains("'") == false })
+    }
+
+    @Test func malformedBytesAreRejectedByTheDecoder() throws {
+        var request = Trellis_V1_AddTasksRequest()
+        request.jobName = "job"
+        var spec = Trellis_V1_TaskSpec()
+        spec.name = "a"
+        request.tasks = [spec]
+        let bytes: [UInt8] = try request.serializedBytes()
+        #expect(throws: (any Error).self) {
+            _ = try Trellis_V1_AddTasksRequest(serializedBytes: Array(bytes.dropLast()))
+        }
+        #expect(throws: (any Error).self) {
+            _ = try Trellis_V1_AddTasksRequest(serializedBytes: [0xFF, 0xFF, 0xFF, 0xFF])
+        }
+    }
+}
