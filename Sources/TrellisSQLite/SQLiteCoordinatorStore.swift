@@ -1,0 +1,202 @@
+import Foundation
+internal import GRDB
+public import TrellisStore
+
+/// The coordinator's durable tables in SQLite (WAL), through GRDB. Every `addTasks` and `apply` is one
+/// transaction, so a coordinator killed at any moment restarts from a consistent state.
+public final class SQLiteCoordinatorStore: CoordinatorStore {
+    private let pool: DatabasePool
+    public let path: String
+
+    public init(path: String) throws(RunStoreError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw RunStoreError(.storage, "cannot open the coordinator database '\(path)'", cause: "\(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("coordinator-v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                    INSERT INTO meta (key, value) VALUES ('epoch', 0), ('last_task', 0), ('last_job', 0);
+                    CREATE TABLE remote_task (
+                        id INTEGER PRIMARY KEY, job INTEGER NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL,
+                        spec BLOB NOT NULL, outputs TEXT NOT NULL, max_attempts INTEGER NOT NULL,
+                        attempt INTEGER NOT NULL, failures INTEGER NOT NULL, epoch INTEGER NOT NULL, worker TEXT,
+                        unmet INTEGER NOT NULL, played INTEGER NOT NULL, signalled TEXT NOT NULL, exit_code INTEGER,
+                        message TEXT, created_at REAL NOT NULL, started_at REAL, finished_at REAL);
+                    CREATE INDEX remote_task_state ON remote_task (state, id);
+                    CREATE TABLE need (parent INTEGER NOT NULL, child INTEGER NOT NULL, output TEXT);
+                    CREATE INDEX need_parent ON need (parent);
+                    """)
+        }
+        return migrator
+    }
+
+    public func beginSession(at time: Double) throws(RunStoreError) -> CoordinatorSession {
+        try guarded("begin a session") {
+            try pool.write { db in
+                try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'epoch'")
+                let epoch = try UInt64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'epoch'") ?? 0
+                let ready = try UInt64.fetchAll(
+                    db, sql: "SELECT id FROM remote_task WHERE state = 'ready' AND unmet = 0 ORDER BY id")
+                let inFlight = try UInt64.fetchAll(
+                    db, sql: "SELECT id FROM remote_task WHERE state IN ('assigned', 'running') ORDER BY id")
+                return CoordinatorSession(epoch: epoch, ready: ready, inFlight: inFlight)
+            }
+        }
+    }
+
+    public func addTasks(_ batch: NewTasks, at time: Double) throws(RunStoreError) -> AddedTasks {
+        try guarded("add \(batch.tasks.count) tasks") {
+            try pool.write { db in
+                var tables = Tables(db: db)
+                return try CoordinatorTransitions.add(batch, at: time, to: &tables)
+            }
+        }
+    }
+
+    public func apply(_ events: [CoordinatorEvent], at time: Double) throws(RunStoreError) -> AppliedEvents {
+        try guarded("apply \(events.count) events") {
+            try pool.write { db in
+                var tables = Tables(db: db)
+                return try CoordinatorTransitions.apply(events, at: time, to: &tables)
+            }
+        }
+    }
+
+    public func task(_ id: UInt64) throws(RunStoreError) -> RemoteTask? {
+        try guarded("read task \(id)") {
+            try pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM remote_task WHERE id = ?", arguments: [id]).map(Tables.task)
+            }
+        }
+    }
+
+    public func tasks(
+        states: Set<RemoteTaskState>, job: UInt64?, afterID: UInt64, limit: Int
+    ) throws(RunStoreError) -> [RemoteTask] {
+        try guarded("list tasks") {
+            try pool.read { db in
+                var sql = "SELECT * FROM remote_task WHERE id > ?"
+                var arguments: StatementArguments = [afterID]
+                if !states.isEmpty {
+                    sql += " AND state IN (\(states.map { _ in "?" }.joined(separator: ", ")))"
+                    for state in states.sorted(by: { $0.rawValue < $1.rawValue }) {
+                        _ = arguments.append(contentsOf: [state.rawValue])
+                    }
+                }
+                if let job {
+                    sql += " AND job = ?"
+                    _ = arguments.append(contentsOf: [job])
+                }
+                sql += " ORDER BY id LIMIT ?"
+                _ = arguments.append(contentsOf: [limit])
+                return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Tables.task)
+            }
+        }
+    }
+
+    private func guarded<T>(_ what: String, _ body: () throws -> T) throws(RunStoreError) -> T {
+        do {
+            return try body()
+        } catch let error as RunStoreError {
+            throw error
+        } catch {
+            throw RunStoreError(.storage, "cannot \(what) in '\(path)'", cause: "\(error)")
+        }
+    }
+
+    /// The shared rules' view of the tables, inside one write transaction.
+    struct Tables: CoordinatorTables {
+        let db: Database
+        static let separator = "\u{1F}"
+
+        static func task(_ row: Row) -> RemoteTask {
+            func list(_ text: String) -> [String] { text.isEmpty ? [] : text.components(separatedBy: separator) }
+            return RemoteTask(
+                id: row["id"], job: row["job"], name: row["name"],
+                state: RemoteTaskState(rawValue: row["state"]) ?? .created,
+                spec: [UInt8](row["spec"] as Data? ?? Data()),
+                outputs: list(row["outputs"]), maxAttempts: row["max_attempts"], attempt: row["attempt"],
+                failures: row["failures"], epoch: row["epoch"], worker: row["worker"], unmet: row["unmet"],
+                played: row["played"], signalled: list(row["signalled"]), exitCode: row["exit_code"],
+                message: row["message"], createdAt: row["created_at"], startedAt: row["started_at"],
+                finishedAt: row["finished_at"])
+        }
+
+        mutating func task(_ id: UInt64) throws -> RemoteTask? {
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM remote_task WHERE id = ?"), arguments: [id]).map(
+                Self.task)
+        }
+
+        mutating func save(_ task: RemoteTask) throws {
+            try db.cachedStatement(
+                sql: """
+                    UPDATE remote_task SET state = ?, attempt = ?, failures = ?, epoch = ?, worker = ?, unmet = ?,
+                        played = ?, signalled = ?, exit_code = ?, message = ?, started_at = ?, finished_at = ?
+                    WHERE id = ?
+                    """
+            ).execute(arguments: [
+                task.state.rawValue, task.attempt, task.failures, task.epoch, task.worker, task.unmet, task.played,
+                task.signalled.joined(separator: Self.separator), task.exitCode, task.message, task.startedAt,
+                task.finishedAt, task.id,
+            ])
+        }
+
+        mutating func insert(_ task: RemoteTask) throws {
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO remote_task (id, job, name, state, spec, outputs, max_attempts, attempt, failures,
+                        epoch, worker, unmet, played, signalled, exit_code, message, created_at, started_at, finished_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [
+                task.id, task.job, task.name, task.state.rawValue, Data(task.spec),
+                task.outputs.joined(separator: Self.separator),
+                task.maxAttempts, task.attempt, task.failures, task.epoch, task.worker, task.unmet, task.played,
+                task.signalled.joined(separator: Self.separator), task.exitCode, task.message, task.createdAt,
+                task.startedAt, task.finishedAt,
+            ])
+        }
+
+        mutating func insertNeed(parent: UInt64, child: UInt64, output: String?) throws {
+            try db.cachedStatement(sql: "INSERT INTO need (parent, child, output) VALUES (?, ?, ?)")
+                .execute(arguments: [parent, child, output])
+        }
+
+        mutating func dependants(of parent: UInt64, output: String?) throws -> [UInt64] {
+            if let output {
+                return try UInt64.fetchAll(
+                    db.cachedStatement(sql: "SELECT child FROM need WHERE parent = ? AND output = ? ORDER BY rowid"),
+                    arguments: [parent, output])
+            }
+            return try UInt64.fetchAll(
+                db.cachedStatement(sql: "SELECT child FROM need WHERE parent = ? AND output IS NULL ORDER BY rowid"),
+                arguments: [parent])
+        }
+
+        mutating func allDependants(of parent: UInt64) throws -> [UInt64] {
+            try UInt64.fetchAll(
+                db.cachedStatement(sql: "SELECT child FROM need WHERE parent = ? ORDER BY rowid"), arguments: [parent])
+        }
+
+        mutating func nextTaskID() throws -> UInt64 { try next("last_task") }
+        mutating func nextJobID() throws -> UInt64 { try next("last_job") }
+
+        func next(_ key: String) throws -> UInt64 {
+            try db.cachedStatement(sql: "UPDATE meta SET value = value + 1 WHERE key = ?").execute(arguments: [key])
+            return try UInt64.fetchOne(
+                db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?"), arguments: [key]) ?? 0
+        }
+    }
+}
