@@ -113,6 +113,8 @@ package final class LocalRunner<C: Clock>: Sendable where C.Duration == Duration
             for await input in inputs {
                 loop.handle(input)
                 loop.flushFacts()
+                // State that cannot be recorded must not pile up: stop starting tasks, as on Ctrl-C.
+                if writer.failure != nil, !loop.interrupted { loop.handle(.interrupt) }
                 if loop.isFinished { break }
             }
         }
