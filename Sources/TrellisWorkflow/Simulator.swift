@@ -167,9 +167,4 @@ public enum Simulator {
         }
         return (path.reversed(), finish[best])
     }
-
-    /// Expected durations per plan node (0 for triggers and tasks without an estimate).
-    public static func durations(_ plan: WorkflowPlan) -> [Double] {
-        plan.nodes.map { $0.task?.expectedSeconds ?? 0 }
-    }
 }
