@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "TrellisStore", targets: ["TrellisStore"]),
         .library(name: "TrellisSQLite", targets: ["TrellisSQLite"]),
         .library(name: "TrellisProtocol", targets: ["TrellisProtocol"]),
+        .library(name: "TrellisCoordinator", targets: ["TrellisCoordinator"]),
+        .library(name: "TrellisWorker", targets: ["TrellisWorker"]),
         .executable(name: "trellis", targets: ["trellis"]),
         .executable(name: "trellis-demo", targets: ["trellis-demo"]),
     ],
@@ -31,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
     ],
     targets: [
         .target(
@@ -75,9 +78,34 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "TrellisCoordinator",
+            dependencies: [
+                "TrellisCore", "TrellisStore", "TrellisProtocol",
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TrellisWorker",
+            dependencies: [
+                "TrellisProtocol",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "TrellisCLI",
             dependencies: [
-                "TrellisCore", "TrellisWorkflow", "TrellisStore", "TrellisSQLite",
+                "TrellisCore", "TrellisWorkflow", "TrellisStore", "TrellisSQLite", "TrellisProtocol",
+                "TrellisCoordinator", "TrellisWorker",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),

@@ -31,12 +31,23 @@ public final class SQLiteCoordinatorStore: CoordinatorStore {
                     CREATE TABLE remote_task (
                         id INTEGER PRIMARY KEY, job INTEGER NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL,
                         spec BLOB NOT NULL, outputs TEXT NOT NULL, max_attempts INTEGER NOT NULL,
-                        attempt INTEGER NOT NULL, failures INTEGER NOT NULL, epoch INTEGER NOT NULL, worker TEXT,
+                        role TEXT NOT NULL, rank REAL NOT NULL, value BLOB, attempt INTEGER NOT NULL, failures INTEGER NOT NULL, epoch INTEGER NOT NULL, worker TEXT,
                         unmet INTEGER NOT NULL, played INTEGER NOT NULL, signalled TEXT NOT NULL, exit_code INTEGER,
                         message TEXT, created_at REAL NOT NULL, started_at REAL, finished_at REAL);
                     CREATE INDEX remote_task_state ON remote_task (state, id);
                     CREATE TABLE need (parent INTEGER NOT NULL, child INTEGER NOT NULL, output TEXT);
                     CREATE INDEX need_parent ON need (parent);
+                    CREATE INDEX need_child ON need (child);
+                    CREATE TABLE job (
+                        id INTEGER PRIMARY KEY, name TEXT NOT NULL, main INTEGER NOT NULL, ended INTEGER NOT NULL,
+                        failed INTEGER NOT NULL, decided INTEGER NOT NULL);
+                    CREATE INDEX remote_task_finale ON remote_task (job) WHERE role != 'main';
+                    CREATE TABLE log (task INTEGER NOT NULL, attempt INTEGER NOT NULL, stream INTEGER NOT NULL,
+                        data BLOB NOT NULL);
+                    CREATE INDEX log_task ON log (task, attempt);
+                    CREATE TABLE worker (
+                        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, type TEXT NOT NULL, tags TEXT NOT NULL,
+                        slots INTEGER NOT NULL, status TEXT NOT NULL, last_seen REAL NOT NULL);
                     """)
         }
         return migrator
@@ -106,6 +117,69 @@ public final class SQLiteCoordinatorStore: CoordinatorStore {
         }
     }
 
+    public func inputs(of child: UInt64) throws(RunStoreError) -> [String: [UInt8]] {
+        try guarded("read the inputs of task \(child)") {
+            try pool.read { db in
+                var inputs: [String: [UInt8]] = [:]
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT t.name, t.value FROM need n JOIN remote_task t ON t.id = n.parent
+                        WHERE n.child = ? AND t.value IS NOT NULL
+                        """, arguments: [child])
+                for row in rows { inputs[row[0]] = [UInt8](row[1] as Data? ?? Data()) }
+                return inputs
+            }
+        }
+    }
+
+    public func logs(of task: UInt64, attempt: Int) throws(RunStoreError) -> [LogRecord] {
+        try guarded("read the logs of task \(task)") {
+            try pool.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT stream, data FROM log WHERE task = ? AND attempt = ? ORDER BY rowid",
+                    arguments: [task, attempt]
+                ).map { row in
+                    LogRecord(stream: LogRecord.Stream(rawValue: row[0]) ?? .stdout, data: [UInt8](row[1] as Data))
+                }
+            }
+        }
+    }
+
+    public func saveWorker(_ worker: RemoteWorker) throws(RunStoreError) -> RemoteWorker {
+        try guarded("record worker \(worker.name)") {
+            try pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO worker (name, type, tags, slots, status, last_seen) VALUES (?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (name) DO UPDATE SET type = excluded.type, tags = excluded.tags,
+                            slots = excluded.slots, status = excluded.status, last_seen = excluded.last_seen
+                        """,
+                    arguments: [
+                        worker.name, worker.type, worker.tags.joined(separator: Tables.separator), worker.slots,
+                        worker.status.rawValue, worker.lastSeen,
+                    ])
+                var saved = worker
+                saved.id = try UInt64.fetchOne(db, sql: "SELECT id FROM worker WHERE name = ?", arguments: [worker.name]) ?? 0
+                return saved
+            }
+        }
+    }
+
+    public func workers() throws(RunStoreError) -> [RemoteWorker] {
+        try guarded("list workers") {
+            try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM worker ORDER BY id").map { row in
+                    let tags: String = row["tags"]
+                    return RemoteWorker(
+                        id: row["id"], name: row["name"], type: row["type"],
+                        tags: tags.isEmpty ? [] : tags.components(separatedBy: Tables.separator), slots: row["slots"],
+                        status: RemoteWorker.Status(rawValue: row["status"]) ?? .lost, lastSeen: row["last_seen"])
+                }
+            }
+        }
+    }
+
     private func guarded<T>(_ what: String, _ body: () throws -> T) throws(RunStoreError) -> T {
         do {
             return try body()
@@ -127,10 +201,11 @@ public final class SQLiteCoordinatorStore: CoordinatorStore {
                 id: row["id"], job: row["job"], name: row["name"],
                 state: RemoteTaskState(rawValue: row["state"]) ?? .created,
                 spec: [UInt8](row["spec"] as Data? ?? Data()),
-                outputs: list(row["outputs"]), maxAttempts: row["max_attempts"], attempt: row["attempt"],
+                outputs: list(row["outputs"]), maxAttempts: row["max_attempts"],
+                role: TaskRole(rawValue: row["role"]) ?? .main, rank: row["rank"], attempt: row["attempt"],
                 failures: row["failures"], epoch: row["epoch"], worker: row["worker"], unmet: row["unmet"],
                 played: row["played"], signalled: list(row["signalled"]), exitCode: row["exit_code"],
-                message: row["message"], createdAt: row["created_at"], startedAt: row["started_at"],
+                value: (row["value"] as Data?).map { [UInt8]($0) }, message: row["message"], createdAt: row["created_at"], startedAt: row["started_at"],
                 finishedAt: row["finished_at"])
         }
 
@@ -143,27 +218,29 @@ public final class SQLiteCoordinatorStore: CoordinatorStore {
             try db.cachedStatement(
                 sql: """
                     UPDATE remote_task SET state = ?, attempt = ?, failures = ?, epoch = ?, worker = ?, unmet = ?,
-                        played = ?, signalled = ?, exit_code = ?, message = ?, started_at = ?, finished_at = ?
+                        played = ?, signalled = ?, exit_code = ?, value = ?, message = ?, started_at = ?,
+                        finished_at = ?
                     WHERE id = ?
                     """
             ).execute(arguments: [
                 task.state.rawValue, task.attempt, task.failures, task.epoch, task.worker, task.unmet, task.played,
-                task.signalled.joined(separator: Self.separator), task.exitCode, task.message, task.startedAt,
-                task.finishedAt, task.id,
+                task.signalled.joined(separator: Self.separator), task.exitCode, task.value.map { Data($0) },
+                task.message, task.startedAt, task.finishedAt, task.id,
             ])
         }
 
         mutating func insert(_ task: RemoteTask) throws {
             try db.cachedStatement(
                 sql: """
-                    INSERT INTO remote_task (id, job, name, state, spec, outputs, max_attempts, attempt, failures,
-                        epoch, worker, unmet, played, signalled, exit_code, message, created_at, started_at, finished_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO remote_task (id, job, name, state, spec, outputs, max_attempts, role, rank, value,
+                        attempt, failures, epoch, worker, unmet, played, signalled, exit_code, message, created_at,
+                        started_at, finished_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(arguments: [
                 task.id, task.job, task.name, task.state.rawValue, Data(task.spec),
                 task.outputs.joined(separator: Self.separator),
-                task.maxAttempts, task.attempt, task.failures, task.epoch, task.worker, task.unmet, task.played,
+                task.maxAttempts, task.role.rawValue, task.rank, task.value.map { Data($0) }, task.attempt, task.failures, task.epoch, task.worker, task.unmet, task.played,
                 task.signalled.joined(separator: Self.separator), task.exitCode, task.message, task.createdAt,
                 task.startedAt, task.finishedAt,
             ])
@@ -188,6 +265,31 @@ public final class SQLiteCoordinatorStore: CoordinatorStore {
         mutating func allDependants(of parent: UInt64) throws -> [UInt64] {
             try UInt64.fetchAll(
                 db.cachedStatement(sql: "SELECT child FROM need WHERE parent = ? ORDER BY rowid"), arguments: [parent])
+        }
+
+        mutating func job(_ id: UInt64) throws -> JobProgress? {
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM job WHERE id = ?"), arguments: [id]).map { row in
+                JobProgress(
+                    id: row["id"], name: row["name"], main: row["main"], ended: row["ended"], failed: row["failed"],
+                    decided: row["decided"])
+            }
+        }
+
+        mutating func saveJob(_ job: JobProgress) throws {
+            try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO job (id, name, main, ended, failed, decided) VALUES (?, ?, ?, ?, ?, ?)"
+            ).execute(arguments: [job.id, job.name, job.main, job.ended, job.failed, job.decided])
+        }
+
+        mutating func finales(ofJob job: UInt64) throws -> [UInt64] {
+            try UInt64.fetchAll(
+                db.cachedStatement(sql: "SELECT id FROM remote_task WHERE job = ? AND role != 'main' ORDER BY id"),
+                arguments: [job])
+        }
+
+        mutating func appendLog(task: UInt64, attempt: Int, _ record: LogRecord) throws {
+            try db.cachedStatement(sql: "INSERT INTO log (task, attempt, stream, data) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [task, attempt, record.stream.rawValue, Data(record.data)])
         }
 
         mutating func nextTaskID() throws -> UInt64 { try next("last_task") }

@@ -29,6 +29,61 @@ public protocol CoordinatorStore: Sendable {
     func tasks(
         states: Set<RemoteTaskState>, job: UInt64?, afterID: UInt64, limit: Int
     ) throws(RunStoreError) -> [RemoteTask]
+
+    /// The values of the tasks `child` needs that returned one, by task name (a handler's result).
+    func inputs(of child: UInt64) throws(RunStoreError) -> [String: [UInt8]]
+
+    /// An attempt's stdout and stderr as kept, in order.
+    func logs(of task: UInt64, attempt: Int) throws(RunStoreError) -> [LogRecord]
+
+    /// Records a worker as it connects or is lost; a worker keeps its id across reconnects by name.
+    func saveWorker(_ worker: RemoteWorker) throws(RunStoreError) -> RemoteWorker
+
+    func workers() throws(RunStoreError) -> [RemoteWorker]
+}
+
+/// Which part of a job a task belongs to: the main graph, or a finale that runs once after it.
+public enum TaskRole: String, Hashable, Sendable {
+    case main
+    /// Runs once after every main task of the job succeeded (a commit).
+    case onSuccess = "on-success"
+    /// Runs once after the job's main tasks ended and any did not succeed (a clean-up).
+    case onFailure = "on-failure"
+}
+
+/// A piece of an attempt's output.
+public struct LogRecord: Hashable, Sendable {
+    public enum Stream: Int, Hashable, Sendable { case stdout = 1, stderr = 2 }
+    public var stream: Stream
+    public var data: [UInt8]
+
+    public init(stream: Stream, data: [UInt8]) {
+        self.stream = stream
+        self.data = data
+    }
+}
+
+/// A worker as the coordinator records it.
+public struct RemoteWorker: Hashable, Sendable {
+    public enum Status: String, Hashable, Sendable { case connected, lost, left }
+    /// 0 until first saved.
+    public var id: UInt64
+    public var name: String
+    public var type: String
+    public var tags: [String]
+    public var slots: Int
+    public var status: Status
+    public var lastSeen: Double
+
+    public init(id: UInt64 = 0, name: String, type: String, tags: [String], slots: Int, status: Status, lastSeen: Double) {
+        self.id = id
+        self.name = name
+        self.type = type
+        self.tags = tags
+        self.slots = slots
+        self.status = status
+        self.lastSeen = lastSeen
+    }
 }
 
 /// Where a remote task stands (the wire's `TaskState`).
@@ -85,13 +140,21 @@ public struct NewTask: Hashable, Sendable {
     public var needs: [NewNeed]
     public var outputs: [String]
     public var maxAttempts: Int
+    public var role: TaskRole
+    /// The job policy's order among ready tasks of equal priority (higher first), fixed when added.
+    public var rank: Double
 
-    public init(name: String, spec: [UInt8] = [], needs: [NewNeed] = [], outputs: [String] = [], maxAttempts: Int = 1) {
+    public init(
+        name: String, spec: [UInt8] = [], needs: [NewNeed] = [], outputs: [String] = [], maxAttempts: Int = 1,
+        role: TaskRole = .main, rank: Double = 0
+    ) {
         self.name = name
         self.spec = spec
         self.needs = needs
         self.outputs = outputs
         self.maxAttempts = maxAttempts
+        self.role = role
+        self.rank = rank
     }
 }
 
@@ -116,6 +179,8 @@ public struct AddedTasks: Hashable, Sendable {
     public var taskIDs: [UInt64]
     /// Of the new tasks, those ready at once.
     public var ready: [UInt64]
+    /// Tasks that ended at once: new ones needing a task that already failed, and skipped finales.
+    public var ended: [UInt64] = []
 }
 
 /// One fact about remote tasks. `epoch` and `attempt` fence reports: they must match the task's current.
@@ -124,7 +189,7 @@ public enum CoordinatorEvent: Hashable, Sendable {
     case assigned(UInt64, worker: String, epoch: UInt64, attempt: Int)
     case started(UInt64, epoch: UInt64, attempt: Int)
     case outputSignalled(UInt64, name: String, epoch: UInt64, attempt: Int)
-    case succeeded(UInt64, epoch: UInt64, attempt: Int, exitCode: Int32?)
+    case succeeded(UInt64, epoch: UInt64, attempt: Int, exitCode: Int32?, value: [UInt8]? = nil)
     /// The attempt failed; the task is ready again while attempts remain, else failed for good.
     case failed(UInt64, epoch: UInt64, attempt: Int, exitCode: Int32?, message: String)
     /// The attempt's worker was lost: the task is ready again as a new attempt (not counted as a failure).
@@ -133,6 +198,8 @@ public enum CoordinatorEvent: Hashable, Sendable {
     case cancelled(UInt64, killed: Bool)
     case paused(UInt64)
     case resumed(UInt64)
+    /// Output of the current attempt, kept with the task.
+    case log(UInt64, epoch: UInt64, attempt: Int, LogRecord)
 }
 
 public struct AppliedEvents: Hashable, Sendable {
@@ -140,10 +207,13 @@ public struct AppliedEvents: Hashable, Sendable {
     public var ready: [UInt64] = []
     /// Positions (in the applied list) of events that were stale or did not apply to the task's state.
     public var ignored: [Int] = []
+    /// Tasks that reached a final state, directly or because of a task they need.
+    public var ended: [UInt64] = []
 
-    public init(ready: [UInt64] = [], ignored: [Int] = []) {
+    public init(ready: [UInt64] = [], ignored: [Int] = [], ended: [UInt64] = []) {
         self.ready = ready
         self.ignored = ignored
+        self.ended = ended
     }
 }
 
@@ -156,6 +226,8 @@ public struct RemoteTask: Hashable, Sendable {
     public var spec: [UInt8]
     public var outputs: [String]
     public var maxAttempts: Int
+    public var role: TaskRole
+    public var rank: Double
     /// Attempts started so far (the current one included); requeues after a lost worker count too.
     public var attempt: Int
     /// Failed attempts so far.
@@ -168,6 +240,8 @@ public struct RemoteTask: Hashable, Sendable {
     public var played: Bool
     public var signalled: [String]
     public var exitCode: Int32?
+    /// What a handler returned.
+    public var value: [UInt8]?
     public var message: String?
     public var createdAt: Double
     public var startedAt: Double?
@@ -175,8 +249,9 @@ public struct RemoteTask: Hashable, Sendable {
 
     public init(
         id: UInt64, job: UInt64, name: String, state: RemoteTaskState, spec: [UInt8], outputs: [String],
-        maxAttempts: Int, attempt: Int = 0, failures: Int = 0, epoch: UInt64 = 0, worker: String? = nil,
-        unmet: Int, played: Bool, signalled: [String] = [], exitCode: Int32? = nil, message: String? = nil,
+        maxAttempts: Int, role: TaskRole = .main, rank: Double = 0, attempt: Int = 0, failures: Int = 0, epoch: UInt64 = 0, worker: String? = nil,
+        unmet: Int, played: Bool, signalled: [String] = [], exitCode: Int32? = nil, value: [UInt8]? = nil,
+        message: String? = nil,
         createdAt: Double, startedAt: Double? = nil, finishedAt: Double? = nil
     ) {
         self.id = id
@@ -186,6 +261,8 @@ public struct RemoteTask: Hashable, Sendable {
         self.spec = spec
         self.outputs = outputs
         self.maxAttempts = maxAttempts
+        self.role = role
+        self.rank = rank
         self.attempt = attempt
         self.failures = failures
         self.epoch = epoch
@@ -194,6 +271,7 @@ public struct RemoteTask: Hashable, Sendable {
         self.played = played
         self.signalled = signalled
         self.exitCode = exitCode
+        self.value = value
         self.message = message
         self.createdAt = createdAt
         self.startedAt = startedAt

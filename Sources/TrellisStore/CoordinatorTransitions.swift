@@ -13,6 +13,30 @@ package protocol CoordinatorTables {
     /// The next task id and job id, each advanced as used.
     mutating func nextTaskID() throws -> UInt64
     mutating func nextJobID() throws -> UInt64
+    mutating func job(_ id: UInt64) throws -> JobProgress?
+    mutating func saveJob(_ job: JobProgress) throws
+    /// The job's `on_success` and `on_failure` tasks.
+    mutating func finales(ofJob job: UInt64) throws -> [UInt64]
+    mutating func appendLog(task: UInt64, attempt: Int, _ record: LogRecord) throws
+}
+
+/// How far a job's main tasks have come; when all have ended, one group of finales runs, once.
+package struct JobProgress: Hashable, Sendable {
+    package var id: UInt64
+    package var name: String
+    package var main: Int = 0
+    package var ended: Int = 0
+    package var failed: Int = 0
+    package var decided: Bool = false
+
+    package init(id: UInt64, name: String, main: Int = 0, ended: Int = 0, failed: Int = 0, decided: Bool = false) {
+        self.id = id
+        self.name = name
+        self.main = main
+        self.ended = ended
+        self.failed = failed
+        self.decided = decided
+    }
 }
 
 /// The rules every coordinator store applies: readiness, fencing, retries and propagation. Written once,
@@ -21,15 +45,25 @@ package enum CoordinatorTransitions {
     package static func add<T: CoordinatorTables>(
         _ batch: NewTasks, at time: Double, to tables: inout T
     ) throws -> AddedTasks {
-        let job = batch.job == 0 ? try tables.nextJobID() : batch.job
+        var progress: JobProgress
+        if batch.job == 0 {
+            progress = JobProgress(id: try tables.nextJobID(), name: batch.jobName)
+        } else if let existing = try tables.job(batch.job) {
+            progress = existing
+        } else {
+            throw RunStoreError(.noSuchJob, "there is no job \(batch.job)")
+        }
+        let job = progress.id
         var ids: [UInt64] = []
         for _ in batch.tasks { ids.append(try tables.nextTaskID()) }
         var ready: [UInt64] = []
+        var ended: [UInt64] = []
         for (position, new) in batch.tasks.enumerated() {
+            let played = batch.play && new.role == .main
             var task = RemoteTask(
-                id: ids[position], job: job, name: new.name, state: batch.play ? .ready : .created, spec: new.spec,
-                outputs: new.outputs, maxAttempts: max(1, new.maxAttempts), unmet: 0, played: batch.play,
-                createdAt: time)
+                id: ids[position], job: job, name: new.name, state: played ? .ready : .created, spec: new.spec,
+                outputs: new.outputs, maxAttempts: max(1, new.maxAttempts), role: new.role, rank: new.rank,
+                unmet: 0, played: played, createdAt: time)
             var doomedBy: RemoteTask?
             for need in new.needs {
                 switch need.target {
@@ -52,8 +86,19 @@ package enum CoordinatorTransitions {
             }
             try tables.insert(task)
             if task.state == .ready && task.unmet == 0 { ready.append(task.id) }
+            if task.state.isFinal { ended.append(task.id) }
+            if task.role == .main {
+                progress.main += 1
+                if task.state.isFinal {
+                    progress.ended += 1
+                    progress.failed += 1
+                }
+            }
         }
-        return AddedTasks(job: job, taskIDs: ids, ready: ready)
+        try tables.saveJob(progress)
+        var result = AppliedEvents(ready: ready, ended: ended)
+        try decideFinales(of: job, at: time, tables: &tables, result: &result)
+        return AddedTasks(job: job, taskIDs: ids, ready: result.ready, ended: result.ended)
     }
 
     package static func apply<T: CoordinatorTables>(
@@ -75,7 +120,7 @@ package enum CoordinatorTransitions {
         }
         switch event {
         case .played(let id):
-            guard var task = try tables.task(id), task.state == .created else { return false }
+            guard var task = try tables.task(id), task.state == .created, task.role == .main else { return false }
             task.played = true
             task.state = .ready
             try tables.save(task)
@@ -104,7 +149,7 @@ package enum CoordinatorTransitions {
             task.signalled.append(name)
             try tables.save(task)
             try release(try tables.dependants(of: id, output: name), tables: &tables, result: &result)
-        case .succeeded(let id, let epoch, let attempt, let exitCode):
+        case .succeeded(let id, let epoch, let attempt, let exitCode, let value):
             guard var task = try tables.task(id), current(task, epoch, attempt) else { return false }
             let missing = task.outputs.filter { !task.signalled.contains($0) }
             guard missing.isEmpty else {
@@ -116,10 +161,12 @@ package enum CoordinatorTransitions {
             }
             task.state = .succeeded
             task.exitCode = exitCode
+            task.value = value
             task.message = nil
             task.finishedAt = time
             try tables.save(task)
             try release(try tables.dependants(of: id, output: nil), tables: &tables, result: &result)
+            try ended(task, at: time, tables: &tables, result: &result)
         case .failed(let id, let epoch, let attempt, let exitCode, let message):
             guard var task = try tables.task(id), current(task, epoch, attempt) else { return false }
             task.failures += 1
@@ -133,7 +180,8 @@ package enum CoordinatorTransitions {
                 task.state = .failed
                 task.finishedAt = time
                 try tables.save(task)
-                try propagate(from: task, state: .upstreamFailed, at: time, tables: &tables)
+                try ended(task, at: time, tables: &tables, result: &result)
+                try propagate(from: task, state: .upstreamFailed, at: time, tables: &tables, result: &result)
             }
         case .requeued(let id, let epoch, let attempt):
             guard var task = try tables.task(id), current(task, epoch, attempt) else { return false }
@@ -147,7 +195,8 @@ package enum CoordinatorTransitions {
             task.message = killed ? "killed by an operator" : "cancelled by an operator"
             task.finishedAt = time
             try tables.save(task)
-            try propagate(from: task, state: .cancelled, at: time, tables: &tables)
+            try ended(task, at: time, tables: &tables, result: &result)
+            try propagate(from: task, state: .cancelled, at: time, tables: &tables, result: &result)
         case .paused(let id):
             guard var task = try tables.task(id), task.state == .created || task.state == .ready else { return false }
             task.state = .paused
@@ -157,8 +206,51 @@ package enum CoordinatorTransitions {
             task.state = task.played ? .ready : .created
             try tables.save(task)
             if task.state == .ready && task.unmet == 0 { result.ready.append(id) }
+        case .log(let id, let epoch, let attempt, let record):
+            guard let task = try tables.task(id), task.epoch == epoch, task.attempt == attempt else { return false }
+            try tables.appendLog(task: id, attempt: attempt, record)
         }
         return true
+    }
+
+    /// Counts a main task's end; when it is the job's last, releases one group of finales and skips the other.
+    static func ended<T: CoordinatorTables>(
+        _ task: RemoteTask, at time: Double, tables: inout T, result: inout AppliedEvents
+    ) throws {
+        result.ended.append(task.id)
+        guard task.role == .main, var job = try tables.job(task.job) else { return }
+        job.ended += 1
+        if task.state != .succeeded { job.failed += 1 }
+        try tables.saveJob(job)
+        try decideFinales(of: job.id, at: time, tables: &tables, result: &result)
+    }
+
+    static func decideFinales<T: CoordinatorTables>(
+        of jobID: UInt64, at time: Double, tables: inout T, result: inout AppliedEvents
+    ) throws {
+        guard var job = try tables.job(jobID), !job.decided, job.ended == job.main else { return }
+        let finales = try tables.finales(ofJob: jobID)
+        guard !finales.isEmpty || job.main > 0 else { return }
+        job.decided = true
+        try tables.saveJob(job)
+        let chosen: TaskRole = job.failed == 0 ? .onSuccess : .onFailure
+        for id in finales {
+            guard var finale = try tables.task(id), finale.state == .created || finale.state == .paused else {
+                continue
+            }
+            if finale.role == chosen {
+                finale.played = true
+                if finale.state == .created { finale.state = .ready }
+                try tables.save(finale)
+                if finale.state == .ready && finale.unmet == 0 { result.ready.append(id) }
+            } else {
+                finale.state = .cancelled
+                finale.message = job.failed == 0 ? "skipped: the job succeeded" : "skipped: the job did not succeed"
+                finale.finishedAt = time
+                try tables.save(finale)
+                result.ended.append(id)
+            }
+        }
     }
 
     /// One need of each of `children` is met; those left with none, and played, become ready.
@@ -174,7 +266,7 @@ package enum CoordinatorTransitions {
 
     /// Ends every unfinished task that needs `root`, directly or not.
     static func propagate<T: CoordinatorTables>(
-        from root: RemoteTask, state: RemoteTaskState, at time: Double, tables: inout T
+        from root: RemoteTask, state: RemoteTaskState, at time: Double, tables: inout T, result: inout AppliedEvents
     ) throws {
         var stack = [root.id]
         while let parent = stack.popLast() {
@@ -186,6 +278,7 @@ package enum CoordinatorTransitions {
                 task.message = "\(root.name) (task \(root.id)) ended \(root.state.rawValue)"
                 task.finishedAt = time
                 try tables.save(task)
+                try ended(task, at: time, tables: &tables, result: &result)
                 stack.append(child)
             }
         }

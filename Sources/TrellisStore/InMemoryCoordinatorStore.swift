@@ -8,6 +8,9 @@ public final class InMemoryCoordinatorStore: CoordinatorStore {
         var lastTask: UInt64 = 0
         var lastJob: UInt64 = 0
         var epoch: UInt64 = 0
+        var jobs: [UInt64: JobProgress] = [:]
+        var logs: [UInt64: [(attempt: Int, record: LogRecord)]] = [:]
+        var workers: [String: RemoteWorker] = [:]
 
         mutating func task(_ id: UInt64) -> RemoteTask? { tasks[id] }
         mutating func save(_ task: RemoteTask) { tasks[task.id] = task }
@@ -26,6 +29,14 @@ public final class InMemoryCoordinatorStore: CoordinatorStore {
         mutating func nextJobID() -> UInt64 {
             lastJob += 1
             return lastJob
+        }
+        mutating func job(_ id: UInt64) -> JobProgress? { jobs[id] }
+        mutating func saveJob(_ job: JobProgress) { jobs[job.id] = job }
+        mutating func finales(ofJob job: UInt64) -> [UInt64] {
+            tasks.values.filter { $0.job == job && $0.role != .main }.map(\.id).sorted()
+        }
+        mutating func appendLog(task: UInt64, attempt: Int, _ record: LogRecord) {
+            logs[task, default: []].append((attempt, record))
         }
     }
 
@@ -66,6 +77,33 @@ public final class InMemoryCoordinatorStore: CoordinatorStore {
                         && (job == nil || task.job == job)
                 }.sorted { $0.id < $1.id }.prefix(limit))
         }
+    }
+
+    public func inputs(of child: UInt64) throws(RunStoreError) -> [String: [UInt8]] {
+        tables.withLock { tables in
+            var inputs: [String: [UInt8]] = [:]
+            for (parent, needs) in tables.needs where needs.contains(where: { $0.child == child }) {
+                if let task = tables.tasks[parent], let value = task.value { inputs[task.name] = value }
+            }
+            return inputs
+        }
+    }
+
+    public func logs(of task: UInt64, attempt: Int) throws(RunStoreError) -> [LogRecord] {
+        tables.withLock { tables in (tables.logs[task] ?? []).filter { $0.attempt == attempt }.map(\.record) }
+    }
+
+    public func saveWorker(_ worker: RemoteWorker) throws(RunStoreError) -> RemoteWorker {
+        tables.withLock { tables in
+            var saved = worker
+            saved.id = tables.workers[worker.name]?.id ?? UInt64(tables.workers.count + 1)
+            tables.workers[worker.name] = saved
+            return saved
+        }
+    }
+
+    public func workers() throws(RunStoreError) -> [RemoteWorker] {
+        tables.withLock { tables in tables.workers.values.sorted { $0.id < $1.id } }
     }
 
     /// All or nothing: the tables change only if the whole body succeeds.

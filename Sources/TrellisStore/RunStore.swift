@@ -168,7 +168,7 @@ public struct RunSnapshot: Hashable, Sendable {
 /// A store that could not do what was asked.
 public struct RunStoreError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: String, Hashable, Sendable { case workflowChanged, notOpen, storage }
+        private enum Value: String, Hashable, Sendable { case workflowChanged, notOpen, storage, noSuchJob }
         private var value: Value
         /// The stored run belongs to a different version of the workflow file.
         public static let workflowChanged = Code(value: .workflowChanged)
@@ -176,6 +176,8 @@ public struct RunStoreError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let notOpen = Code(value: .notOpen)
         /// The database failed.
         public static let storage = Code(value: .storage)
+        /// Tasks were added to a job that does not exist.
+        public static let noSuchJob = Code(value: .noSuchJob)
         public var description: String { value.rawValue }
     }
 

@@ -1,3 +1,4 @@
+internal import TrellisWorker
 internal import Foundation
 internal import TrellisCore
 internal import TrellisStore
@@ -348,7 +349,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
                 environment[OrphanReaper.environmentKey] = runner.options.stateDirectory
                 let process = ShellProcess(
                     command: command, environment: environment, workingDirectory: resolve(task.workingDirectory),
-                    stdoutPath: logs.stdout, stderrPath: logs.stderr, watchOutputs: !task.outputs.isEmpty,
+                    stdout: .file(logs.stdout), stderr: .file(logs.stderr), watchOutputs: !task.outputs.isEmpty,
                     gracePeriod: runner.options.gracePeriod)
                 executions[node] = Task {
                     let end = await process.run(

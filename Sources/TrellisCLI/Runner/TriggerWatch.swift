@@ -1,3 +1,4 @@
+internal import TrellisWorker
 internal import Foundation
 package import TrellisWorkflow
 
@@ -58,8 +59,8 @@ package struct TriggerWatch<C: Clock>: Sendable where C.Duration == Duration {
             return {
                 let process = ShellProcess(
                     command: command, environment: ProcessInfo.processInfo.environment, workingDirectory: directory,
-                    stdoutPath: "/dev/null",
-                    stderrPath: "/dev/null", watchOutputs: false, gracePeriod: .seconds(1))
+                    stdout: .file("/dev/null"),
+                    stderr: .file("/dev/null"), watchOutputs: false, gracePeriod: .seconds(1))
                 return await process.run(started: { _ in }, signalled: { _ in }) == .exited(0)
             }
         }

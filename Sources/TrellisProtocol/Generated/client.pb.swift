@@ -44,6 +44,11 @@ package nonisolated struct Trellis_V1_AddTasksRequest: Sendable {
 
   package var onFailure: [Trellis_V1_TaskSpec] = []
 
+  /// How ready tasks of equal priority are ordered: "fifo" (the default: submission order),
+  /// "critical-path" (longest remaining chain of `estimate_seconds` first) or "output-first" (deepest task
+  /// first, so final results arrive early). Fixed when the tasks are added.
+  package var policy: String = String()
+
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package init() {}
@@ -359,7 +364,7 @@ fileprivate nonisolated let _protobuf_package = "trellis.v1"
 
 nonisolated extension Trellis_V1_AddTasksRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".AddTasksRequest"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}job_name\0\u{1}tasks\0\u{1}play\0\u{3}on_success\0\u{3}on_failure\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}job_name\0\u{1}tasks\0\u{1}play\0\u{3}on_success\0\u{3}on_failure\0\u{1}policy\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -373,6 +378,7 @@ nonisolated extension Trellis_V1_AddTasksRequest: SwiftProtobuf.Message, SwiftPr
       case 4: try { try decoder.decodeSingularBoolField(value: &self.play) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.onSuccess) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.onFailure) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.policy) }()
       default: break
       }
     }
@@ -397,6 +403,9 @@ nonisolated extension Trellis_V1_AddTasksRequest: SwiftProtobuf.Message, SwiftPr
     if !self.onFailure.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.onFailure, fieldNumber: 6)
     }
+    if !self.policy.isEmpty {
+      try visitor.visitSingularStringField(value: self.policy, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -407,6 +416,7 @@ nonisolated extension Trellis_V1_AddTasksRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.play != rhs.play {return false}
     if lhs.onSuccess != rhs.onSuccess {return false}
     if lhs.onFailure != rhs.onFailure {return false}
+    if lhs.policy != rhs.policy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

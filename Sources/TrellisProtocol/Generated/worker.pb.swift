@@ -84,6 +84,14 @@ package nonisolated struct Trellis_V1_WorkerMessage: Sendable {
     set {kind = .log(newValue)}
   }
 
+  package var drain: Trellis_V1_Drain {
+    get {
+      if case .drain(let v)? = kind {return v}
+      return Trellis_V1_Drain()
+    }
+    set {kind = .drain(newValue)}
+  }
+
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -93,8 +101,21 @@ package nonisolated struct Trellis_V1_WorkerMessage: Sendable {
     case output(Trellis_V1_OutputSignalled)
     case finished(Trellis_V1_Finished)
     case log(Trellis_V1_LogChunk)
+    case drain(Trellis_V1_Drain)
 
   }
+
+  package init() {}
+}
+
+/// The worker takes no new tasks from now on (it is shutting down gracefully); it still reports the ones it
+/// runs, then closes the stream.
+package nonisolated struct Trellis_V1_Drain: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package init() {}
 }
@@ -540,7 +561,7 @@ fileprivate nonisolated let _protobuf_package = "trellis.v1"
 
 nonisolated extension Trellis_V1_WorkerMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".WorkerMessage"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}heartbeat\0\u{1}started\0\u{1}output\0\u{1}finished\0\u{1}log\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}heartbeat\0\u{1}started\0\u{1}output\0\u{1}finished\0\u{1}log\0\u{1}drain\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -626,6 +647,19 @@ nonisolated extension Trellis_V1_WorkerMessage: SwiftProtobuf.Message, SwiftProt
           self.kind = .log(v)
         }
       }()
+      case 7: try {
+        var v: Trellis_V1_Drain?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .drain(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .drain(v)
+        }
+      }()
       default: break
       }
     }
@@ -661,6 +695,10 @@ nonisolated extension Trellis_V1_WorkerMessage: SwiftProtobuf.Message, SwiftProt
       guard case .log(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     }()
+    case .drain?: try {
+      guard case .drain(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -668,6 +706,25 @@ nonisolated extension Trellis_V1_WorkerMessage: SwiftProtobuf.Message, SwiftProt
 
   package static func ==(lhs: Trellis_V1_WorkerMessage, rhs: Trellis_V1_WorkerMessage) -> Bool {
     if lhs.kind != rhs.kind {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Trellis_V1_Drain: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".Drain"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Trellis_V1_Drain, rhs: Trellis_V1_Drain) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -3,7 +3,7 @@ internal import Subprocess
 internal import SystemPackage
 
 /// How one process attempt ended.
-enum ProcessEnd: Sendable, Hashable {
+package enum ProcessEnd: Sendable, Hashable {
     case exited(Int32)
     case signalled(Int32)
     /// Could not start at all (bad working directory, no shell, cannot open the log files).
@@ -12,28 +12,51 @@ enum ProcessEnd: Sendable, Hashable {
     case stopped
 }
 
-/// Runs one shell command in its own process group. Its stdout and stderr are read through pipes into log
-/// files created on the first byte, so a quiet task leaves no files (creating thousands of empty files costs
-/// more than running `true`). When the task declares named outputs, stdout is also scanned line by line for
+/// Where a process's stdout or stderr goes.
+package enum LogSink: Sendable {
+    /// A file created at the first byte, so a quiet task leaves no files (creating thousands of empty files
+    /// costs more than running `true`).
+    case file(String)
+    /// Each piece as it is read (a worker streams them to the coordinator).
+    case forward(@Sendable ([UInt8]) -> Void)
+}
+
+/// Runs one shell command in its own process group. Its stdout and stderr are read through pipes into
+/// their sinks. When the task declares named outputs, stdout is also scanned line by line for
 /// `::trellis output NAME` markers.
-struct ShellProcess: Sendable {
+package struct ShellProcess: Sendable {
     static let outputMarker = Array("::trellis output ".utf8)
     /// A line longer than this is not scanned for a marker (it is still logged in full).
     static let longestScannedLine = 64 * 1024
 
-    var command: String
+    package var command: String
     /// The whole environment of the process (read once per run: reading `environ` per spawn costs more
     /// than the spawn).
-    var environment: [String: String]
-    var workingDirectory: String?
-    var stdoutPath: String
-    var stderrPath: String
-    var watchOutputs: Bool
+    package var environment: [String: String]
+    package var workingDirectory: String?
+    package var stdout: LogSink
+    package var stderr: LogSink
+    package var watchOutputs: Bool
     /// SIGTERM to the process group, then SIGKILL after this long.
-    var gracePeriod: Duration
+    package var gracePeriod: Duration
+
+    package init(
+        command: String, environment: [String: String], workingDirectory: String?, stdout: LogSink,
+        stderr: LogSink, watchOutputs: Bool, gracePeriod: Duration
+    ) {
+        self.command = command
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.stdout = stdout
+        self.stderr = stderr
+        self.watchOutputs = watchOutputs
+        self.gracePeriod = gracePeriod
+    }
 
     /// Runs to the end; `started` gets the pid, `signalled` each output marker, on the caller's task.
-    func run(started: @Sendable (Int32) -> Void, signalled: @escaping @Sendable (String) -> Void) async -> ProcessEnd {
+    package func run(
+        started: @Sendable (Int32) -> Void, signalled: @escaping @Sendable (String) -> Void
+    ) async -> ProcessEnd {
         var options = PlatformOptions()
         options.processGroupID = 0
         options.teardownSequence = [
@@ -42,8 +65,8 @@ struct ShellProcess: Sendable {
         var variables: [Environment.Key: String] = [:]
         variables.reserveCapacity(environment.count)
         for (name, value) in environment { variables[Environment.Key(stringLiteral: name)] = value }
-        let stdoutPath = stdoutPath
-        let stderrPath = stderrPath
+        let stdout = stdout
+        let stderr = stderr
         let markers = watchOutputs ? signalled : nil
         do {
             let result = try await Subprocess.run(
@@ -53,8 +76,8 @@ struct ShellProcess: Sendable {
             ) { execution in
                 started(execution.processIdentifier.value)
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await Self.copy(execution.standardError, to: stderrPath, markers: nil) }
-                    try await Self.copy(execution.standardOutput, to: stdoutPath, markers: markers)
+                    group.addTask { try await Self.copy(execution.standardError, to: stderr, markers: nil) }
+                    try await Self.copy(execution.standardOutput, to: stdout, markers: markers)
                     try await group.waitForAll()
                 }
             }
@@ -69,20 +92,25 @@ struct ShellProcess: Sendable {
         }
     }
 
-    /// Copies a pipe into a log file opened at the first byte; with `markers`, reports each marker line.
+    /// Copies a pipe into its sink; with `markers`, reports each marker line.
     static func copy(
-        _ sequence: SubprocessOutputSequence, to path: String, markers: (@Sendable (String) -> Void)?
+        _ sequence: SubprocessOutputSequence, to sink: LogSink, markers: (@Sendable (String) -> Void)?
     ) async throws {
         var file: FileDescriptor?
         defer { try? file?.close() }
         var line: [UInt8] = []
         for try await buffer in sequence {
-            if file == nil {
-                file = try FileDescriptor.open(
-                    FilePath(path), .writeOnly, options: [.create, .truncate],
-                    permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            switch sink {
+            case .file(let path):
+                if file == nil {
+                    file = try FileDescriptor.open(
+                        FilePath(path), .writeOnly, options: [.create, .truncate],
+                        permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                }
+                try buffer.withUnsafeBytes { bytes in _ = try file!.writeAll(bytes) }
+            case .forward(let send):
+                buffer.withUnsafeBytes { bytes in send([UInt8](bytes)) }
             }
-            try buffer.withUnsafeBytes { bytes in _ = try file!.writeAll(bytes) }
             guard let markers else { continue }
             buffer.withUnsafeBytes { bytes in
                 for byte in bytes {
