@@ -137,6 +137,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "TrellisCoordinatorTests",
+            dependencies: [
+                "TrellisCoordinator", "TrellisWorker", "TrellisProtocol", "TrellisStore", "TrellisSQLite",
+                "TrellisTestKit",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "TrellisCLITests",
             dependencies: ["TrellisCLI", "TrellisWorkflow", "TrellisStore", "TrellisSQLite", "TrellisTestKit"],
             swiftSettings: strict

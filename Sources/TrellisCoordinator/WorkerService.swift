@@ -1,4 +1,5 @@
 internal import GRPCCore
+internal import Synchronization
 internal import TrellisProtocol
 
 /// The workers' service: one stream per worker. The first message must be `hello`; after it, every
@@ -12,36 +13,51 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
         request: RPCAsyncSequence<Trellis_V1_WorkerMessage, any Error>,
         response: RPCWriter<Trellis_V1_CoordinatorMessage>, context: ServerContext
     ) async throws {
-        var messages = request.makeAsyncIterator()
-        guard let first = try await messages.next(), case .hello(let hello) = first.kind else {
-            throw RPCError(code: .invalidArgument, message: "the first message on a worker stream must be `hello`")
-        }
-        guard !hello.name.isEmpty, hello.name.utf8.count <= RequestValidation.maxNameLength else {
-            throw RPCError(code: .invalidArgument, message: "a worker needs a name of 1 to 256 bytes")
-        }
-        guard (1...Self.maxSlots).contains(hello.slots) else {
-            throw RPCError(code: .invalidArgument, message: "a worker offers 1 to \(Self.maxSlots) slots")
-        }
         let (outbox, continuation) = AsyncStream.makeStream(of: Trellis_V1_CoordinatorMessage.self)
-        let connection: UInt64 = try await coordinator.request { .hello(hello, outbox: continuation, reply: $0) }
+        let connection = ConnectionID()
+        defer {
+            if let id = connection.value { coordinator.send(.disconnected(connection: id)) }
+        }
+        // Whichever side ends first ends the stream: the worker closing it, or the coordinator (the worker
+        // was replaced by a reconnect, or lost).
         try await withThrowingTaskGroup { group in
             group.addTask {
                 for await message in outbox { try await response.write(message) }
             }
-            defer { coordinator.send(.disconnected(connection: connection)) }
-            do {
-                while let message = try await messages.next() {
+            group.addTask {
+                for try await message in request {
+                    guard let id = connection.value else {
+                        guard case .hello(let hello) = message.kind else {
+                            throw RPCError(
+                                code: .invalidArgument, message: "the first message on a worker stream must be `hello`")
+                        }
+                        try Self.check(hello)
+                        let id: UInt64 = try await coordinator.request {
+                            .hello(hello, outbox: continuation, reply: $0)
+                        }
+                        connection.value = id
+                        continue
+                    }
                     if case .hello = message.kind {
                         throw RPCError(code: .invalidArgument, message: "`hello` may only be the first message")
                     }
-                    coordinator.send(.report(connection: connection, message))
+                    coordinator.send(.report(connection: id, message))
                 }
-            } catch {
-                group.cancelAll()
-                throw error
             }
-            continuation.finish()
-            try await group.waitForAll()
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    static func check(_ hello: Trellis_V1_Hello) throws {
+        guard !hello.name.isEmpty, hello.name.utf8.count <= RequestValidation.maxNameLength else {
+            throw RPCError(code: .invalidArgument, message: "a worker needs a name of 1 to 256 bytes")
+        }
+        guard (1...maxSlots).contains(hello.slots) else {
+            throw RPCError(code: .invalidArgument, message: "a worker offers 1 to \(maxSlots) slots")
+        }
+        for (name, amount) in hello.resources where !(amount >= 0) || !amount.isFinite {
+            throw RPCError(code: .invalidArgument, message: "resource '\(name)' must be a finite amount ≥ 0")
         }
     }
 }
@@ -68,5 +84,14 @@ struct TokenInterceptor: ServerInterceptor {
         var difference = x.count ^ y.count
         for index in 0..<min(x.count, y.count) { difference |= Int(x[index] ^ y[index]) }
         return difference == 0
+    }
+}
+
+/// The connection id a worker stream got from its `hello`, shared by the stream's two halves.
+final class ConnectionID: Sendable {
+    private let id = Mutex<UInt64?>(nil)
+    var value: UInt64? {
+        get { id.withLock { $0 } }
+        set { id.withLock { $0 = newValue } }
     }
 }

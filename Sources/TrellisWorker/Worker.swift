@@ -36,6 +36,16 @@ public struct WorkerOptions: Sendable {
     }
 }
 
+/// What happens to a worker's session, for its owner to log or wait on.
+public enum WorkerEvent: Sendable, Hashable {
+    /// Connected (or reconnected) and introduced.
+    case welcomed(workerID: UInt64, epoch: UInt64)
+    /// An operator's broadcast (`drain` also starts draining).
+    case broadcast(String)
+    /// The coordinator no longer wants this attempt; it is stopped.
+    case stale(task: UInt64, attempt: Int)
+}
+
 /// One call of a registered handler.
 public struct HandlerCall: Sendable {
     public var task: UInt64
@@ -80,16 +90,16 @@ public final class Worker: Sendable {
     let handlers: [String: TaskHandler]
     let environment: [String: String]
     private let state = Mutex(State())
-    /// Called with every operator broadcast other than `drain`.
-    let onBroadcast: @Sendable (String) -> Void
+    /// Told what happens to the worker's session.
+    let observer: @Sendable (WorkerEvent) -> Void
 
     public init(
         options: WorkerOptions, handlers: [String: TaskHandler] = [:],
-        onBroadcast: @escaping @Sendable (String) -> Void = { _ in }
+        observer: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
     ) {
         self.options = options
         self.handlers = handlers
-        self.onBroadcast = onBroadcast
+        self.observer = observer
         environment = ProcessInfo.processInfo.environment
     }
 
@@ -98,39 +108,40 @@ public final class Worker: Sendable {
 
     /// Works until drained (then returns) or cancelled (then stops every attempt).
     public func run<Transport: ClientTransport>(transport: Transport, token: String) async throws {
-        try await withGRPCClient(transport: transport) { client in
-            let service = Trellis_V1_WorkerService.Client(wrapping: client)
-            var backoff = Duration.milliseconds(50)
-            while !Task.isCancelled {
-                let welcomed = Flag()
-                do {
-                    try await session(service, token: token, welcomed: welcomed)
-                } catch let error as RPCError where error.code == .unauthenticated || error.code == .invalidArgument {
-                    throw error
-                } catch {
-                    if Task.isCancelled { break }
-                }
-                if state.withLock({ $0.draining && $0.running.isEmpty }) { return }
-                if welcomed.isSet { backoff = .milliseconds(50) }
-                try await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, options.maxBackoff)
+        try await withGRPCClient(transport: transport) { client in try await run(client: client, token: token) }
+    }
+
+    /// Works over a client that others may share (its own stream on it), until drained or cancelled.
+    public func run<Transport: ClientTransport>(client: GRPCClient<Transport>, token: String) async throws {
+        defer { stopAll() }
+        let service = Trellis_V1_WorkerService.Client(wrapping: client)
+        var backoff = Duration.milliseconds(50)
+        while !Task.isCancelled {
+            let welcomed = Flag()
+            do {
+                try await session(service, token: token, welcomed: welcomed)
+            } catch let error as RPCError where error.code == .unauthenticated || error.code == .invalidArgument {
+                throw error
+            } catch {
+                if Task.isCancelled { break }
             }
+            if state.withLock({ $0.draining && $0.running.isEmpty }) { return }
+            if welcomed.isSet { backoff = .milliseconds(50) }
+            try await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, options.maxBackoff)
         }
-        stopAll()
     }
 
     /// Takes no new tasks, finishes the running ones, then `run` returns.
     public func drain() {
         var message = Trellis_V1_WorkerMessage()
         message.drain = Trellis_V1_Drain()
-        let done = state.withLock { state -> Bool in
-            guard !state.draining else { return false }
+        state.withLock { state in
+            guard !state.draining else { return }
             state.draining = true
             state.outbox?.yield(message)
             if state.running.isEmpty { state.outbox?.finish() }
-            return true
         }
-        _ = done
     }
 
     private func session(
@@ -166,6 +177,7 @@ public final class Worker: Sendable {
                         case .welcome(let welcome):
                             welcomed.set()
                             self.welcomed(welcome, outbox: continuation)
+                            self.observer(.welcomed(workerID: welcome.workerID, epoch: welcome.epoch))
                             let interval = Duration.milliseconds(Int64(max(50, welcome.heartbeatIntervalMs)))
                             group.addTask { try await self.heartbeat(every: interval, to: continuation) }
                         case .assignments(let batch):
@@ -173,8 +185,10 @@ public final class Worker: Sendable {
                         case .cancel(let cancel):
                             self.stop(cancel.attempt, grace: .milliseconds(Int64(cancel.graceMs)))
                         case .broadcast(let broadcast):
-                            if broadcast.message == "drain" { self.drain() } else { self.onBroadcast(broadcast.message) }
+                            self.observer(.broadcast(broadcast.message))
+                            if broadcast.message == "drain" { self.drain() }
                         case .stale(let stale):
+                            self.observer(.stale(task: stale.attempt.taskID, attempt: Int(stale.attempt.attempt)))
                             self.stop(stale.attempt, grace: self.options.gracePeriod)
                         case nil:
                             break
