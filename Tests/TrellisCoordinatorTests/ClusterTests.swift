@@ -8,7 +8,7 @@ import TrellisStore
 import TrellisTestKit
 import TrellisWorker
 
-@Suite("Coordinator and workers, in one process")
+@Suite("Coordinator and workers, in one process", .timeLimit(.minutes(1)))
 struct ClusterTests {
     @Test("a job of handlers and shell tasks runs to the end, values flow to dependants, one finale runs")
     func jobRunsToTheEnd() async throws {

@@ -1,0 +1,163 @@
+import Foundation
+import GRPCCore
+import GRPCInProcessTransport
+import Testing
+import TrellisCoordinator
+import TrellisProtocol
+import TrellisStore
+import TrellisTestKit
+import TrellisWorker
+
+/// A worker driven message by message, to play a worker that goes silent, comes back late, or lies.
+struct RawWorker {
+    let service: Trellis_V1_WorkerService.Client<InProcessTransport.Client>
+    let metadata: Metadata
+
+    static func hello(_ name: String, running: [Trellis_V1_AttemptRef] = []) -> Trellis_V1_WorkerMessage {
+        var message = Trellis_V1_WorkerMessage()
+        message.hello.name = name
+        message.hello.slots = 1
+        message.hello.handlers = ["work"]
+        message.hello.running = running
+        return message
+    }
+
+    static func started(_ ref: Trellis_V1_AttemptRef) -> Trellis_V1_WorkerMessage {
+        var message = Trellis_V1_WorkerMessage()
+        message.started.attempt = ref
+        return message
+    }
+
+    static func finished(_ ref: Trellis_V1_AttemptRef) -> Trellis_V1_WorkerMessage {
+        var message = Trellis_V1_WorkerMessage()
+        message.finished.attempt = ref
+        message.finished.exitCode = 0
+        return message
+    }
+
+    /// Opens a stream, sends `first`, and hands every coordinator message to `body` with a way to answer.
+    func session<R: Sendable>(
+        _ first: Trellis_V1_WorkerMessage,
+        _ body: @escaping @Sendable (
+            _ messages: RPCAsyncSequence<Trellis_V1_CoordinatorMessage, any Error>,
+            _ send: AsyncStream<Trellis_V1_WorkerMessage>.Continuation
+        ) async throws -> R
+    ) async throws -> R {
+        let (outgoing, send) = AsyncStream.makeStream(of: Trellis_V1_WorkerMessage.self)
+        send.yield(first)
+        return try await service.connect(
+            metadata: metadata,
+            requestProducer: { writer in for await message in outgoing { try await writer.write(message) } },
+            onResponse: { response in
+                defer { send.finish() }
+                return try await body(response.messages, send)
+            })
+    }
+}
+
+/// An acknowledgement: a report about an attempt that cannot be current is answered `stale`, so once the
+/// answer arrives, everything the stream sent before it has been handled.
+func probe(_ task: UInt64) -> Trellis_V1_WorkerMessage {
+    var ref = Trellis_V1_AttemptRef()
+    ref.taskID = task
+    ref.attempt = 999
+    return RawWorker.started(ref)
+}
+
+@Suite("Leases and fencing, on a manual clock", .timeLimit(.minutes(1)))
+struct LeaseTests {
+    let configuration = CoordinatorConfiguration(
+        heartbeatInterval: .seconds(2), leaseTimeout: .seconds(10), cancelGrace: .seconds(1))
+
+    @Test("a silent worker loses its task after the lease; its late report is answered stale and changes nothing")
+    func silentWorkerIsReplaced() async throws {
+        let clock = ManualClock()
+        try await Cluster.with(clock: clock, configuration: configuration) { cluster in
+            let raw = RawWorker(service: Trellis_V1_WorkerService.Client(wrapping: cluster.client), metadata: cluster.metadata)
+            let job = try await cluster.add(.job([.handler("t", "work")]))
+            let first = try await raw.session(RawWorker.hello("ghost")) { messages, send in
+                var ref: Trellis_V1_AttemptRef?
+                for try await message in messages {
+                    if case .assignments(let batch) = message.kind {
+                        ref = batch.assignments[0].attempt
+                        send.yield(RawWorker.started(ref!))
+                        send.yield(probe(ref!.taskID))
+                    }
+                    if case .stale = message.kind {
+                        // Started is recorded; now the ghost falls silent past its lease.
+                        try await clock.waitForSleepers(count: 1)
+                        clock.advance(by: .seconds(11))
+                    }
+                }
+                return ref
+            }
+            let ghostAttempt = try #require(first)
+            #expect(ghostAttempt.attempt == 1)
+
+            try await cluster.startWorker(WorkerOptions(name: "good"), handlers: ["work": { _ in Array("ok".utf8) }])
+            _ = try await cluster.watch(job.jobID)
+            let task = try #require(try await cluster.tasks(job: job.jobID).first)
+            #expect(task.state == .succeeded)
+            #expect(task.attempts == 2)
+            #expect(task.worker == "good")
+
+            // The ghost comes back and reports its old attempt: abandoned at once, then answered stale.
+            let answers = try await raw.session(RawWorker.hello("ghost", running: [ghostAttempt])) { messages, send in
+                var seen: [String] = []
+                for try await message in messages {
+                    switch message.kind {
+                    case .welcome(let welcome):
+                        seen.append("abandon \(welcome.abandon.map(\.attempt))")
+                        send.yield(RawWorker.finished(ghostAttempt))
+                    case .stale(let stale):
+                        seen.append("stale \(stale.attempt.attempt)")
+                        return seen
+                    default:
+                        seen.append("other")
+                    }
+                }
+                return seen
+            }
+            #expect(answers == ["abandon [1]", "stale 1"])
+            let after = try #require(try await cluster.tasks(job: job.jobID).first)
+            #expect(after.state == .succeeded)
+            #expect(after.attempts == 2)
+            #expect(after.worker == "good")
+        }
+    }
+
+    @Test("a long task is never re-run for being long: heartbeats keep its lease")
+    func heartbeatsKeepTheLease() async throws {
+        let clock = ManualClock()
+        try await Cluster.with(clock: clock, configuration: configuration) { cluster in
+            let raw = RawWorker(service: Trellis_V1_WorkerService.Client(wrapping: cluster.client), metadata: cluster.metadata)
+            let job = try await cluster.add(.job([.handler("long", "work")]))
+            try await raw.session(RawWorker.hello("slow")) { messages, send in
+                var rounds = 0
+                for try await message in messages {
+                    switch message.kind {
+                    case .assignments(let batch):
+                        send.yield(RawWorker.started(batch.assignments[0].attempt))
+                        send.yield(probe(batch.assignments[0].attempt.taskID))
+                    case .stale:
+                        // Everything sent is handled; let 6 s pass (the lease is 10 s), then beat again.
+                        guard rounds < 5 else { return }
+                        rounds += 1
+                        try await clock.waitForSleepers(count: 1)
+                        clock.advance(by: .seconds(6))
+                        var beat = Trellis_V1_WorkerMessage()
+                        beat.heartbeat = Trellis_V1_Heartbeat()
+                        send.yield(beat)
+                        send.yield(probe(job.taskIds[0]))
+                    default:
+                        break
+                    }
+                }
+            }
+            let task = try #require(try await cluster.tasks(job: job.jobID).first)
+            // 30 s passed in all, three leases' worth: still the first attempt.
+            #expect(task.state == .running)
+            #expect(task.attempts == 1)
+        }
+    }
+}
