@@ -20,7 +20,15 @@ extension Trellis_V1_AddTasksRequest {
                         "trigger '@\(trigger.name)' runs only with `trellis run`; a coordinator has no external triggers yet",
                         at: trigger.location))
             case .task(let task):
-                let spec = Trellis_V1_TaskSpec(task)
+                var spec = Trellis_V1_TaskSpec(task)
+                // The plan's resolved edges: a need on an array's written id is a need on every member.
+                spec.needs = node.dependencies.map { dependency in
+                    let parent = plan.nodes[dependency.task.rawValue]
+                    var need = Trellis_V1_Need()
+                    need.name = parent.id
+                    if let item = dependency.item { need.output = parent.outputs[item] }
+                    return need
+                }
                 switch task.role {
                 case .main: tasks.append(spec)
                 case .onSuccess: onSuccess.append(spec)

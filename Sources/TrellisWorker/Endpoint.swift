@@ -1,7 +1,7 @@
 public import GRPCNIOTransportHTTP2
 
 /// A coordinator's address as `host:port`.
-public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+public struct CoordinatorAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
 
@@ -10,10 +10,10 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    /// Parses `host:port`; nil when it is not one.
+    /// Parses `host:port` (port 0 lets a server pick one); nil when it is not one.
     public init?(_ text: String) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-            (1...65_535).contains(port), colon != text.startIndex
+            (0...65_535).contains(port), colon != text.startIndex
         else { return nil }
         host = String(text[..<colon])
         self.port = port

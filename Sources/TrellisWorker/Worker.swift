@@ -106,6 +106,9 @@ public final class Worker: Sendable {
     /// Tasks running now.
     public var runningCount: Int { state.withLock { $0.running.count } }
 
+    /// True once `drain` was called.
+    public var isDraining: Bool { state.withLock { $0.draining } }
+
     /// Works until drained (then returns) or cancelled (then stops every attempt).
     public func run<Transport: ClientTransport>(transport: Transport, token: String) async throws {
         try await withGRPCClient(transport: transport) { client in try await run(client: client, token: token) }

@@ -9,12 +9,20 @@ package import ArgumentParser
 /// trellis graph flow.yaml --format mermaid       # the graph, coloured by state after a run
 /// trellis status                                 # what the recorded runs look like
 /// trellis logs TASK --follow                     # a task's output
+///
+/// trellis server --db trellis.db                 # a coordinator (writes ./trellis.token)
+/// trellis worker --slots 4                       # a worker for it, on any machine
+/// trellis submit flow.yaml --watch               # a workflow as a job, followed live
 /// ```
 package struct TrellisCommand: AsyncParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "trellis",
-        abstract: "Run task graphs from workflow files, visibly, and resume them after a crash.",
-        subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, StatusCommand.self, LogsCommand.self]
+        abstract: "Run task graphs from workflow files, visibly, and resume them after a crash; or across machines.",
+        subcommands: [
+            RunCommand.self, ValidateCommand.self, GraphCommand.self, StatusCommand.self, LogsCommand.self,
+            ServerCommand.self, WorkerCommand.self, SubmitCommand.self, TaskCommand.self, JobCommand.self,
+            BroadcastCommand.self,
+        ]
     )
 
     package init() {}

@@ -1,0 +1,129 @@
+internal import ArgumentParser
+internal import Foundation
+internal import TrellisProtocol
+
+/// `trellis job watch ID`: a job's progress, live, until it ends.
+struct JobCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "job", abstract: "Follow jobs on a coordinator.", subcommands: [JobWatchCommand.self])
+}
+
+struct JobWatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Print a job's events as they happen until it ends; exit status 1 if any task did not succeed.")
+
+    @OptionGroup var remote: RemoteOptions
+    @Argument(help: "The job id.") var id: UInt64
+    @Flag(help: "One JSON object per event.") var json = false
+
+    func run() async throws {
+        try await JobWatch(remote: remote).follow(id, json: json)
+    }
+}
+
+/// Follows a job's event stream: a line per change, then counts per final state.
+struct JobWatch {
+    var remote: RemoteOptions
+
+    func follow(_ job: UInt64, json: Bool) async throws {
+        var request = Trellis_V1_WatchJobRequest()
+        request.jobID = job
+        let states = try await remote.withClient { client, metadata in
+            try await client.watchJob(request, metadata: metadata) { response in
+                var latest: [UInt64: Trellis_V1_TaskState] = [:]
+                for try await event in response.messages {
+                    if event.jobEnded { break }
+                    latest[event.taskID] = event.state
+                    Console.line(json ? JSONOutput.encode(RemoteJSON.event(event)) : Self.line(event))
+                }
+                return latest
+            }
+        }
+        var counts: [String: Int] = [:]
+        for state in states.values { counts[RemoteJSON.name(of: state), default: 0] += 1 }
+        let summary = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        if !json { print("job \(job) ended: \(summary)") }
+        if states.values.contains(where: { $0 != .succeeded && !($0 == .cancelled) }) { throw ExitCode(1) }
+    }
+
+    static func line(_ event: Trellis_V1_JobEvent) -> String {
+        var text = "\(event.taskName) (task \(event.taskID)): "
+        text += event.output.isEmpty ? RemoteJSON.name(of: event.state) : "output \(event.output)"
+        if event.attempt > 0 && (event.state == .assigned || event.state == .running) {
+            text += " attempt \(event.attempt)"
+        }
+        if !event.worker.isEmpty && event.state != .ready { text += " on \(event.worker)" }
+        if !event.message.isEmpty { text += " — \(event.message)" }
+        return text
+    }
+}
+
+/// `trellis broadcast`: a message to every worker of a type.
+struct BroadcastCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broadcast", abstract: "Send a message to every connected worker of a type (e.g. drain).")
+
+    @OptionGroup var remote: RemoteOptions
+    @Option(help: "Only workers of this type (default: all).") var type = ""
+    @Argument(help: "The message; `drain` makes workers finish their tasks and exit.") var message: String
+
+    func run() async throws {
+        var request = Trellis_V1_BroadcastRequest()
+        request.workerType = type
+        request.message = message
+        let response = try await remote.withClient { client, metadata in
+            try await client.broadcast(request, metadata: metadata)
+        }
+        print("sent to \(response.delivered) worker\(response.delivered == 1 ? "" : "s")")
+    }
+}
+
+/// Remote tasks, workers and events as JSON, and state names as the CLI spells them.
+enum RemoteJSON {
+    static let names: [(Trellis_V1_TaskState, String)] = [
+        (.created, "created"), (.ready, "ready"), (.assigned, "assigned"), (.running, "running"),
+        (.succeeded, "succeeded"), (.failed, "failed"), (.cancelled, "cancelled"), (.killed, "killed"),
+        (.paused, "paused"), (.upstreamFailed, "upstream-failed"),
+    ]
+
+    static func name(of state: Trellis_V1_TaskState) -> String {
+        names.first { $0.0 == state }?.1 ?? "unknown"
+    }
+
+    static func state(named name: String) -> Trellis_V1_TaskState? {
+        names.first { $0.1 == name }?.0
+    }
+
+    static func task(_ task: Trellis_V1_TaskInfo) -> JSONOutput.Value {
+        var pairs: [(String, JSONOutput.Value)] = [
+            ("id", .int(Int(task.id))), ("job", .int(Int(task.jobID))), ("name", .string(task.name)),
+            ("state", .string(name(of: task.state))), ("attempts", .int(Int(task.attempts))),
+            ("worker", task.worker.isEmpty ? .null : .string(task.worker)),
+            ("exit_code", task.hasExitCode ? .int(Int(task.exitCode)) : .null),
+            ("message", task.message.isEmpty ? .null : .string(task.message)),
+            ("outputs", .array(task.outputsSignalled.map { .string($0) })),
+        ]
+        if case .shell(let shell) = task.spec.work { pairs.append(("run", .string(shell.command))) }
+        return .object(pairs)
+    }
+
+    static func worker(_ worker: Trellis_V1_WorkerInfo) -> JSONOutput.Value {
+        .object([
+            ("id", .int(Int(worker.id))), ("name", .string(worker.name)), ("type", .string(worker.type)),
+            ("tags", .array(worker.tags.map { .string($0) })), ("slots", .int(Int(worker.slots))),
+            ("running", .int(Int(worker.running))), ("status", .string(worker.status)),
+        ])
+    }
+
+    static func event(_ event: Trellis_V1_JobEvent) -> JSONOutput.Value {
+        .object([
+            ("task", .int(Int(event.taskID))), ("name", .string(event.taskName)),
+            ("state", .string(name(of: event.state))), ("attempt", .int(Int(event.attempt))),
+            ("output", event.output.isEmpty ? .null : .string(event.output)),
+            ("worker", event.worker.isEmpty ? .null : .string(event.worker)),
+            ("message", event.message.isEmpty ? .null : .string(event.message)),
+            ("time_ms", .int(Int(event.timeMs))),
+        ])
+    }
+}

@@ -1,0 +1,74 @@
+internal import ArgumentParser
+internal import Foundation
+internal import GRPCCore
+internal import GRPCNIOTransportHTTP2
+internal import TrellisCoordinator
+internal import TrellisSQLite
+internal import TrellisStore
+internal import TrellisWorker
+
+/// `trellis server`: the coordinator, serving clients and workers over gRPC, durable in SQLite.
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run the coordinator: durable task and worker tables, gRPC for workers and operators.")
+
+    @Option(help: "The SQLite database (created if missing).") var db = "trellis.db"
+    @Option(help: "Where to listen, HOST:PORT (port 0 picks a free one).") var listen = "127.0.0.1:7070"
+    @Option(
+        help: "A file holding the token every call must carry (default: $TRELLIS_TOKEN, else ./trellis.token, created with a random token if missing)."
+    ) var tokenFile: String?
+    @Option(help: "TLS certificate chain (PEM); with --tls-key, the server speaks only TLS.") var tlsCertificate: String?
+    @Option(help: "TLS private key (PEM).") var tlsKey: String?
+    @Option(help: "A worker silent this long is lost and its tasks run again elsewhere.") var leaseTimeout = "10s"
+    @Option(help: "How often workers send a heartbeat.") var heartbeat = "2s"
+    @Option(help: "Between SIGTERM and SIGKILL when a running task is cancelled.") var cancelGrace = "10s"
+
+    func validate() throws {
+        guard (tlsCertificate == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-certificate and --tls-key go together")
+        }
+    }
+
+    func run() async throws {
+        let lease = try Duration.option(leaseTimeout, name: "--lease-timeout")
+        let interval = try Duration.option(heartbeat, name: "--heartbeat")
+        guard interval < lease else { throw ValidationError("--heartbeat must be shorter than --lease-timeout") }
+        let grace = try Duration.option(cancelGrace, name: "--cancel-grace")
+        guard let address = CoordinatorAddress(listen) else {
+            throw ValidationError("--listen: expected HOST:PORT, got '\(listen)'")
+        }
+        let token: String
+        if tokenFile == nil, ProcessInfo.processInfo.environment["TRELLIS_TOKEN"]?.isEmpty == false {
+            token = try Token.read(file: nil)
+        } else if let tokenFile {
+            token = try Token.read(file: tokenFile)
+        } else if FileManager.default.fileExists(atPath: Token.defaultFile) {
+            token = try Token.read(file: Token.defaultFile)
+        } else {
+            token = try Token.create(at: Token.defaultFile)
+            Console.line("wrote a new token to \(Token.defaultFile) (workers and operators read it from there)")
+        }
+        let store = try SQLiteCoordinatorStore(path: db)
+        let coordinator = Coordinator(
+            store: store, clock: ContinuousClock(),
+            configuration: CoordinatorConfiguration(heartbeatInterval: interval, leaseTimeout: lease, cancelGrace: grace))
+        let transport = Coordinator<ContinuousClock>.transport(
+            host: address.host, port: address.port, certificate: tlsCertificate, privateKey: tlsKey)
+        let server = GRPCServer(
+            transport: transport, services: coordinator.services,
+            interceptors: [Coordinator<ContinuousClock>.tokenInterceptor(token)])
+        let signals = SignalForwarder(signals: [SIGINT, SIGTERM]) {
+            server.beginGracefulShutdown()
+            coordinator.stop()
+        }
+        defer { signals.cancel() }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await coordinator.run() }
+            group.addTask { try await server.serve() }
+            if let bound = try await transport.listeningAddress.ipv4 {
+                Console.line("trellis server listening on \(bound.host):\(bound.port), database \(db)")
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+internal import ArgumentParser
+internal import Foundation
+internal import TrellisProtocol
+internal import TrellisWorkflow
+
+/// `trellis submit FILE`: a workflow file becomes a job on the coordinator.
+struct SubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit", abstract: "Submit a workflow file to a coordinator as a job.")
+
+    @OptionGroup var remote: RemoteOptions
+    @Argument(help: "The workflow file (YAML).") var file: String
+    @Flag(inversion: .prefixedNo, help: "Make the tasks ready at once (--no-play leaves them created).")
+    var play = true
+    @Option(help: "fifo, critical-path or output-first (default: fifo).") var policy = "fifo"
+    @Flag(help: "Follow the job's progress until it ends.") var watch = false
+
+    func run() async throws {
+        let plan = try WorkflowInput.plan(file: file)
+        var request: Trellis_V1_AddTasksRequest
+        do {
+            request = try Trellis_V1_AddTasksRequest(plan: plan, play: play)
+        } catch {
+            WorkflowInput.reject(error.errors)
+        }
+        request.policy = policy
+        let submitted = request
+        let response = try await remote.withClient { client, metadata in
+            try await client.addTasks(submitted, metadata: metadata)
+        }
+        let count = request.tasks.count + request.onSuccess.count + request.onFailure.count
+        Console.line("job \(response.jobID): \(count) tasks from \(file)\(play ? "" : " (created; `trellis task play --job \(response.jobID)` starts them)")")
+        if watch { try await JobWatch(remote: remote).follow(response.jobID, json: false) }
+    }
+}

@@ -1,0 +1,91 @@
+internal import ArgumentParser
+internal import Foundation
+internal import GRPCCore
+internal import TrellisProtocol
+internal import TrellisWorker
+
+/// `trellis worker`: run tasks for a coordinator; `trellis worker list`: the coordinator's workers.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Run a worker, or list the coordinator's workers.",
+        subcommands: [WorkerRunCommand.self, WorkerListCommand.self], defaultSubcommand: WorkerRunCommand.self)
+}
+
+struct WorkerRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Connect to the coordinator and run what it assigns until drained (SIGTERM).")
+
+    @OptionGroup var remote: RemoteOptions
+    @Option(help: "A stable name (default: host name and process id).") var name: String?
+    @Option(help: "The worker type: blocking (processes), async (I/O), or any type tasks ask for.")
+    var type = "blocking"
+    @Option(help: "Comma-separated tags a task may require.") var tags = ""
+    @Option(help: "Tasks run at once (default: the number of processors).") var slots: Int?
+    @Option(help: "A resource this worker has, NAME=AMOUNT (repeatable), e.g. gpu=2.") var resource: [String] = []
+    @Option(help: "Between SIGTERM and SIGKILL when a task is cancelled or times out.") var grace = "10s"
+
+    func run() async throws {
+        var resources: [String: Double] = [:]
+        for item in resource {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let amount = Double(parts[1]), amount >= 0 else {
+                throw ValidationError("--resource: expected NAME=AMOUNT, got '\(item)'")
+            }
+            resources[String(parts[0])] = amount
+        }
+        let slots = slots ?? ProcessInfo.processInfo.activeProcessorCount
+        guard (1...4096).contains(slots) else { throw ValidationError("--slots: 1 to 4096") }
+        let options = WorkerOptions(
+            name: name ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
+            type: type, tags: tags.split(separator: ",").map(String.init), slots: slots, resources: resources,
+            gracePeriod: try Duration.option(grace, name: "--grace"))
+        let endpoint = try remote.endpoint
+        let worker = Worker(options: options) { event in
+            switch event {
+            case .welcomed(let id, let epoch):
+                Console.line("worker \(options.name) (id \(id)) connected to \(endpoint), epoch \(epoch)")
+            case .broadcast(let message): Console.line("broadcast: \(message)")
+            case .stale(let task, let attempt):
+                Console.line("task \(task) attempt \(attempt) is no longer wanted; stopped")
+            }
+        }
+        let transport = try endpoint.transport(tls: remote.tls, trustedCertificate: remote.caCertificate)
+        let token = try remote.token
+        let work = Task { try await worker.run(transport: transport, token: token) }
+        let signals = SignalForwarder(signals: [SIGINT, SIGTERM]) {
+            if worker.isDraining { work.cancel() } else { worker.drain() }
+        }
+        defer { signals.cancel() }
+        do {
+            try await work.value
+        } catch let error as RPCError {
+            throw RemoteError(endpoint: endpoint, error: error)
+        }
+        print("worker \(options.name) drained")
+    }
+}
+
+struct WorkerListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the coordinator's workers.")
+
+    @OptionGroup var remote: RemoteOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let workers = try await remote.withClient { client, metadata in
+            try await client.listWorkers(Trellis_V1_ListWorkersRequest(), metadata: metadata).workers
+        }
+        if json {
+            print(JSONOutput.encode(.array(workers.map(RemoteJSON.worker))))
+            return
+        }
+        var rows = [["ID", "NAME", "TYPE", "TAGS", "SLOTS", "RUNNING", "STATUS"]]
+        for worker in workers {
+            rows.append([
+                String(worker.id), worker.name, worker.type, worker.tags.joined(separator: ","), String(worker.slots),
+                String(worker.running), worker.status,
+            ])
+        }
+        print(Table.render(rows, rightAligned: [0, 4, 5]))
+    }
+}
