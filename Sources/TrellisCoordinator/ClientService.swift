@@ -42,7 +42,9 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
         try await change(.resume, request)
     }
 
-    private func change(_ change: TaskChange, _ selection: Trellis_V1_TaskSelection) async throws
+    private func change(
+        _ change: TaskChange, _ selection: Trellis_V1_TaskSelection
+    ) async throws
         -> Trellis_V1_ChangeResponse
     {
         guard !selection.taskIds.isEmpty || selection.jobID != 0 || selection.all else {

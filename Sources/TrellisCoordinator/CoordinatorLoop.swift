@@ -265,7 +265,8 @@ struct CoordinatorLoop {
                     current(ref))
             case .exitCode(let code):
                 record(
-                    .failed(ref.taskID, epoch: ref.epoch, attempt: attempt, exitCode: code, message: "exited with \(code)"),
+                    .failed(
+                        ref.taskID, epoch: ref.epoch, attempt: attempt, exitCode: code, message: "exited with \(code)"),
                     current(ref))
             case .signal(let signal):
                 record(
@@ -273,7 +274,9 @@ struct CoordinatorLoop {
                         ref.taskID, epoch: ref.epoch, attempt: attempt, exitCode: nil,
                         message: "killed by signal \(signal)"), current(ref))
             case .error(let error):
-                record(.failed(ref.taskID, epoch: ref.epoch, attempt: attempt, exitCode: nil, message: error), current(ref))
+                record(
+                    .failed(ref.taskID, epoch: ref.epoch, attempt: attempt, exitCode: nil, message: error), current(ref)
+                )
             case nil:
                 record(
                     .failed(
@@ -550,7 +553,9 @@ struct CoordinatorLoop {
             info.tags = worker.tags
             info.slots = UInt32(worker.slots)
             info.running = UInt32(core.runningCount(of: worker.id))
-            info.status = workerConnection[worker.id] != nil ? "connected" : (core.workers[worker.id] != nil ? "disconnected" : worker.status.rawValue)
+            info.status =
+                workerConnection[worker.id] != nil
+                ? "connected" : (core.workers[worker.id] != nil ? "disconnected" : worker.status.rawValue)
             info.lastSeenMs = UInt64(worker.lastSeen * 1000)
             if let connection = workerConnection[worker.id].flatMap({ connections[$0] }) {
                 info.resources = connection.resources

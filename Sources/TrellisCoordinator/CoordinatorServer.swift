@@ -22,7 +22,9 @@ extension Coordinator {
     ) -> HTTP2ServerTransport.Posix {
         let security: HTTP2ServerTransport.Posix.TransportSecurity =
             if let certificate, let privateKey {
-                .tls(certificateChain: [.file(path: certificate, format: .pem)], privateKey: .file(path: privateKey, format: .pem))
+                .tls(
+                    certificateChain: [.file(path: certificate, format: .pem)],
+                    privateKey: .file(path: privateKey, format: .pem))
             } else {
                 .plaintext
             }

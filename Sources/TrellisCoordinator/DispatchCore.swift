@@ -156,7 +156,10 @@ package struct DispatchCore: Sendable {
                     if let current = best {
                         let a = workers[id]!
                         let b = workers[current]!
-                        if a.load < b.load || (a.load == b.load && (a.slots - a.running.count, b.id) > (b.slots - b.running.count, a.id)) {
+                        if a.load < b.load
+                            || (a.load == b.load
+                                && (a.slots - a.running.count, b.id) > (b.slots - b.running.count, a.id))
+                        {
                             best = id
                         }
                     } else {

@@ -39,7 +39,9 @@ enum TaskIntake {
     /// Critical-path: the longest chain of estimates (1 s where unknown) from the task to the end of the request's graph.
     /// Output-first: the task's depth, so tasks nearer a final result go first. FIFO: 0 (id order decides).
     static func rank(_ specs: [Trellis_V1_TaskSpec], needs: [[NewNeed]], policy: String) -> [Double] {
-        guard policy == "critical-path" || policy == "output-first" else { return Array(repeating: 0, count: specs.count) }
+        guard policy == "critical-path" || policy == "output-first" else {
+            return Array(repeating: 0, count: specs.count)
+        }
         var parents: [[Int]] = Array(repeating: [], count: specs.count)
         var children: [[Int]] = Array(repeating: [], count: specs.count)
         for (child, list) in needs.enumerated() {
@@ -66,7 +68,9 @@ enum TaskIntake {
             for node in order { rank[node] = (parents[node].map { rank[$0] }.max() ?? -1) + 1 }
         } else {
             for node in order.reversed() {
-                rank[node] = (specs[node].estimateSeconds > 0 ? specs[node].estimateSeconds : 1) + (children[node].map { rank[$0] }.max() ?? 0)
+                rank[node] =
+                    (specs[node].estimateSeconds > 0 ? specs[node].estimateSeconds : 1)
+                    + (children[node].map { rank[$0] }.max() ?? 0)
             }
         }
         return rank

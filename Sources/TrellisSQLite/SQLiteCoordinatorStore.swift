@@ -160,7 +160,8 @@ public final class SQLiteCoordinatorStore: CoordinatorStore {
                         worker.status.rawValue, worker.lastSeen,
                     ])
                 var saved = worker
-                saved.id = try UInt64.fetchOne(db, sql: "SELECT id FROM worker WHERE name = ?", arguments: [worker.name]) ?? 0
+                saved.id =
+                    try UInt64.fetchOne(db, sql: "SELECT id FROM worker WHERE name = ?", arguments: [worker.name]) ?? 0
                 return saved
             }
         }
@@ -205,7 +206,8 @@ public final class SQLiteCoordinatorStore: CoordinatorStore {
                 role: TaskRole(rawValue: row["role"]) ?? .main, rank: row["rank"], attempt: row["attempt"],
                 failures: row["failures"], epoch: row["epoch"], worker: row["worker"], unmet: row["unmet"],
                 played: row["played"], signalled: list(row["signalled"]), exitCode: row["exit_code"],
-                value: (row["value"] as Data?).map { [UInt8]($0) }, message: row["message"], createdAt: row["created_at"], startedAt: row["started_at"],
+                value: (row["value"] as Data?).map { [UInt8]($0) }, message: row["message"],
+                createdAt: row["created_at"], startedAt: row["started_at"],
                 finishedAt: row["finished_at"])
         }
 
@@ -240,7 +242,8 @@ public final class SQLiteCoordinatorStore: CoordinatorStore {
             ).execute(arguments: [
                 task.id, task.job, task.name, task.state.rawValue, Data(task.spec),
                 task.outputs.joined(separator: Self.separator),
-                task.maxAttempts, task.role.rawValue, task.rank, task.value.map { Data($0) }, task.attempt, task.failures, task.epoch, task.worker, task.unmet, task.played,
+                task.maxAttempts, task.role.rawValue, task.rank, task.value.map { Data($0) }, task.attempt,
+                task.failures, task.epoch, task.worker, task.unmet, task.played,
                 task.signalled.joined(separator: Self.separator), task.exitCode, task.message, task.createdAt,
                 task.startedAt, task.finishedAt,
             ])

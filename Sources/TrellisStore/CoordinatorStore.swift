@@ -75,7 +75,9 @@ public struct RemoteWorker: Hashable, Sendable {
     public var status: Status
     public var lastSeen: Double
 
-    public init(id: UInt64 = 0, name: String, type: String, tags: [String], slots: Int, status: Status, lastSeen: Double) {
+    public init(
+        id: UInt64 = 0, name: String, type: String, tags: [String], slots: Int, status: Status, lastSeen: Double
+    ) {
         self.id = id
         self.name = name
         self.type = type
@@ -249,7 +251,8 @@ public struct RemoteTask: Hashable, Sendable {
 
     public init(
         id: UInt64, job: UInt64, name: String, state: RemoteTaskState, spec: [UInt8], outputs: [String],
-        maxAttempts: Int, role: TaskRole = .main, rank: Double = 0, attempt: Int = 0, failures: Int = 0, epoch: UInt64 = 0, worker: String? = nil,
+        maxAttempts: Int, role: TaskRole = .main, rank: Double = 0, attempt: Int = 0, failures: Int = 0,
+        epoch: UInt64 = 0, worker: String? = nil,
         unmet: Int, played: Bool, signalled: [String] = [], exitCode: Int32? = nil, value: [UInt8]? = nil,
         message: String? = nil,
         createdAt: Double, startedAt: Double? = nil, finishedAt: Double? = nil

@@ -34,6 +34,9 @@ public struct CoordinatorAddress: Sendable, Hashable, CustomStringConvertible {
         }
         return try HTTP2ClientTransport.Posix(
             target: .dns(host: host, port: port), transportSecurity: security,
-            config: .defaults { $0.backoff.max = .seconds(2) })
+            config: .defaults {
+                $0.backoff.initial = .milliseconds(50)
+                $0.backoff.max = .seconds(1)
+            })
     }
 }

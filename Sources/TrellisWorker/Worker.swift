@@ -4,7 +4,7 @@ internal import Synchronization
 internal import TrellisProtocol
 
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// Who a worker is and what it offers.
@@ -19,12 +19,13 @@ public struct WorkerOptions: Sendable {
     public var resources: [String: Double]
     /// Between SIGTERM and SIGKILL when a task is cancelled or times out.
     public var gracePeriod: Duration
-    /// Longest pause between reconnection attempts (they start at 50 ms and double).
+    /// Longest pause between reconnection attempts (they start at 50 ms and double); keep it well under the
+    /// coordinator's lease, so a restarted coordinator sees running attempts reported before it gives up on them.
     public var maxBackoff: Duration
 
     public init(
         name: String, type: String = "blocking", tags: [String] = [], slots: Int = 1,
-        resources: [String: Double] = [:], gracePeriod: Duration = .seconds(10), maxBackoff: Duration = .seconds(5)
+        resources: [String: Double] = [:], gracePeriod: Duration = .seconds(10), maxBackoff: Duration = .seconds(1)
     ) {
         self.name = name
         self.type = type
@@ -83,7 +84,24 @@ public final class Worker: Sendable {
         var pending: [Trellis_V1_WorkerMessage] = []
         var running: [UInt64: Attempt] = [:]
         var draining = false
-        var broadcasts: [String] = []
+        /// Results sent within the last lease period. A coordinator killed before committing them never
+        /// saw them, so they are sent again after a reconnect; one that did is answered stale, harmlessly.
+        var recent: [(sent: ContinuousClock.Instant, message: Trellis_V1_WorkerMessage)] = []
+        var window: Duration = .seconds(10)
+
+        /// Sends a result now, remembering it for a while; or keeps it for the next session.
+        mutating func report(_ message: Trellis_V1_WorkerMessage) {
+            guard let outbox else {
+                pending.append(message)
+                return
+            }
+            outbox.yield(message)
+            let now = ContinuousClock.now
+            recent.append((now, message))
+            if let first = recent.first, now - first.sent > window {
+                recent.removeAll { now - $0.sent > window }
+            }
+        }
     }
 
     public let options: WorkerOptions
@@ -166,6 +184,8 @@ public final class Worker: Sendable {
             continuation.finish()
             state.withLock { state in
                 state.outbox = nil
+                state.pending = state.recent.map(\.message) + state.pending
+                state.recent.removeAll()
             }
         }
         try await service.connect(
@@ -174,6 +194,8 @@ public final class Worker: Sendable {
                 for await message in messages { try await writer.write(message) }
             },
             onResponse: { response in
+                // However the response ends, the request side ends too, so the session returns at once.
+                defer { continuation.finish() }
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await message in response.messages {
                         switch message.kind {
@@ -191,15 +213,15 @@ public final class Worker: Sendable {
                             self.observer(.broadcast(broadcast.message))
                             if broadcast.message == "drain" { self.drain() }
                         case .stale(let stale):
-                            self.observer(.stale(task: stale.attempt.taskID, attempt: Int(stale.attempt.attempt)))
-                            self.stop(stale.attempt, grace: self.options.gracePeriod)
+                            if self.stop(stale.attempt, grace: self.options.gracePeriod) {
+                                self.observer(.stale(task: stale.attempt.taskID, attempt: Int(stale.attempt.attempt)))
+                            }
                         case nil:
                             break
                         }
                     }
                     group.cancelAll()
                 }
-                continuation.finish()
             })
     }
 
@@ -207,8 +229,12 @@ public final class Worker: Sendable {
         let abandoned = Set(welcome.abandon.map(\.taskID))
         state.withLock { state in
             state.outbox = outbox
-            for message in state.pending { outbox.yield(message) }
+            state.window = .milliseconds(Int64(welcome.leaseTimeoutMs))
+            let pending = state.pending
             state.pending.removeAll()
+            for message in pending {
+                if case .finished = message.kind { state.report(message) } else { outbox.yield(message) }
+            }
             if state.draining {
                 var drain = Trellis_V1_WorkerMessage()
                 drain.drain = Trellis_V1_Drain()
@@ -240,16 +266,19 @@ public final class Worker: Sendable {
     }
 
     /// Stops an attempt: SIGKILL at once when `grace` is zero, else SIGTERM and SIGKILL after the grace.
-    private func stop(_ ref: Trellis_V1_AttemptRef, grace: Duration) {
+    /// False when it was not running.
+    @discardableResult
+    private func stop(_ ref: Trellis_V1_AttemptRef, grace: Duration) -> Bool {
         let attempt = state.withLock { state -> Attempt? in
             guard let attempt = state.running[ref.taskID], attempt.ref == ref else { return nil }
             return attempt
         }
-        guard let attempt else { return }
+        guard let attempt else { return false }
         #if canImport(Glibc)
-        if grace == .zero && attempt.pid > 0 { _ = Glibc.kill(-attempt.pid, SIGKILL) }
+            if grace == .zero && attempt.pid > 0 { _ = Glibc.kill(-attempt.pid, SIGKILL) }
         #endif
         attempt.task.cancel()
+        return true
     }
 
     private func stopAll() {
@@ -260,12 +289,11 @@ public final class Worker: Sendable {
     /// Sends a report on the current stream, or keeps it for the next one (output is not kept).
     private func send(_ message: Trellis_V1_WorkerMessage) {
         state.withLock { state in
-            if let outbox = state.outbox {
-                outbox.yield(message)
-            } else if case .log = message.kind {
-                return
-            } else {
-                state.pending.append(message)
+            switch message.kind {
+            case .output: state.report(message)
+            case .log: state.outbox?.yield(message)
+            default:
+                if let outbox = state.outbox { outbox.yield(message) } else { state.pending.append(message) }
             }
         }
     }
@@ -338,12 +366,8 @@ public final class Worker: Sendable {
         message.finished = finished
         state.withLock { state in
             state.running[ref.taskID] = nil
-            if let outbox = state.outbox {
-                outbox.yield(message)
-                if state.draining && state.running.isEmpty { outbox.finish() }
-            } else {
-                state.pending.append(message)
-            }
+            state.report(message)
+            if state.draining && state.running.isEmpty { state.outbox?.finish() }
         }
     }
 
@@ -374,7 +398,9 @@ public final class Worker: Sendable {
         return message
     }
 
-    static func log(_ ref: Trellis_V1_AttemptRef, _ stream: Trellis_V1_LogChunk.Stream, _ data: [UInt8])
+    static func log(
+        _ ref: Trellis_V1_AttemptRef, _ stream: Trellis_V1_LogChunk.Stream, _ data: [UInt8]
+    )
         -> Trellis_V1_WorkerMessage
     {
         var chunk = Trellis_V1_LogChunk()

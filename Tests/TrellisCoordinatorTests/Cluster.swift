@@ -97,15 +97,19 @@ final class Cluster<C: Clock>: Sendable where C.Duration == Duration {
 }
 
 extension Trellis_V1_TaskSpec {
-    static func handler(_ name: String, _ function: String, payload: String = "", needs: [String] = [],
-                        type: String = "", tags: [String] = []) -> Self {
+    static func handler(
+        _ name: String, _ function: String, payload: String = "", needs: [String] = [],
+        type: String = "", tags: [String] = []
+    ) -> Self {
         var spec = Trellis_V1_TaskSpec()
         spec.name = name
         var call = Trellis_V1_HandlerCall()
         call.name = function
         call.payload = Data(payload.utf8)
         spec.handler = call
-        spec.needs = needs.map { var need = Trellis_V1_Need(); need.name = $0; return need }
+        spec.needs = needs.map {
+            var need = Trellis_V1_Need(); need.name = $0; return need
+        }
         spec.workerType = type
         spec.tags = tags
         return spec
@@ -117,14 +121,18 @@ extension Trellis_V1_TaskSpec {
         var shell = Trellis_V1_ShellCommand()
         shell.command = command
         spec.shell = shell
-        spec.needs = needs.map { var need = Trellis_V1_Need(); need.name = $0; return need }
+        spec.needs = needs.map {
+            var need = Trellis_V1_Need(); need.name = $0; return need
+        }
         return spec
     }
 }
 
 extension Trellis_V1_AddTasksRequest {
-    static func job(_ tasks: [Trellis_V1_TaskSpec], onSuccess: [Trellis_V1_TaskSpec] = [],
-                    onFailure: [Trellis_V1_TaskSpec] = [], play: Bool = true) -> Self {
+    static func job(
+        _ tasks: [Trellis_V1_TaskSpec], onSuccess: [Trellis_V1_TaskSpec] = [],
+        onFailure: [Trellis_V1_TaskSpec] = [], play: Bool = true
+    ) -> Self {
         var request = Trellis_V1_AddTasksRequest()
         request.jobName = "test"
         request.tasks = tasks

@@ -34,8 +34,11 @@ struct ClusterTests {
             #expect(events.last?.jobEnded == true)
             let tasks = try await cluster.tasks(job: job.jobID)
             let states = Dictionary(uniqueKeysWithValues: tasks.map { ($0.name, $0.state) })
-            #expect(states == ["seed": .succeeded, "double": .succeeded, "check": .succeeded, "commit": .succeeded,
-                               "clean": .cancelled])
+            #expect(
+                states == [
+                    "seed": .succeeded, "double": .succeeded, "check": .succeeded, "commit": .succeeded,
+                    "clean": .cancelled,
+                ])
             #expect(tasks.first { $0.name == "clean" }?.message == "skipped: the job succeeded")
             #expect(seen.all == ["double saw 21"])
         }
@@ -75,7 +78,8 @@ struct ClusterTests {
             var show = Trellis_V1_ShowTaskRequest()
             show.taskID = job.taskIds[1]
             #expect(try await cluster.ops.showTask(show, metadata: cluster.metadata).state == .ready)
-            try await cluster.startWorker(WorkerOptions(name: "gpu-cuda", type: "gpu", tags: ["cuda"]), handlers: handlers)
+            try await cluster.startWorker(
+                WorkerOptions(name: "gpu-cuda", type: "gpu", tags: ["cuda"]), handlers: handlers)
             _ = try await cluster.watch(job.jobID)
             let tasks = try await cluster.tasks(job: job.jobID)
             #expect(tasks.map(\.worker) == ["cpu", "gpu-cuda"])
@@ -108,7 +112,10 @@ struct ClusterTests {
         try await Cluster.with(clock: ContinuousClock()) { cluster in
             let cycle = await #expect(throws: RPCError.self) {
                 _ = try await cluster.add(
-                    .job([.shell("a", "true", needs: ["b"]), .shell("b", "true", needs: ["a"]), .shell("c", "true", needs: ["nope"])]))
+                    .job([
+                        .shell("a", "true", needs: ["b"]), .shell("b", "true", needs: ["a"]),
+                        .shell("c", "true", needs: ["nope"]),
+                    ]))
             }
             #expect(cycle?.code == .invalidArgument)
             #expect(cycle?.message.contains("dependency cycle: a → b → a") == true)
@@ -123,19 +130,23 @@ struct ClusterTests {
 
             let raw = Trellis_V1_WorkerService.Client(wrapping: cluster.client)
             let notHello = await #expect(throws: RPCError.self) {
-                try await raw.connect(metadata: cluster.metadata, requestProducer: { writer in
-                    var heartbeat = Trellis_V1_WorkerMessage()
-                    heartbeat.heartbeat = Trellis_V1_Heartbeat()
-                    try await writer.write(heartbeat)
-                }, onResponse: { response in for try await _ in response.messages {} })
+                try await raw.connect(
+                    metadata: cluster.metadata,
+                    requestProducer: { writer in
+                        var heartbeat = Trellis_V1_WorkerMessage()
+                        heartbeat.heartbeat = Trellis_V1_Heartbeat()
+                        try await writer.write(heartbeat)
+                    }, onResponse: { response in for try await _ in response.messages {} })
             }
             #expect(notHello?.code == .invalidArgument)
             let noSlots = await #expect(throws: RPCError.self) {
-                try await raw.connect(metadata: cluster.metadata, requestProducer: { writer in
-                    var hello = Trellis_V1_WorkerMessage()
-                    hello.hello.name = "zero"
-                    try await writer.write(hello)
-                }, onResponse: { response in for try await _ in response.messages {} })
+                try await raw.connect(
+                    metadata: cluster.metadata,
+                    requestProducer: { writer in
+                        var hello = Trellis_V1_WorkerMessage()
+                        hello.hello.name = "zero"
+                        try await writer.write(hello)
+                    }, onResponse: { response in for try await _ in response.messages {} })
             }
             #expect(noSlots?.message == "a worker offers 1 to 4096 slots")
 

@@ -38,10 +38,11 @@ struct RawWorker {
     /// Opens a stream, sends `first`, and hands every coordinator message to `body` with a way to answer.
     func session<R: Sendable>(
         _ first: Trellis_V1_WorkerMessage,
-        _ body: @escaping @Sendable (
-            _ messages: RPCAsyncSequence<Trellis_V1_CoordinatorMessage, any Error>,
-            _ send: AsyncStream<Trellis_V1_WorkerMessage>.Continuation
-        ) async throws -> R
+        _ body:
+            @escaping @Sendable (
+                _ messages: RPCAsyncSequence<Trellis_V1_CoordinatorMessage, any Error>,
+                _ send: AsyncStream<Trellis_V1_WorkerMessage>.Continuation
+            ) async throws -> R
     ) async throws -> R {
         let (outgoing, send) = AsyncStream.makeStream(of: Trellis_V1_WorkerMessage.self)
         send.yield(first)
@@ -73,7 +74,8 @@ struct LeaseTests {
     func silentWorkerIsReplaced() async throws {
         let clock = ManualClock()
         try await Cluster.with(clock: clock, configuration: configuration) { cluster in
-            let raw = RawWorker(service: Trellis_V1_WorkerService.Client(wrapping: cluster.client), metadata: cluster.metadata)
+            let raw = RawWorker(
+                service: Trellis_V1_WorkerService.Client(wrapping: cluster.client), metadata: cluster.metadata)
             let job = try await cluster.add(.job([.handler("t", "work")]))
             let first = try await raw.session(RawWorker.hello("ghost")) { messages, send in
                 var ref: Trellis_V1_AttemptRef?
@@ -130,7 +132,8 @@ struct LeaseTests {
     func heartbeatsKeepTheLease() async throws {
         let clock = ManualClock()
         try await Cluster.with(clock: clock, configuration: configuration) { cluster in
-            let raw = RawWorker(service: Trellis_V1_WorkerService.Client(wrapping: cluster.client), metadata: cluster.metadata)
+            let raw = RawWorker(
+                service: Trellis_V1_WorkerService.Client(wrapping: cluster.client), metadata: cluster.metadata)
             let job = try await cluster.add(.job([.handler("long", "work")]))
             try await raw.session(RawWorker.hello("slow")) { messages, send in
                 var rounds = 0

@@ -17,7 +17,9 @@ struct RemoteOptions: ParsableArguments {
     var endpoint: CoordinatorAddress {
         get throws {
             let text = server ?? ProcessInfo.processInfo.environment["TRELLIS_SERVER"] ?? "127.0.0.1:7070"
-            guard let endpoint = CoordinatorAddress(text) else { throw ValidationError("--server: expected HOST:PORT, got '\(text)'") }
+            guard let endpoint = CoordinatorAddress(text) else {
+                throw ValidationError("--server: expected HOST:PORT, got '\(text)'")
+            }
             return endpoint
         }
     }
@@ -82,8 +84,9 @@ enum Token {
     static func create(at path: String) throws -> String {
         var generator = SystemRandomNumberGenerator()
         let token = (0..<4).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
-        guard FileManager.default.createFile(
-            atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
         else {
             throw ValidationError("cannot write the token file '\(path)'")
         }

@@ -16,9 +16,11 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "The SQLite database (created if missing).") var db = "trellis.db"
     @Option(help: "Where to listen, HOST:PORT (port 0 picks a free one).") var listen = "127.0.0.1:7070"
     @Option(
-        help: "A file holding the token every call must carry (default: $TRELLIS_TOKEN, else ./trellis.token, created with a random token if missing)."
+        help:
+            "A file holding the token every call must carry (default: $TRELLIS_TOKEN, else ./trellis.token, created with a random token if missing)."
     ) var tokenFile: String?
-    @Option(help: "TLS certificate chain (PEM); with --tls-key, the server speaks only TLS.") var tlsCertificate: String?
+    @Option(help: "TLS certificate chain (PEM); with --tls-key, the server speaks only TLS.") var tlsCertificate:
+        String?
     @Option(help: "TLS private key (PEM).") var tlsKey: String?
     @Option(help: "A worker silent this long is lost and its tasks run again elsewhere.") var leaseTimeout = "10s"
     @Option(help: "How often workers send a heartbeat.") var heartbeat = "2s"
@@ -52,7 +54,8 @@ struct ServerCommand: AsyncParsableCommand {
         let store = try SQLiteCoordinatorStore(path: db)
         let coordinator = Coordinator(
             store: store, clock: ContinuousClock(),
-            configuration: CoordinatorConfiguration(heartbeatInterval: interval, leaseTimeout: lease, cancelGrace: grace))
+            configuration: CoordinatorConfiguration(
+                heartbeatInterval: interval, leaseTimeout: lease, cancelGrace: grace))
         let transport = Coordinator<ContinuousClock>.transport(
             host: address.host, port: address.port, certificate: tlsCertificate, privateKey: tlsKey)
         let server = GRPCServer(

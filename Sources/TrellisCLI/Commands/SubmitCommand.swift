@@ -29,7 +29,9 @@ struct SubmitCommand: AsyncParsableCommand {
             try await client.addTasks(submitted, metadata: metadata)
         }
         let count = request.tasks.count + request.onSuccess.count + request.onFailure.count
-        Console.line("job \(response.jobID): \(count) tasks from \(file)\(play ? "" : " (created; `trellis task play --job \(response.jobID)` starts them)")")
+        Console.line(
+            "job \(response.jobID): \(count) tasks from \(file)\(play ? "" : " (created; `trellis task play --job \(response.jobID)` starts them)")"
+        )
         if watch { try await JobWatch(remote: remote).follow(response.jobID, json: false) }
     }
 }

@@ -49,7 +49,9 @@ struct TaskAddCommand: AsyncParsableCommand {
         let response = try await remote.withClient { client, metadata in
             try await client.addTasks(request, metadata: metadata)
         }
-        print("task \(response.taskIds[0]) in job \(response.jobID)\(play ? "" : " (created; `trellis task play \(response.taskIds[0])` starts it)")")
+        print(
+            "task \(response.taskIds[0]) in job \(response.jobID)\(play ? "" : " (created; `trellis task play \(response.taskIds[0])` starts it)")"
+        )
     }
 }
 
@@ -57,7 +59,10 @@ struct TaskListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List tasks.")
 
     @OptionGroup var remote: RemoteOptions
-    @Option(help: "Only tasks in this state (repeatable): created, ready, assigned, running, succeeded, failed, cancelled, killed, paused, upstream-failed.")
+    @Option(
+        help:
+            "Only tasks in this state (repeatable): created, ready, assigned, running, succeeded, failed, cancelled, killed, paused, upstream-failed."
+    )
     var state: [String] = []
     @Option(help: "Only this job's tasks.") var job: UInt64 = 0
     @Option(help: "At most this many.") var limit: UInt32 = 1_000
@@ -66,7 +71,9 @@ struct TaskListCommand: AsyncParsableCommand {
     func run() async throws {
         var request = Trellis_V1_ListTasksRequest()
         request.states = try state.map { name in
-            guard let state = RemoteJSON.state(named: name) else { throw ValidationError("--state: unknown state '\(name)'") }
+            guard let state = RemoteJSON.state(named: name) else {
+                throw ValidationError("--state: unknown state '\(name)'")
+            }
             return state
         }
         request.jobID = job
@@ -99,7 +106,9 @@ struct TaskShowCommand: AsyncParsableCommand {
     func run() async throws {
         var request = Trellis_V1_ShowTaskRequest()
         request.taskID = id
-        let task = try await remote.withClient { client, metadata in try await client.showTask(request, metadata: metadata) }
+        let task = try await remote.withClient { client, metadata in
+            try await client.showTask(request, metadata: metadata)
+        }
         if json {
             print(JSONOutput.encode(RemoteJSON.task(task)))
             return

@@ -1,0 +1,163 @@
+import Foundation
+import Testing
+
+/// A `trellis` process whose stdout is read line by line as it comes.
+final class Daemon: @unchecked Sendable {
+    // Safe to share: `process` is only started and signalled, and the line reader is used by one test task.
+    let process = Process()
+    private var iterator: AsyncStream<String>.Iterator
+
+    init(_ arguments: [String], in directory: URL, token: String) throws {
+        process.executableURL = URL(fileURLWithPath: EndToEndTests.binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        var environment = ProcessInfo.processInfo.environment
+        environment["TRELLIS_TOKEN"] = token
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
+        iterator = stream.makeAsyncIterator()
+        let handle = pipe.fileHandleForReading
+        Thread.detachNewThread {
+            var buffer = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                buffer.append(chunk)
+                while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                    continuation.yield(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
+                    buffer.removeSubrange(buffer.startIndex...newline)
+                }
+            }
+            continuation.finish()
+        }
+        try process.run()
+    }
+
+    /// The next line of output, or nil once the process closed stdout.
+    func line() async -> String? { await iterator.next() }
+
+    /// Reads lines until one satisfies `match`.
+    func await(_ match: (String) -> Bool) async -> String? {
+        while let line = await line() { if match(line) { return line } }
+        return nil
+    }
+
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+@Suite("trellis server and workers as processes", .serialized, .timeLimit(.minutes(2)))
+struct DistributedEndToEndTests {
+    let token = "e2e-token"
+
+    func server(_ scratch: Scratch, port: Int = 0, lease: String = "2s") async throws -> (Daemon, Int) {
+        let server = try Daemon(
+            [
+                "server", "--db", "c.db", "--listen", "127.0.0.1:\(port)", "--lease-timeout", lease,
+                "--heartbeat", "200ms",
+            ], in: scratch.url, token: token)
+        let line = try #require(await server.await { $0.contains("listening on") })
+        let bound = try #require(Int(line.split(separator: ":").last!.split(separator: ",").first!))
+        return (server, bound)
+    }
+
+    func trellis(_ arguments: [String], in scratch: Scratch) throws -> EndToEndTests.Result {
+        setenv("TRELLIS_TOKEN", token, 1)
+        defer { unsetenv("TRELLIS_TOKEN") }
+        return try EndToEndTests.trellis(arguments, in: scratch.url)
+    }
+
+    @Test("kill -9 of the coordinator mid-job: nothing is lost and no task runs twice")
+    func coordinatorKilled() async throws {
+        let scratch = try Scratch()
+        let ids = (1...12).map { "{i: \($0)}" }.joined(separator: ", ")
+        let file = try scratch.write(
+            "flow.yaml",
+            """
+            tasks:
+              - id: t-${i}
+                for_each: [\(ids)]
+                run: sleep 0.3; echo $TRELLIS_ATTEMPT >> side-${i}
+              - id: final
+                needs: ["t-${i}"]
+                run: echo done >> side-final
+            """)
+        var (server, port) = try await server(scratch, lease: "5s")
+        let address = "127.0.0.1:\(port)"
+        let worker = try Daemon(
+            ["worker", "--server", address, "--slots", "3", "--name", "w1"], in: scratch.url, token: token)
+        _ = await worker.await { $0.contains("connected") }
+        let submitted = try trellis(["submit", file, "--server", address], in: scratch)
+        #expect(submitted.status == 0)
+        let job = try #require(submitted.stdout.split(separator: " ").dropFirst().first.map { String($0.dropLast()) })
+
+        let watch = try Daemon(["job", "watch", job, "--server", address, "--json"], in: scratch.url, token: token)
+        var succeeded = Set<String>()
+        while succeeded.count < 4, let line = await watch.line() {
+            if line.contains("\"state\":\"succeeded\""),
+                let name = line.split(separator: "\"name\":\"").last?.split(separator: "\"").first
+            {
+                succeeded.insert(String(name))
+            }
+        }
+        server.kill9()
+        #expect(succeeded.count >= 4)
+
+        (server, _) = try await self.server(scratch, port: port, lease: "5s")
+        _ = await worker.await { $0.contains("epoch 2") }
+        let rest = try trellis(["job", "watch", job, "--server", address], in: scratch)
+        #expect(rest.status == 0, "\(rest.stdout)")
+        let listed = try trellis(["task", "list", "--server", address, "--json"], in: scratch)
+        #expect(listed.stdout.components(separatedBy: "\"state\":\"succeeded\"").count - 1 == 13)
+        for index in 1...12 {
+            let side = try String(contentsOf: scratch.url.appendingPathComponent("side-\(index)"), encoding: .utf8)
+            #expect(side.split(separator: "\n").count == 1, "t-\(index) ran \(side.split(separator: "\n").count) times")
+        }
+        #expect(try String(contentsOf: scratch.url.appendingPathComponent("side-final"), encoding: .utf8) == "done\n")
+        worker.kill9()
+        server.kill9()
+    }
+
+    @Test("kill -9 of a worker mid-task: the task runs again elsewhere after the lease")
+    func workerKilled() async throws {
+        let scratch = try Scratch()
+        let file = try scratch.write(
+            "flow.yaml",
+            """
+            tasks:
+              - id: once
+                run: echo $$ > pid-$TRELLIS_ATTEMPT; if [ "$TRELLIS_ATTEMPT" = 1 ]; then exec sleep 600; fi
+            """)
+        let (server, port) = try await server(scratch, lease: "1s")
+        let address = "127.0.0.1:\(port)"
+        let first = try Daemon(["worker", "--server", address, "--name", "doomed"], in: scratch.url, token: token)
+        _ = await first.await { $0.contains("connected") }
+        let submitted = try trellis(["submit", file, "--server", address], in: scratch)
+        let job = try #require(submitted.stdout.split(separator: " ").dropFirst().first.map { String($0.dropLast()) })
+        let watch = try Daemon(["job", "watch", job, "--server", address, "--json"], in: scratch.url, token: token)
+        _ = await watch.await { $0.contains("\"state\":\"running\"") }
+        first.kill9()
+        let second = try Daemon(["worker", "--server", address, "--name", "spare"], in: scratch.url, token: token)
+        _ = await second.await { $0.contains("connected") }
+        _ = await watch.await { $0.contains("\"state\":\"succeeded\"") }
+        let shown = try trellis(["task", "show", "1", "--server", address, "--json"], in: scratch)
+        #expect(shown.stdout.contains("\"attempts\":2"))
+        #expect(shown.stdout.contains("\"worker\":\"spare\""))
+        if let pid = try? String(contentsOf: scratch.url.appendingPathComponent("pid-1"), encoding: .utf8),
+            let group = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
+            kill(-group, SIGKILL)
+        }
+        second.kill9()
+        server.kill9()
+    }
+}
