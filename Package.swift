@@ -50,7 +50,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "TrellisTestKit", dependencies: ["TrellisCore"], swiftSettings: strict),
-        .target(name: "TrellisExamples", dependencies: ["Trellis"], swiftSettings: strict),
+        .target(
+            name: "TrellisExamples",
+            dependencies: [
+                "Trellis", "TrellisCoordinator", "TrellisWorker", "TrellisProtocol", "TrellisSQLite", "TrellisStore",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "TrellisWorkflow",
             dependencies: [
