@@ -121,6 +121,7 @@ enum TaskInfoConversion {
         info.createdMs = UInt64((task.createdAt * 1000).rounded())
         info.startedMs = task.startedAt.map { UInt64(($0 * 1000).rounded()) } ?? 0
         info.finishedMs = task.finishedAt.map { UInt64(($0 * 1000).rounded()) } ?? 0
+        if let value = task.value { info.value = Data(value) }
         return info
     }
 }

@@ -74,7 +74,8 @@ public enum DistributedWorkload {
         }
     }
 
-    static func spec(_ name: String, handler: String, payload: String = "", needs: [String] = []) -> Trellis_V1_TaskSpec {
+    static func spec(_ name: String, handler: String, payload: String = "", needs: [String] = []) -> Trellis_V1_TaskSpec
+    {
         var spec = Trellis_V1_TaskSpec()
         spec.name = name
         var call = Trellis_V1_HandlerCall()

@@ -7,8 +7,8 @@ final class Daemon: @unchecked Sendable {
     let process = Process()
     private var iterator: AsyncStream<String>.Iterator
 
-    init(_ arguments: [String], in directory: URL, token: String) throws {
-        process.executableURL = URL(fileURLWithPath: EndToEndTests.binary)
+    init(_ arguments: [String], in directory: URL, token: String, executable: String = EndToEndTests.binary) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment
@@ -158,6 +158,63 @@ struct DistributedEndToEndTests {
             kill(-group, SIGKILL)
         }
         second.kill9()
+        server.kill9()
+    }
+}
+
+/// True when python3 can import grpcio (`.ci/run` installs it; a bare machine skips the test).
+let pythonHasGRPC: Bool = {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", "import grpc"]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return false }
+    process.waitUntilExit()
+    return process.terminationStatus == 0
+}()
+
+@Suite("a Python worker beside a Swift worker", .serialized, .timeLimit(.minutes(1)), .enabled(if: pythonHasGRPC))
+struct PythonWorkerTests {
+    @Test("one job: a Python handler task, then a shell task on a Swift worker")
+    func mixedJob() async throws {
+        let scratch = try Scratch()
+        let tests = DistributedEndToEndTests()
+        let (server, port) = try await tests.server(scratch)
+        let address = "127.0.0.1:\(port)"
+        let swift = try Daemon(["worker", "--server", address, "--name", "swift"], in: scratch.url, token: tests.token)
+        _ = await swift.await { $0.contains("connected") }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let python = try Daemon(
+            [
+                "python3", root.appendingPathComponent("python/trellis_worker.py").path, "--server", address, "--name",
+                "py",
+            ],
+            in: scratch.url, token: tests.token, executable: "/usr/bin/env")
+        _ = await python.await { $0.contains("connected") }
+
+        let first = try tests.trellis(
+            [
+                "task", "add", "--server", address, "--handler", "square", "--payload", "7", "--type", "python",
+                "--name", "square", "--play",
+            ], in: scratch)
+        #expect(first.stdout.hasPrefix("task 1 in job 1"), "\(first.stdout)\(first.stderr)")
+        let second = try tests.trellis(
+            [
+                "task", "add", "--server", address, "--run", "echo from swift", "--after", "1", "--job", "1",
+                "--name", "after", "--play",
+            ], in: scratch)
+        #expect(second.stdout.hasPrefix("task 2 in job 1"), "\(second.stdout)\(second.stderr)")
+        let watched = try tests.trellis(["job", "watch", "1", "--server", address], in: scratch)
+        #expect(watched.status == 0, "\(watched.stdout)")
+        let squared = try tests.trellis(["task", "show", "1", "--server", address, "--json"], in: scratch).stdout
+        #expect(squared.contains("\"value\":\"49\""), "\(squared)")
+        #expect(squared.contains("\"worker\":\"py\""))
+        let after = try tests.trellis(["task", "show", "2", "--server", address, "--json"], in: scratch).stdout
+        #expect(after.contains("\"worker\":\"swift\""), "\(after)")
+        python.kill9()
+        swift.kill9()
         server.kill9()
     }
 }

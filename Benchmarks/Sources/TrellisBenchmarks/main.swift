@@ -76,7 +76,9 @@ if mode == "distributed" {
             ["rate": try await DistributedWorkload.independent(count)]
         }
         let rate = median(rates["rate"]!)
-        print("| \(count) no-op tasks, 2 workers: tasks/s | \(format(rate)) | ≥ 20,000 | \(rate >= 20_000 ? "met" : "not met") |")
+        print(
+            "| \(count) no-op tasks, 2 workers: tasks/s | \(format(rate)) | ≥ 20,000 | \(rate >= 20_000 ? "met" : "not met") |"
+        )
     }
     let gaps = try await repeatRuns(runs) {
         let gaps = try await DistributedWorkload.chainGaps(1_000)
@@ -84,11 +86,14 @@ if mode == "distributed" {
     }
     let p50 = median(gaps["p50"]!)
     let p99 = median(gaps["p99"]!)
-    print("| chain of 1,000: end → next start, p50 | \(format(p50)) ms | ≤ 0.5 ms | \(p50 <= 0.5 ? "met" : "not met") |")
+    print(
+        "| chain of 1,000: end → next start, p50 | \(format(p50)) ms | ≤ 0.5 ms | \(p50 <= 0.5 ? "met" : "not met") |")
     print("| chain of 1,000: end → next start, p99 | \(format(p99)) ms | ≤ 2 ms | \(p99 <= 2 ? "met" : "not met") |")
     let restart = try await repeatRuns(max(1, runs / 2)) { ["s": try await DistributedWorkload.restart(100_000)] }
     let seconds = median(restart["s"]!)
-    print("| restart with 100,000 tasks: serving again | \(format(seconds)) s | ≤ 2 s | \(seconds <= 2 ? "met" : "not met") |")
+    print(
+        "| restart with 100,000 tasks: serving again | \(format(seconds)) s | ≤ 2 s | \(seconds <= 2 ? "met" : "not met") |"
+    )
     print("load after: \(loadAverage())")
     exit(0)
 }
@@ -96,7 +101,9 @@ if mode == "distributed" {
 if mode == "distributed-memory" {
     // One run per process, so the growth belongs to this run alone.
     let perTask = try await DistributedWorkload.memoryPerQueuedTask(1_000_000)
-    print("| coordinator memory, 1,000,000 queued tasks | \(format(perTask)) bytes/task | ≤ 1,024 | \(perTask <= 1024 ? "met" : "not met") |")
+    print(
+        "| coordinator memory, 1,000,000 queued tasks | \(format(perTask)) bytes/task | ≤ 1,024 | \(perTask <= 1024 ? "met" : "not met") |"
+    )
     exit(0)
 }
 

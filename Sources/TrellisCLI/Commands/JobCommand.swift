@@ -104,6 +104,7 @@ enum RemoteJSON {
             ("message", task.message.isEmpty ? .null : .string(task.message)),
             ("outputs", .array(task.outputsSignalled.map { .string($0) })),
         ]
+        if !task.value.isEmpty { pairs.append(("value", .string(String(decoding: task.value, as: UTF8.self)))) }
         if case .shell(let shell) = task.spec.work { pairs.append(("run", .string(shell.command))) }
         return .object(pairs)
     }

@@ -13,10 +13,13 @@ struct TaskCommand: AsyncParsableCommand {
 }
 
 struct TaskAddCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "add", abstract: "Add one shell task.")
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Add one task: a shell command, or a call of a handler a worker registered.")
 
     @OptionGroup var remote: RemoteOptions
-    @Option(help: "The shell command.") var run: String
+    @Option(help: "The shell command.") var run: String?
+    @Option(help: "Call this registered handler instead of running a command.") var handler: String?
+    @Option(help: "The handler's payload (JSON by convention).") var payload = ""
     @Option(help: "A name (default: task-<time>).") var name: String?
     @Option(help: "A task id this one needs (repeatable).") var after: [UInt64] = []
     @Option(help: "The worker type that runs it.") var type = ""
@@ -26,12 +29,23 @@ struct TaskAddCommand: AsyncParsableCommand {
     @Option(help: "Add to this job (default: a new job).") var job: UInt64 = 0
     @Flag(help: "Make it ready at once instead of leaving it created.") var play = false
 
+    func validate() throws {
+        guard (run == nil) != (handler == nil) else { throw ValidationError("give either --run CMD or --handler NAME") }
+    }
+
     func run() async throws {
         var spec = Trellis_V1_TaskSpec()
         spec.name = name ?? "task-\(Int(Date().timeIntervalSince1970 * 1000))"
-        var shell = Trellis_V1_ShellCommand()
-        shell.command = run
-        spec.shell = shell
+        if let run {
+            var shell = Trellis_V1_ShellCommand()
+            shell.command = run
+            spec.shell = shell
+        } else if let handler {
+            var call = Trellis_V1_HandlerCall()
+            call.name = handler
+            call.payload = Data(payload.utf8)
+            spec.handler = call
+        }
         spec.needs = after.map { id in
             var need = Trellis_V1_Need()
             need.taskID = id

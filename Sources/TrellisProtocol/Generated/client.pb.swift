@@ -10,6 +10,11 @@
 
 /// Trellis protocol, version 1: the client service, which the `trellis` operator commands use.
 
+#if canImport(FoundationEssentials)
+package import FoundationEssentials
+#else
+package import Foundation
+#endif
 package import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -227,6 +232,12 @@ package nonisolated struct Trellis_V1_TaskInfo: @unchecked Sendable {
   package var finishedMs: UInt64 {
     get {_storage._finishedMs}
     set {_uniqueStorage()._finishedMs = newValue}
+  }
+
+  /// What a handler task returned, once it succeeded.
+  package var value: Data {
+    get {_storage._value}
+    set {_uniqueStorage()._value = newValue}
   }
 
   package var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -634,7 +645,7 @@ nonisolated extension Trellis_V1_ShowTaskRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Trellis_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".TaskInfo"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}job_id\0\u{1}name\0\u{1}state\0\u{1}spec\0\u{1}attempts\0\u{1}worker\0\u{3}exit_code\0\u{1}message\0\u{3}outputs_signalled\0\u{3}created_ms\0\u{3}started_ms\0\u{3}finished_ms\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}job_id\0\u{1}name\0\u{1}state\0\u{1}spec\0\u{1}attempts\0\u{1}worker\0\u{3}exit_code\0\u{1}message\0\u{3}outputs_signalled\0\u{3}created_ms\0\u{3}started_ms\0\u{3}finished_ms\0\u{1}value\0")
 
   fileprivate class _StorageClass {
     var _id: UInt64 = 0
@@ -650,6 +661,7 @@ nonisolated extension Trellis_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf.
     var _createdMs: UInt64 = 0
     var _startedMs: UInt64 = 0
     var _finishedMs: UInt64 = 0
+    var _value: Data = Data()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -673,6 +685,7 @@ nonisolated extension Trellis_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf.
       _createdMs = source._createdMs
       _startedMs = source._startedMs
       _finishedMs = source._finishedMs
+      _value = source._value
     }
   }
 
@@ -704,6 +717,7 @@ nonisolated extension Trellis_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf.
         case 11: try { try decoder.decodeSingularUInt64Field(value: &_storage._createdMs) }()
         case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._startedMs) }()
         case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._finishedMs) }()
+        case 14: try { try decoder.decodeSingularBytesField(value: &_storage._value) }()
         default: break
         }
       }
@@ -755,6 +769,9 @@ nonisolated extension Trellis_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf.
       if _storage._finishedMs != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._finishedMs, fieldNumber: 13)
       }
+      if !_storage._value.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._value, fieldNumber: 14)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -777,6 +794,7 @@ nonisolated extension Trellis_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf.
         if _storage._createdMs != rhs_storage._createdMs {return false}
         if _storage._startedMs != rhs_storage._startedMs {return false}
         if _storage._finishedMs != rhs_storage._finishedMs {return false}
+        if _storage._value != rhs_storage._value {return false}
         return true
       }
       if !storagesAreEqual {return false}
