@@ -10,6 +10,7 @@ struct CoordinatorLoop {
     /// What the loop keeps of an unfinished task.
     struct Entry {
         var job: UInt64
+        var name: String
         var spec: [UInt8]
         var placement: DispatchCore.ReadyTask
         var hasNeeds: Bool
@@ -96,14 +97,23 @@ struct CoordinatorLoop {
 
     mutating func remember(_ task: RemoteTask) throws {
         let spec = try Trellis_V1_TaskSpec(serializedBytes: task.spec)
-        entries[task.id] = Entry(
-            job: task.job, spec: task.spec,
-            placement: DispatchCore.ReadyTask(
-                id: task.id, type: spec.workerType.isEmpty ? "blocking" : spec.workerType, tags: spec.tags,
-                resources: spec.resources, priority: spec.priority, rank: task.rank),
-            hasNeeds: !spec.needs.isEmpty, retryDelay: Double(spec.retryDelayMs) / 1000, epoch: task.epoch,
+        remember(
+            id: task.id, job: task.job, spec: spec, bytes: task.spec, rank: task.rank, epoch: task.epoch,
             attempt: task.attempt, failures: task.failures)
-        jobOpen[task.job, default: 0] += 1
+    }
+
+    mutating func remember(
+        id: UInt64, job: UInt64, spec: Trellis_V1_TaskSpec, bytes: [UInt8], rank: Double, epoch: UInt64 = 0,
+        attempt: Int = 0, failures: Int = 0
+    ) {
+        entries[id] = Entry(
+            job: job, name: spec.name, spec: bytes,
+            placement: DispatchCore.ReadyTask(
+                id: id, type: spec.workerType.isEmpty ? "blocking" : spec.workerType, tags: spec.tags,
+                resources: spec.resources, priority: spec.priority, rank: rank),
+            hasNeeds: !spec.needs.isEmpty, retryDelay: Double(spec.retryDelayMs) / 1000, epoch: epoch,
+            attempt: attempt, failures: failures)
+        jobOpen[job, default: 0] += 1
     }
 
     var nextDeadline: Double? {
@@ -152,16 +162,22 @@ struct CoordinatorLoop {
             }
         case .add(let request, let reply):
             do {
-                let added = try store.addTasks(try TaskIntake.batch(request), at: Date().timeIntervalSince1970)
-                for id in added.taskIDs {
-                    if let task = try store.task(id), !task.state.isFinal { try remember(task) }
+                let batch = try TaskIntake.batch(request)
+                let added = try store.addTasks(batch, at: Date().timeIntervalSince1970)
+                let specs = request.tasks + request.onSuccess + request.onFailure
+                let ended = Set(added.ended)
+                for (position, id) in added.taskIDs.enumerated() where !ended.contains(id) {
+                    let new = batch.tasks[position]
+                    remember(id: id, job: added.job, spec: specs[position], bytes: new.spec, rank: new.rank)
                 }
                 for id in added.ready { enqueue(id) }
                 var response = Trellis_V1_AddTasksResponse()
                 response.jobID = added.job
                 response.taskIds = Array(added.taskIDs.prefix(request.tasks.count))
                 reply(.success(response))
-                notifyWatchers(added.taskIDs, outputs: [])
+                if watchers[added.job] != nil {
+                    notifyWatchers(added.taskIDs.map { ($0, nil) }, outputs: [], ended: [:])
+                }
             } catch let error as RunStoreError where error.code == .noSuchJob {
                 reply(.failure(RPCError(code: .notFound, message: error.message)))
             } catch {
@@ -370,7 +386,7 @@ struct CoordinatorLoop {
         let applied = try store.apply(batch, at: Date().timeIntervalSince1970)
         let ignored = Set(applied.ignored)
         var changed = Array(repeating: 0, count: requests.count)
-        var touched: [UInt64] = []
+        var touched: [(UInt64, RemoteTaskState?)] = []
         var outputs: [(UInt64, String)] = []
         for (position, event) in batch.enumerated() {
             if ignored.contains(position) {
@@ -394,14 +410,19 @@ struct CoordinatorLoop {
                     }
                     entries[id] = entry
                 }
-                touched.append(id)
+                touched.append((id, nil))
             case .outputSignalled(let id, let name, _, _):
                 outputs.append((id, name))
             case .log:
                 break
-            case .played(let id), .assigned(let id, _, _, _), .started(let id, _, _), .succeeded(let id, _, _, _, _),
-                .requeued(let id, _, _), .cancelled(let id, _), .paused(let id), .resumed(let id):
-                touched.append(id)
+            case .started(let id, _, _): touched.append((id, .running))
+            case .succeeded(let id, _, _, _, _): touched.append((id, .succeeded))
+            case .paused(let id): touched.append((id, .paused))
+            case .assigned(let id, _, _, _): touched.append((id, .assigned))
+            case .played, .requeued, .resumed:
+                break  // reported below if they became ready
+            case .cancelled(let id, _):
+                touched.append((id, nil))
             }
         }
         for (task, grace) in cancels {
@@ -417,15 +438,21 @@ struct CoordinatorLoop {
         }
         cancels.removeAll()
         for id in applied.ready { enqueue(id) }
+        var gone: [UInt64: Entry] = [:]
         for id in applied.ended {
             guard let entry = entries.removeValue(forKey: id) else { continue }
             core.withdraw(id)
             orphans[id] = nil
             jobOpen[entry.job, default: 1] -= 1
+            if watchers[entry.job] != nil { gone[id] = entry }
         }
         for (index, request) in requests.enumerated() { request.reply(.success(changed[index])) }
         requests.removeAll()
-        notifyWatchers(touched + applied.ready + applied.ended, outputs: outputs)
+        if !watchers.isEmpty {
+            let direct = Set(touched.map(\.0))
+            let propagated = applied.ended.filter { !direct.contains($0) }.map { ($0, RemoteTaskState?.none) }
+            notifyWatchers(touched + applied.ready.map { ($0, .ready) } + propagated, outputs: outputs, ended: gone)
+        }
     }
 
     private mutating func enqueue(_ id: UInt64) {
@@ -483,7 +510,10 @@ struct CoordinatorLoop {
             message.assignments = batch
             outgoing[connection, default: []].append(message)
         }
-        notifyWatchers(placed.enumerated().filter { !refused.contains($0.offset) }.map(\.element.task), outputs: [])
+        if !watchers.isEmpty {
+            let assignedTasks = placed.enumerated().filter { !refused.contains($0.offset) }.map(\.element.task)
+            notifyWatchers(assignedTasks.map { ($0, .assigned) }, outputs: [], ended: [:])
+        }
     }
 
     // MARK: Watchers and listings
@@ -506,25 +536,46 @@ struct CoordinatorLoop {
         }
     }
 
-    private mutating func notifyWatchers(_ tasks: [UInt64], outputs: [(UInt64, String)]) {
+    /// Tells the watchers of the changed tasks' jobs. A change whose new state is known is described from
+    /// memory; one that is not (a failure, a cancellation, an end passed on from a needed task) is read.
+    private mutating func notifyWatchers(
+        _ changes: [(UInt64, RemoteTaskState?)], outputs: [(UInt64, String)], ended gone: [UInt64: Entry]
+    ) {
         guard !watchers.isEmpty else { return }
-        var seen = Set<UInt64>()
-        var ended = Set<UInt64>()
-        for id in tasks where seen.insert(id).inserted {
-            guard let task = try? store.task(id), let list = watchers[task.job] else { continue }
-            for watcher in list { watcher.yield(Self.event(task)) }
-            if (jobOpen[task.job] ?? 0) == 0 { ended.insert(task.job) }
+        var finished = Set<UInt64>()
+        let time = UInt64(Date().timeIntervalSince1970 * 1000)
+        func describe(_ id: UInt64, _ state: RemoteTaskState?) -> (UInt64, Trellis_V1_JobEvent)? {
+            guard let entry = entries[id] ?? gone[id], watchers[entry.job] != nil else { return nil }
+            if let state {
+                var event = Trellis_V1_JobEvent()
+                event.taskID = id
+                event.taskName = entry.name
+                event.state = Trellis_V1_TaskState(state)
+                event.attempt = UInt32(entry.attempt)
+                if let worker = entry.worker, let link = workerConnection[worker].flatMap({ connections[$0] }) {
+                    event.worker = link.name
+                }
+                event.timeMs = time
+                return (entry.job, event)
+            }
+            guard let task = try? store.task(id) else { return nil }
+            return (task.job, Self.event(task))
+        }
+        for (id, state) in changes {
+            guard let (job, event) = describe(id, state) else { continue }
+            for watcher in watchers[job] ?? [] { watcher.yield(event) }
+            if (jobOpen[job] ?? 0) == 0 { finished.insert(job) }
         }
         for (id, name) in outputs {
-            guard let task = try? store.task(id), let list = watchers[task.job] else { continue }
-            var event = Self.event(task)
+            guard let (job, described) = describe(id, .running) else { continue }
+            var event = described
             event.output = name
-            for watcher in list { watcher.yield(event) }
+            for watcher in watchers[job] ?? [] { watcher.yield(event) }
         }
-        for job in ended {
+        for job in finished {
             var end = Trellis_V1_JobEvent()
             end.jobEnded = true
-            end.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
+            end.timeMs = time
             for watcher in watchers.removeValue(forKey: job) ?? [] {
                 watcher.yield(end)
                 watcher.finish()

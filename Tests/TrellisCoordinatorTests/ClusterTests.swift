@@ -128,6 +128,12 @@ struct ClusterTests {
             let missing = await #expect(throws: RPCError.self) { _ = try await cluster.add(.job([spec])) }
             #expect(missing?.message == "'x' needs task 999, which does not exist")
 
+            let huge = await #expect(throws: RPCError.self) {
+                _ = try await cluster.add(.job([.shell("big", String(repeating: "x", count: 300_000))]))
+            }
+            #expect(huge?.code == .invalidArgument)
+            #expect(huge?.message == "'big': command longer than 262144 bytes")
+
             let raw = Trellis_V1_WorkerService.Client(wrapping: cluster.client)
             let notHello = await #expect(throws: RPCError.self) {
                 try await raw.connect(
