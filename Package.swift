@@ -100,6 +100,7 @@ let package = Package(
             name: "TrellisWorker",
             dependencies: [
                 "TrellisProtocol",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Subprocess", package: "swift-subprocess"),

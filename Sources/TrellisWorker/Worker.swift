@@ -1,3 +1,4 @@
+internal import DequeModule
 internal import Foundation
 public import GRPCCore
 internal import Synchronization
@@ -86,7 +87,7 @@ public final class Worker: Sendable {
         var draining = false
         /// Results sent within the last lease period. A coordinator killed before committing them never
         /// saw them, so they are sent again after a reconnect; one that did is answered stale, harmlessly.
-        var recent: [(sent: ContinuousClock.Instant, message: Trellis_V1_WorkerMessage)] = []
+        var recent = Deque<(sent: ContinuousClock.Instant, message: Trellis_V1_WorkerMessage)>()
         var window: Duration = .seconds(10)
 
         /// Sends a result now, remembering it for a while; or keeps it for the next session.
@@ -98,9 +99,7 @@ public final class Worker: Sendable {
             outbox.yield(message)
             let now = ContinuousClock.now
             recent.append((now, message))
-            if let first = recent.first, now - first.sent > window {
-                recent.removeAll { now - $0.sent > window }
-            }
+            while let first = recent.first, now - first.sent > window { recent.removeFirst() }
         }
     }
 
@@ -184,7 +183,7 @@ public final class Worker: Sendable {
             continuation.finish()
             state.withLock { state in
                 state.outbox = nil
-                state.pending = state.recent.map(\.message) + state.pending
+                state.pending = Array(state.recent.map(\.message)) + state.pending
                 state.recent.removeAll()
             }
         }
