@@ -1,6 +1,5 @@
 internal import Foundation
 internal import GRPCCore
-internal import HeapModule
 internal import Synchronization
 internal import TrellisProtocol
 public import TrellisStore
