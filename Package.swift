@@ -129,6 +129,8 @@ let package = Package(
         ),
         .testTarget(name: "TrellisCoreTests", dependencies: ["TrellisCore", "TrellisTestKit"], swiftSettings: strict),
         .testTarget(name: "TrellisTests", dependencies: ["Trellis", "TrellisTestKit"], swiftSettings: strict),
+        // Depends on the library product alone, as a user's program does.
+        .testTarget(name: "TrellisClientTests", dependencies: ["Trellis"], swiftSettings: strict),
         .testTarget(
             name: "TrellisWorkflowTests",
             dependencies: ["TrellisWorkflow", "TrellisTestKit"],

@@ -144,7 +144,7 @@ public struct Network: Sendable {
             let index = entry.id.rawValue
             let node = nodes[index]
             let queue =
-                queues[node.queue] ?? scheduler.existingQueue(node.queue) ?? scheduler.queue(node.queue, width: 1)
+                try queues[node.queue] ?? scheduler.existingQueue(node.queue) ?? scheduler.queue(node.queue, width: 1)
             queues[node.queue] = queue
             let sources = Array(Set(incoming[index].map(\.from.rawValue))).sorted()
             let position = Dictionary(uniqueKeysWithValues: sources.enumerated().map { ($1, $0) })

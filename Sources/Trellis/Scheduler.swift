@@ -7,8 +7,8 @@ public import TrellisCore
 ///
 /// ```swift
 /// let scheduler = Scheduler(policy: .outputFirst)
-/// let acquire = scheduler.queue("acquire", width: 1)
-/// let compute = scheduler.queue("compute", width: 2)
+/// let acquire = try scheduler.queue("acquire", width: 1)
+/// let compute = try scheduler.queue("compute", width: 2)
 /// let a = acquire.submit { [Double](repeating: 1, count: 4) }
 /// let b = compute.submit(a) { m in m.map { $0 * 2 } }
 /// let c = compute.submit(a, b, priority: 5) { x, y in zip(x, y).map(+) }
@@ -43,10 +43,19 @@ public final class Scheduler: Sendable {
         storage.release()
     }
 
+    /// The widest a queue may be.
+    public static let maxQueueWidth = 1 << 20
+
     /// The queue called `name`, created with `width` slots on first use; asking again with another width
     /// changes the width (a wider queue starts more work at once; a narrower one lets running work finish).
-    public func queue(_ name: String, width: Int) -> TaskQueue {
-        TaskQueue(scheduler: self, id: storage.queue(named: name, width: width), name: name)
+    /// A width outside `1...maxQueueWidth` throws `invalidQueue`.
+    public func queue(_ name: String, width: Int) throws(TrellisError) -> TaskQueue {
+        guard (1...Self.maxQueueWidth).contains(width) else {
+            throw TrellisError(
+                code: .invalidQueue,
+                message: "queue '\(name)' needs a width from 1 to \(Self.maxQueueWidth), got \(width)")
+        }
+        return TaskQueue(scheduler: self, id: storage.queue(named: name, width: width), name: name)
     }
 
     /// The queue called `name` if it exists.

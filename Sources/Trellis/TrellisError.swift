@@ -5,7 +5,7 @@ public struct TrellisError: Error, CustomStringConvertible, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case taskFailed, upstreamFailed, cancelled, timedOut, missingPartialResults, tasksFailed
-            case invalidGraph, invalidSubmission, shutDown
+            case invalidGraph, invalidSubmission, invalidQueue, shutDown
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -26,6 +26,8 @@ public struct TrellisError: Error, CustomStringConvertible, Sendable {
         public static let invalidGraph = Code(.invalidGraph)
         /// A submission was refused (unknown dependency, futures from another scheduler…).
         public static let invalidSubmission = Code(.invalidSubmission)
+        /// A queue was asked for with a width it cannot have.
+        public static let invalidQueue = Code(.invalidQueue)
         /// The scheduler was released before the task could run.
         public static let shutDown = Code(.shutDown)
 

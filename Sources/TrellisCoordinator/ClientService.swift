@@ -78,9 +78,9 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
     func watchJob(
         request: Trellis_V1_WatchJobRequest, response: RPCWriter<Trellis_V1_JobEvent>, context: ServerContext
     ) async throws {
-        let (events, continuation) = AsyncStream.makeStream(of: Trellis_V1_JobEvent.self)
+        let (events, continuation) = AsyncThrowingStream.makeStream(of: Trellis_V1_JobEvent.self)
         coordinator.send(.watch(job: request.jobID, continuation))
-        for await event in events { try await response.write(event) }
+        for try await event in events { try await response.write(event) }
     }
 
     func listWorkers(

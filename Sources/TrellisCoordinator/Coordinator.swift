@@ -108,16 +108,23 @@ extension Duration {
 /// What the services tell the loop.
 enum CoordinatorInput: Sendable {
     typealias Reply<T> = @Sendable (Result<T, RPCError>) -> Void
-    case hello(Trellis_V1_Hello, outbox: AsyncStream<Trellis_V1_CoordinatorMessage>.Continuation, reply: Reply<UInt64>)
+    case hello(Trellis_V1_Hello, outbox: WorkerOutbox, reply: Reply<UInt64>)
     case report(connection: UInt64, Trellis_V1_WorkerMessage)
     case disconnected(connection: UInt64)
     case add(Trellis_V1_AddTasksRequest, reply: Reply<Trellis_V1_AddTasksResponse>)
     case change(TaskChange, Trellis_V1_TaskSelection, reply: Reply<Int>)
-    case watch(job: UInt64, AsyncStream<Trellis_V1_JobEvent>.Continuation)
+    case watch(job: UInt64, JobWatcher)
     case broadcast(type: String, message: String, reply: Reply<Int>)
     case listWorkers(reply: Reply<[Trellis_V1_WorkerInfo]>)
     case timer
 }
+
+/// What the coordinator sends down one worker's stream; finishing it with an error ends the stream with that
+/// status, so the worker learns why (lost, replaced, shutting down).
+typealias WorkerOutbox = AsyncThrowingStream<Trellis_V1_CoordinatorMessage, any Error>.Continuation
+
+/// A `WatchJob` stream's events; finished with an error when the job does not exist.
+typealias JobWatcher = AsyncThrowingStream<Trellis_V1_JobEvent, any Error>.Continuation
 
 enum TaskChange: Sendable {
     case play, cancel, kill, pause, resume

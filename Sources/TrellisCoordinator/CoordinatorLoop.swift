@@ -31,7 +31,7 @@ struct CoordinatorLoop {
         var slots: Int
         var tags: [String]
         var resources: [String: Double]
-        var outbox: AsyncStream<Trellis_V1_CoordinatorMessage>.Continuation
+        var outbox: WorkerOutbox
     }
 
     /// Where an event of the current batch came from, to answer stale reports and count changes.
@@ -61,7 +61,7 @@ struct CoordinatorLoop {
     /// Attempts left in flight by an earlier session, unclaimed by any worker yet, with their deadline.
     var orphans: [UInt64: Double] = [:]
     var delayed = Heap<Due>()
-    var watchers: [UInt64: [AsyncStream<Trellis_V1_JobEvent>.Continuation]] = [:]
+    var watchers: [UInt64: [JobWatcher]] = [:]
 
     // The batch being built.
     private var events: [CoordinatorEvent] = []
@@ -78,10 +78,19 @@ struct CoordinatorLoop {
         let session = try store.beginSession(at: Date().timeIntervalSince1970)
         epoch = session.epoch
         let open = Set(RemoteTaskState.allCases.filter { !$0.isFinal })
+        // An attempt left in flight stays held by the worker it was assigned to: only that worker may adopt it
+        // or report on it.
+        let workerIDs = Dictionary(
+            try store.workers().map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first })
         var after: UInt64 = 0
         while true {
             let page = try store.tasks(states: open, job: nil, afterID: after, limit: 10_000)
-            for task in page { try remember(task) }
+            for task in page {
+                try remember(task)
+                if task.state == .assigned || task.state == .running, let name = task.worker {
+                    entries[task.id]?.worker = workerIDs[name]
+                }
+            }
             guard let last = page.last else { break }
             after = last.id
         }
@@ -121,7 +130,10 @@ struct CoordinatorLoop {
     }
 
     mutating func shutdown() {
-        for connection in connections.values { connection.outbox.finish() }
+        for connection in connections.values {
+            connection.outbox.finish(
+                throwing: RPCError(code: .unavailable, message: "the coordinator is shutting down; reconnect later"))
+        }
         for list in watchers.values { for watcher in list { watcher.finish() } }
     }
 
@@ -155,7 +167,7 @@ struct CoordinatorLoop {
             report(message, from: link)
         case .disconnected(let connection):
             guard let link = connections.removeValue(forKey: connection) else { return }
-            link.outbox.finish()
+            link.outbox.finish()  // the worker closed it
             if workerConnection[link.worker] == connection {
                 workerConnection[link.worker] = nil
                 core.stopAccepting(link.worker)
@@ -208,7 +220,7 @@ struct CoordinatorLoop {
     // MARK: Workers
 
     private mutating func connect(
-        _ hello: Trellis_V1_Hello, outbox: AsyncStream<Trellis_V1_CoordinatorMessage>.Continuation,
+        _ hello: Trellis_V1_Hello, outbox: WorkerOutbox,
         reply: CoordinatorInput.Reply<UInt64>, at time: Double
     ) throws {
         let type = hello.type.isEmpty ? "blocking" : hello.type
@@ -218,7 +230,9 @@ struct CoordinatorLoop {
                 lastSeen: Date().timeIntervalSince1970))
         // A reconnect replaces the old stream; what the worker no longer runs goes back to the queue.
         if let old = workerConnection[saved.id], let link = connections.removeValue(forKey: old) {
-            link.outbox.finish()
+            link.outbox.finish(
+                throwing: RPCError(
+                    code: .aborted, message: "worker '\(hello.name)' connected again; this older stream is replaced"))
         }
         let stillRunning = Set(hello.running.map(\.taskID))
         for task in core.remove(saved.id) where !stillRunning.contains(task) { requeue(task) }
@@ -238,7 +252,7 @@ struct CoordinatorLoop {
         welcome.leaseTimeoutMs = UInt64(configuration.leaseTimeout.seconds * 1000)
         for ref in hello.running {
             if var entry = entries[ref.taskID], entry.epoch == ref.epoch, entry.attempt == Int(ref.attempt),
-                entry.worker == nil || entry.worker == saved.id, !core.isWaiting(ref.taskID)
+                entry.worker == saved.id, !core.isWaiting(ref.taskID)
             {
                 orphans[ref.taskID] = nil
                 entry.worker = saved.id
@@ -256,6 +270,29 @@ struct CoordinatorLoop {
 
     private mutating func report(_ message: Trellis_V1_WorkerMessage, from link: Connection) {
         func current(_ ref: Trellis_V1_AttemptRef) -> Origin { .worker(connection: link.id, ref) }
+        // A report counts only from the worker that holds the attempt: any other is answered stale and changes
+        // nothing, whatever (epoch, attempt) it names.
+        let attempt: Trellis_V1_AttemptRef? =
+            switch message.kind {
+            case .started(let started): started.attempt
+            case .output(let output): output.attempt
+            case .finished(let finished): finished.attempt
+            case .log(let chunk): chunk.attempt
+            case .drain, .heartbeat, .hello, nil: nil
+            }
+        if let attempt, !holds(link.worker, attempt) {
+            // The process of an attempt that ended without it (a killed task) has stopped: its slot is free. A
+            // worker that holds a newer attempt of the task keeps that one's slot.
+            if case .finished = message.kind, entries[attempt.taskID]?.worker != link.worker {
+                core.release(attempt.taskID, from: link.worker)
+            }
+            var stale = Trellis_V1_StaleReport()
+            stale.attempt = attempt
+            var reply = Trellis_V1_CoordinatorMessage()
+            reply.stale = stale
+            outgoing[link.id, default: []].append(reply)
+            return
+        }
         switch message.kind {
         case .started(let started):
             let ref = started.attempt
@@ -313,6 +350,12 @@ struct CoordinatorLoop {
         }
     }
 
+    /// Whether `worker` holds the current attempt `ref` of a task.
+    private func holds(_ worker: UInt64, _ ref: Trellis_V1_AttemptRef) -> Bool {
+        guard let entry = entries[ref.taskID] else { return false }
+        return entry.worker == worker && entry.epoch == ref.epoch && entry.attempt == Int(ref.attempt)
+    }
+
     /// Workers past their lease are lost; attempts of an earlier session nobody claimed run again.
     private mutating func expire(at time: Double) {
         for worker in core.expired(now: time) {
@@ -320,7 +363,12 @@ struct CoordinatorLoop {
             if let connection = workerConnection.removeValue(forKey: worker),
                 let link = connections.removeValue(forKey: connection)
             {
-                link.outbox.finish()
+                let lease = "\((configuration.leaseTimeout.seconds * 1000).rounded()) ms"
+                link.outbox.finish(
+                    throwing: RPCError(
+                        code: .unavailable,
+                        message: "worker '\(link.name)' is lost: nothing heard from it for \(lease) (the lease); "
+                            + "its tasks run again elsewhere"))
             }
             if var record = try? store.workers().first(where: { $0.id == worker }) {
                 record.status = .lost
@@ -350,6 +398,19 @@ struct CoordinatorLoop {
     private mutating func apply(
         _ change: TaskChange, to selection: Trellis_V1_TaskSelection, reply: @escaping CoordinatorInput.Reply<Int>
     ) throws {
+        // Unknown ids are an error before anything changes; a task that ended is known (and changes nothing).
+        let unknown = selection.taskIds.filter { id in entries[id] == nil && (try? store.task(id)) == nil }
+        if !unknown.isEmpty {
+            let list = unknown.prefix(10).map(String.init).joined(separator: ", ")
+            reply(.failure(RPCError(code: .notFound, message: "there is no task \(list)")))
+            return
+        }
+        if selection.jobID != 0, jobOpen[selection.jobID] == nil,
+            (try store.tasks(states: [], job: selection.jobID, afterID: 0, limit: 1)).isEmpty
+        {
+            reply(.failure(RPCError(code: .notFound, message: "there is no job \(selection.jobID)")))
+            return
+        }
         var ids = selection.taskIds
         if selection.all {
             ids += entries.keys.sorted()
@@ -518,10 +579,14 @@ struct CoordinatorLoop {
 
     // MARK: Watchers and listings
 
-    private mutating func watch(_ job: UInt64, _ continuation: AsyncStream<Trellis_V1_JobEvent>.Continuation) throws {
+    private mutating func watch(_ job: UInt64, _ continuation: JobWatcher) throws {
         var after: UInt64 = 0
         while true {
             let page = try store.tasks(states: [], job: job, afterID: after, limit: 10_000)
+            if after == 0 && page.isEmpty && jobOpen[job] == nil {
+                continuation.finish(throwing: RPCError(code: .notFound, message: "there is no job \(job)"))
+                return
+            }
             for task in page { continuation.yield(Self.event(task)) }
             guard let last = page.last else { break }
             after = last.id

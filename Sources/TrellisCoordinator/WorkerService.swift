@@ -13,7 +13,7 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
         request: RPCAsyncSequence<Trellis_V1_WorkerMessage, any Error>,
         response: RPCWriter<Trellis_V1_CoordinatorMessage>, context: ServerContext
     ) async throws {
-        let (outbox, continuation) = AsyncStream.makeStream(of: Trellis_V1_CoordinatorMessage.self)
+        let (outbox, continuation) = AsyncThrowingStream.makeStream(of: Trellis_V1_CoordinatorMessage.self)
         let connection = ConnectionID()
         defer {
             if let id = connection.value { coordinator.send(.disconnected(connection: id)) }
@@ -22,7 +22,7 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
         // was replaced by a reconnect, or lost).
         try await withThrowingTaskGroup { group in
             group.addTask {
-                for await message in outbox { try await response.write(message) }
+                for try await message in outbox { try await response.write(message) }
             }
             group.addTask {
                 for try await message in request {

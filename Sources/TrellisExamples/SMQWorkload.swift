@@ -21,9 +21,9 @@ public struct SMQWorkload: Sendable {
     public func submit(
         to scheduler: Scheduler,
         onResult: @escaping @Sendable (_ index: Int, _ sum: Double) -> Void = { _, _ in }
-    ) -> [Future<Double>] {
-        let acquire = scheduler.queue("acquire", width: 1)
-        let compute = scheduler.queue("compute", width: computeWidth)
+    ) throws(TrellisError) -> [Future<Double>] {
+        let acquire = try scheduler.queue("acquire", width: 1)
+        let compute = try scheduler.queue("compute", width: computeWidth)
         let size = size
         let a = (0..<count).map { i in
             acquire.submit(name: "A\(i)") { Matrix.random(size: size, seed: UInt64(i)) }

@@ -1,3 +1,4 @@
+internal import Foundation
 internal import GRDB
 public import TrellisStore
 
@@ -10,6 +11,9 @@ public final class SQLiteRunStore: RunStore {
     public let path: String
 
     /// Opens (creating if needed) the database at `path` and migrates it; `readOnly` for status readers.
+    ///
+    /// A new database is made whole under a temporary name and then renamed into place, so a process killed
+    /// while creating it leaves either no database or a complete one.
     public init(path: String, readOnly: Bool = false) throws(RunStoreError) {
         self.path = path
         var configuration = Configuration()
@@ -19,10 +23,64 @@ public final class SQLiteRunStore: RunStore {
             if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         }
         do {
+            if !readOnly && access(path, F_OK) != 0 { try Self.create(at: path) }
             pool = try DatabasePool(path: path, configuration: configuration)
             if !readOnly { try Self.migrator.migrate(pool) }
         } catch {
             throw RunStoreError(.storage, "cannot open the state database '\(path)'", cause: "\(error)")
+        }
+    }
+
+    /// The recorded run at `path`, or `nil` when none is recorded yet: no database, or one that a process
+    /// killed by an earlier version left half made. Never writes.
+    public static func recordedRun(at path: String) throws(RunStoreError) -> RunSnapshot? {
+        guard access(path, F_OK) == 0 else { return nil }
+        let store: SQLiteRunStore
+        do {
+            store = try SQLiteRunStore(path: path, readOnly: true)
+        } catch {
+            if Self.isUnfinished(error) { return nil }
+            throw error
+        }
+        do {
+            return try store.snapshot()
+        } catch {
+            if Self.isUnfinished(error) { return nil }
+            throw error
+        }
+    }
+
+    /// A database without its tables, or with a journal only a writer could roll back.
+    static func isUnfinished(_ error: RunStoreError) -> Bool {
+        let cause = error.cause ?? ""
+        return cause.contains("no such table") || cause.contains("readonly database")
+            || cause.contains("SQLITE_READONLY") || cause.contains("file is not a database")
+    }
+
+    /// Builds a complete, migrated database beside `path` and renames it into place (atomic on POSIX).
+    static func create(at path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        let prefix = name + ".creating-"
+        // Leftovers of creators that were killed.
+        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where leftover.hasPrefix(prefix) {
+            let pid = leftover.dropFirst(prefix.count).prefix(while: \.isNumber)
+            if let pid = Int32(pid), pid != getpid(), kill(pid, 0) == 0 { continue }
+            try? FileManager.default.removeItem(atPath: directory + "/" + leftover)
+        }
+        let temporary = directory + "/" + prefix + "\(getpid())"
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temporary + suffix) }
+        do {
+            let queue = try DatabaseQueue(path: temporary)
+            try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+            try migrator.migrate(queue)
+            try queue.close()
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            for suffix in ["", "-wal", "-shm"] { unlink(temporary + suffix) }
+            throw RunStoreError(.storage, "cannot create the state database '\(path)'", cause: reason)
         }
     }
 

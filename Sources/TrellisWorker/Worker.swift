@@ -117,7 +117,15 @@ public final class Worker: Sendable {
         self.options = options
         self.handlers = handlers
         self.observer = observer
-        environment = ProcessInfo.processInfo.environment
+        environment = Self.taskEnvironment(ProcessInfo.processInfo.environment)
+    }
+
+    /// Variables that carry the worker's credentials: a task must not be able to act as an operator.
+    public static let credentialVariables: Set<String> = ["TRELLIS_TOKEN", "TRELLIS_WORKER_TOKEN"]
+
+    /// What a task inherits of the worker's environment: everything but its credentials.
+    static func taskEnvironment(_ inherited: [String: String]) -> [String: String] {
+        inherited.filter { !credentialVariables.contains($0.key) }
     }
 
     /// Tasks running now.

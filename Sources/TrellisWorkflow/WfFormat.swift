@@ -37,10 +37,15 @@ public enum WfFormat {
     }
 
     public static func parse(
-        _ data: Data, file: String, timeScale: Double = 1
+        _ data: Data, file: String, timeScale: Double = 1, limits: WorkflowLimits = .default
     ) throws(WorkflowValidationError) -> Workflow {
-        func failure(_ message: String) -> WorkflowValidationError {
-            WorkflowValidationError([WorkflowError(.malformed, message, at: nil)])
+        func failure(_ message: String, at location: SourceLocation? = nil) -> WorkflowValidationError {
+            WorkflowValidationError([WorkflowError(.malformed, message, at: location)])
+        }
+        guard timeScale.isFinite, timeScale >= 0 else {
+            throw WorkflowValidationError([
+                WorkflowError(.invalidValue, "the time scale must be a finite number ≥ 0 (got \(timeScale))", at: nil)
+            ])
         }
         let instance: Instance
         do {
@@ -48,7 +53,9 @@ public enum WfFormat {
         } catch let error as DecodingError {
             switch error {
             case .dataCorrupted(let context) where context.codingPath.isEmpty:
-                throw failure("\(file): not valid JSON: \(context.debugDescription)")
+                let (detail, offset) = syntaxError(in: data)
+                let location = data.withUnsafeBytes { TextPosition.location(of: offset, in: $0, file: file) }
+                throw failure("not valid JSON: \(detail ?? context.debugDescription)", at: location)
             case .typeMismatch(_, let context) where context.codingPath.isEmpty:
                 throw failure("\(file): not a WfFormat instance (no `workflow` object)")
             case .keyNotFound(let key, let context) where context.codingPath.isEmpty && key.stringValue == "workflow":
@@ -80,6 +87,19 @@ public enum WfFormat {
             throw failure("\(file): no tasks under `workflow.specification.tasks` or `workflow.tasks`")
         }
 
+        guard specified.count <= limits.maxTasks else {
+            throw WorkflowValidationError([
+                WorkflowError(
+                    .tooLarge,
+                    "\(file): \(specified.count) tasks; a workflow may have at most \(limits.maxTasks) "
+                        + "(raise it with --max-tasks)", at: nil)
+            ])
+        }
+        // Where each task's id is written, so that a cycle or an unknown parent points into the file.
+        let positions = data.withUnsafeBytes { JSONPositions.stringValues(ofKeys: ["id", "name"], in: $0) }
+        func location(_ id: String) -> SourceLocation {
+            data.withUnsafeBytes { TextPosition.location(of: positions[id] ?? 0, in: $0, file: file) }
+        }
         var errors: [WorkflowError] = []
         var parentsByID: [String: [String]] = [:]
         var order: [String] = []
@@ -103,20 +123,48 @@ public enum WfFormat {
             guard let runtime = runtimes[id] else {
                 errors.append(
                     WorkflowError(
-                        .missingKey, "\(file): task '\(id)' has no runtimeInSeconds in `workflow.execution.tasks`",
-                        at: nil))
+                        .missingKey, "task '\(id)' has no runtimeInSeconds in `workflow.execution.tasks`",
+                        at: location(id)))
                 continue
             }
-            let needs = (parentsByID[id] ?? []).map { WorkflowNeed(.task($0)) }
+            let at = location(id)
+            let seconds = max(0, runtime) * timeScale
+            guard seconds.isFinite, seconds <= Double(DurationText.maximumSeconds) else {
+                errors.append(
+                    WorkflowError(
+                        .invalidValue,
+                        "task '\(id)' would wait \(runtime) s × \(timeScale), longer than the longest duration "
+                            + "allowed (365d)", at: at))
+                continue
+            }
+            let needs = (parentsByID[id] ?? []).map { WorkflowNeed(.task($0), location: at) }
             tasks.append(
                 WorkflowTask(
-                    id: id, action: .wait(seconds: max(0, runtime) * timeScale), needs: needs, retryDelay: .zero))
+                    id: id, action: .wait(seconds: seconds), needs: needs, retryDelay: .zero, location: at))
         }
         guard errors.isEmpty else { throw WorkflowValidationError(errors) }
         let name = instance.name ?? (file as NSString).lastPathComponent
         return Workflow(
             name: name, file: file, policy: .outputFirst, tasks: tasks,
             contentHash: ContentHash.of(data) + String(format: "-x%g", timeScale))
+    }
+
+    /// What JSONSerialization says of a syntax error, and the byte offset it names (0 when it names none,
+    /// the end for a file cut short).
+    static func syntaxError(in data: Data) -> (detail: String?, offset: Int) {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return (nil, 0)
+        } catch {
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+            guard let detail else { return (nil, 0) }
+            if detail.localizedCaseInsensitiveContains("end of file") { return (detail, data.count) }
+            if let range = detail.range(of: "character ") {
+                let digits = detail[range.upperBound...].prefix(while: \.isNumber)
+                if let offset = Int(digits) { return (detail, offset) }
+            }
+            return (detail, 0)
+        }
     }
 
     static func describe(_ error: DecodingError) -> String {

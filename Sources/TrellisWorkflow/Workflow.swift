@@ -59,6 +59,8 @@ public struct Workflow: Sendable {
 /// A named queue with a fixed number of slots.
 public struct WorkflowQueue: Hashable, Sendable {
     public static let defaultName = "default"
+    /// The widest a queue may be.
+    public static let maxWidth = 1 << 20
 
     public var name: String
     public var width: Int

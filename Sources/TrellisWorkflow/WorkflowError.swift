@@ -6,7 +6,7 @@ public struct WorkflowError: Error, Hashable, Sendable, CustomStringConvertible 
         private enum Value: String, Hashable, Sendable {
             case unreadable, malformed, unknownKey, missingKey, invalidValue, invalidID, badExpansion
             case duplicateID, unknownDependency, unknownOutput, unknownTrigger, unknownQueue, cycle, selfDependency
-            case crossRoleDependency
+            case crossRoleDependency, tooLarge
         }
         private var value: Value
 
@@ -29,6 +29,8 @@ public struct WorkflowError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let selfDependency = Code(value: .selfDependency)
         /// A main task needs a finale task, or a finale task needs a task outside its own group.
         public static let crossRoleDependency = Code(value: .crossRoleDependency)
+        /// Past a `WorkflowLimits` limit: too many tasks, or too large a file.
+        public static let tooLarge = Code(value: .tooLarge)
 
         public var description: String { value.rawValue }
     }

@@ -4,27 +4,48 @@ internal import TrellisCore
 /// Reads workflow files: YAML workflows, and WfCommons WfFormat JSON instances (`.json`).
 public enum WorkflowLoader {
     /// Loads and expands a workflow file; `timeScale` multiplies the recorded runtimes of a WfFormat instance.
-    public static func load(path: String, timeScale: Double = 1) throws(WorkflowValidationError) -> Workflow {
+    public static func load(
+        path: String, timeScale: Double = 1, limits: WorkflowLimits = .default
+    ) throws(WorkflowValidationError) -> Workflow {
+        func refuse(
+            _ code: WorkflowError.Code, _ message: String, at location: SourceLocation?
+        ) -> WorkflowValidationError {
+            WorkflowValidationError([WorkflowError(code, message, at: location)])
+        }
+        // The size is checked before anything is read, so a huge file costs nothing.
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let size = (attributes[.size] as? NSNumber)?.intValue, size > limits.maxFileBytes
+        {
+            throw refuse(
+                .tooLarge,
+                "'\(path)' is \(ByteText.format(size)); workflow files are limited to "
+                    + "\(ByteText.format(limits.maxFileBytes)) (raise it with --max-file-size)",
+                at: nil)
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw WorkflowValidationError([
-                WorkflowError(.unreadable, "cannot read workflow file '\(path)'", at: nil)
-            ])
+            throw refuse(.unreadable, "cannot read workflow file '\(path)'", at: nil)
+        }
+        guard data.count <= limits.maxFileBytes else {
+            throw refuse(
+                .tooLarge, "'\(path)' is larger than \(ByteText.format(limits.maxFileBytes))", at: nil)
         }
         if path.hasSuffix(".json") {
-            return try WfFormat.parse(data, file: path, timeScale: timeScale)
+            return try WfFormat.parse(data, file: path, timeScale: timeScale, limits: limits)
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw WorkflowValidationError([
-                WorkflowError(
-                    .unreadable, "'\(path)' is not UTF-8 text", at: SourceLocation(file: path, line: 1, column: 1))
-            ])
+        let invalid = data.withUnsafeBytes { TextPosition.firstInvalidUTF8(in: $0) }
+        if let invalid {
+            let location = data.withUnsafeBytes { TextPosition.location(of: invalid, in: $0, file: path) }
+            let byte = String(data[data.startIndex + invalid], radix: 16, uppercase: true)
+            throw refuse(.unreadable, "'\(path)' is not UTF-8 text: byte 0x\(byte) at offset \(invalid)", at: location)
         }
-        return try parse(yaml: text, file: path)
+        return try parse(yaml: String(decoding: data, as: UTF8.self), file: path, limits: limits)
     }
 
     /// Parses a YAML workflow; `file` is used in error positions.
-    public static func parse(yaml text: String, file: String) throws(WorkflowValidationError) -> Workflow {
-        var parser = YAMLWorkflowParser(file: file)
+    public static func parse(
+        yaml text: String, file: String, limits: WorkflowLimits = .default
+    ) throws(WorkflowValidationError) -> Workflow {
+        var parser = YAMLWorkflowParser(file: file, limits: limits)
         let stem = (file as NSString).lastPathComponent.split(separator: ".").first.map(String.init) ?? "workflow"
         var workflow = parser.parse(text, defaultName: stem)
         workflow.contentHash = ContentHash.of(text)
@@ -42,7 +63,9 @@ public enum WorkflowLoader {
     }
 
     /// Loads a workflow and checks its graph; the plan is what runners and the simulator use.
-    public static func plan(path: String, timeScale: Double = 1) throws(WorkflowValidationError) -> WorkflowPlan {
-        try load(path: path, timeScale: timeScale).plan()
+    public static func plan(
+        path: String, timeScale: Double = 1, limits: WorkflowLimits = .default
+    ) throws(WorkflowValidationError) -> WorkflowPlan {
+        try load(path: path, timeScale: timeScale, limits: limits).plan()
     }
 }

@@ -228,6 +228,9 @@ extension Workflow {
 
     static func problemWithID(_ id: String) -> String? {
         if id.isEmpty { return "is empty" }
+        if let control = id.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+            return "may not contain the control character \(YAMLWorkflowParser.describe(control))"
+        }
         if let bad = id.first(where: { $0 == "." || $0 == "@" || $0 == "/" || $0.isWhitespace }) {
             return "may not contain '\(bad)' ('.' separates a task from its output, '@' marks a trigger)"
         }

@@ -1,3 +1,4 @@
+internal import Foundation
 internal import TrellisCore
 internal import Yams
 
@@ -12,20 +13,30 @@ struct YAMLWorkflowParser {
     ]
     static let triggerKeys: Set<String> = ["file", "after", "command", "interval", "timeout"]
 
+    /// Most extra attempts a task may ask for.
+    static let maxRetries = 1000
+
     let file: String
+    let limits: WorkflowLimits
     var errors: [WorkflowError] = []
     var arrays: [String: [String]] = [:]
     var reported: Set<WorkflowError> = []
+    /// Tasks made so far; past `limits.maxTasks` no more are made.
+    var taskCount = 0
+    var overLimit = false
 
-    init(file: String) {
+    init(file: String, limits: WorkflowLimits = .default) {
         self.file = file
+        self.limits = limits
     }
 
     mutating func parse(_ text: String, defaultName: String) -> Workflow {
         var workflow = Workflow(name: defaultName, file: file)
         let root: Node
         do {
-            guard let node = try Yams.compose(yaml: text) else {
+            // The basic resolver: plain scalars stay strings until read as what their key expects, and no
+            // regular expression runs per key while the tree is built.
+            guard let node = try Yams.compose(yaml: text, .basic) else {
                 fail(
                     .missingKey, "the workflow is empty; it needs at least `tasks:`",
                     at: SourceLocation(file: file, line: 1, column: 1))
@@ -33,7 +44,7 @@ struct YAMLWorkflowParser {
             }
             root = node
         } catch let error as YamlError {
-            let problem = malformed(error)
+            let problem = malformed(error, in: text)
             fail(problem.code, problem.message, at: problem.location)
             return workflow
         } catch {
@@ -95,7 +106,15 @@ struct YAMLWorkflowParser {
                 }
                 widthNode = width.value
             }
-            guard let width = positiveInt(widthNode, what: "the width of queue '\(name)'") else { continue }
+            guard plainName(name, what: "queue name", at: key),
+                let width = positiveInt(widthNode, what: "the width of queue '\(name)'")
+            else { continue }
+            guard width <= WorkflowQueue.maxWidth else {
+                fail(
+                    .invalidValue, "the width of queue '\(name)' must be at most \(WorkflowQueue.maxWidth)",
+                    at: widthNode)
+                continue
+            }
             if let index = queues.firstIndex(where: { $0.name == name }) {
                 queues[index] = WorkflowQueue(name: name, width: width, location: location(key))
             } else {
@@ -112,7 +131,9 @@ struct YAMLWorkflowParser {
         }
         var triggers: [WorkflowTrigger] = []
         for (key, value) in mapping {
-            guard let name = string(key, what: "a trigger name") else { continue }
+            guard let name = string(key, what: "a trigger name"), plainName(name, what: "trigger name", at: key) else {
+                continue
+            }
             guard let body = fields(of: value, allowed: Self.triggerKeys, what: "trigger '\(name)'") else { continue }
             let kinds = ["file", "after", "command"].filter { body[$0] != nil }
             guard kinds.count == 1, let kind = kinds.first, let conditionNode = body[kind]?.value else {
@@ -153,7 +174,7 @@ struct YAMLWorkflowParser {
             return []
         }
         var tasks: [WorkflowTask] = []
-        for item in sequence {
+        for item in sequence where !overLimit {
             tasks += parseTask(item, role: role)
         }
         return tasks
@@ -169,11 +190,24 @@ struct YAMLWorkflowParser {
         guard let template = string(idField.value, what: "id") else { return [] }
         let parameterSets = parameterSets(body, taskID: template)
         guard let parameterSets else { return [] }
+        guard taskCount + parameterSets.count <= limits.maxTasks else {
+            overLimit = true
+            fail(
+                .tooLarge,
+                "the workflow has more than \(limits.maxTasks) tasks, the most allowed (raise it with --max-tasks)",
+                at: idField.value)
+            return []
+        }
+        taskCount += parameterSets.count
 
         var action: WorkflowTask.Action?
         switch (body["run"], body["wait"]) {
         case (let run?, nil):
-            if let command = string(run.value, what: "`run` of '\(template)'") { action = .shell(command) }
+            if let command = string(run.value, what: "`run` of '\(template)'"),
+                noNUL(command, what: "`run`", at: run.value)
+            {
+                action = .shell(command)
+            }
         case (nil, let wait?):
             if let seconds = duration(wait.value, what: "`wait` of '\(template)'") {
                 action = .wait(
@@ -187,7 +221,11 @@ struct YAMLWorkflowParser {
 
         var prototype = WorkflowTask(
             id: template, action: action ?? .shell(""), role: role, location: location(idField.value))
-        if let queue = body["queue"], let name = string(queue.value, what: "queue") { prototype.queue = name }
+        if let queue = body["queue"], let name = string(queue.value, what: "queue"),
+            plainName(name, what: "queue name", at: queue.value)
+        {
+            prototype.queue = name
+        }
         if let priority = body["priority"] {
             if let value = priority.value.int {
                 prototype.priority = value
@@ -196,10 +234,10 @@ struct YAMLWorkflowParser {
             }
         }
         if let retries = body["retries"] {
-            if let value = retries.value.int, value >= 0 {
+            if let value = retries.value.int, (0...Self.maxRetries).contains(value) {
                 prototype.retries = value
             } else {
-                fail(.invalidValue, "`retries` must be a non-negative integer", at: retries.value)
+                fail(.invalidValue, "`retries` must be an integer from 0 to \(Self.maxRetries)", at: retries.value)
             }
         }
         if let delay = body["retry_delay"], let value = duration(delay.value, what: "retry_delay") {
@@ -220,7 +258,9 @@ struct YAMLWorkflowParser {
         var outputTemplates: [(text: String, node: Node)] = []
         if let outputs = body["outputs"] {
             for entry in list(outputs.value, what: "outputs") {
-                if let text = string(entry, what: "an output name") { outputTemplates.append((text, entry)) }
+                if let text = string(entry, what: "an output name"), plainName(text, what: "output name", at: entry) {
+                    outputTemplates.append((text, entry))
+                }
             }
         }
         var environmentTemplates: [(name: String, value: String)] = []
@@ -228,7 +268,9 @@ struct YAMLWorkflowParser {
             if let mapping = environment.value.mapping {
                 for (key, value) in mapping {
                     if let name = string(key, what: "an environment variable name"),
-                        let text = string(value, what: "the value of \(name)")
+                        plainName(name, what: "environment variable name", at: key),
+                        let text = string(value, what: "the value of \(name)"),
+                        noNUL(text, what: "the value of \(name)", at: value)
                     {
                         environmentTemplates.append((name, text))
                     }
@@ -237,7 +279,9 @@ struct YAMLWorkflowParser {
                 fail(.invalidValue, "`env` must map variable names to values", at: environment.value)
             }
         }
-        let cwdTemplate = body["cwd"].flatMap { string($0.value, what: "cwd") }
+        let cwdTemplate = body["cwd"].flatMap { field in
+            string(field.value, what: "cwd").flatMap { noNUL($0, what: "`cwd`", at: field.value) ? $0 : nil }
+        }
 
         var tasks: [WorkflowTask] = []
         for parameters in parameterSets {
@@ -282,6 +326,25 @@ struct YAMLWorkflowParser {
                 fail(
                     .badExpansion, "`matrix` of '\(taskID)' must map parameter names to lists of values",
                     at: matrix.value)
+                return nil
+            }
+            // The size is known before anything is expanded: a matrix of millions is refused, not built.
+            var product = 1
+            for (_, value) in mapping {
+                let (next, overflow) = product.multipliedReportingOverflow(by: value.sequence?.count ?? 1)
+                product = overflow ? Int.max : next
+            }
+            let room = limits.maxTasks - taskCount
+            guard product <= room else {
+                let count = product == Int.max ? "more than \(Int.max)" : "\(product)"
+                let before = taskCount > 0 ? " with the \(taskCount) before it" : ""
+                fail(
+                    .tooLarge,
+                    "`matrix` of '\(taskID)' expands to \(count) tasks; a workflow may have at most "
+                        + "\(limits.maxTasks)\(before) (raise it with --max-tasks)",
+                    at: matrix.value)
+                // A matrix too large on its own is skipped; one that fills the budget ends the task list.
+                if product <= limits.maxTasks { overLimit = true }
                 return nil
             }
             var sets: [[String: String]] = [[:]]
@@ -432,6 +495,26 @@ struct YAMLWorkflowParser {
         return []
     }
 
+    /// Names (queues, outputs, triggers, variables) are text on one line: no control characters.
+    mutating func plainName(_ text: String, what: String, at node: Node) -> Bool {
+        guard let bad = text.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) else {
+            return true
+        }
+        fail(.invalidValue, "a \(what) may not contain the control character \(Self.describe(bad))", at: node)
+        return false
+    }
+
+    /// A NUL byte cannot reach a process: it would cut a command, a variable or a path short.
+    mutating func noNUL(_ text: String, what: String, at node: Node) -> Bool {
+        guard text.utf8.contains(0) else { return true }
+        fail(.invalidValue, "\(what) may not contain a NUL character", at: node)
+        return false
+    }
+
+    static func describe(_ scalar: Unicode.Scalar) -> String {
+        String(format: "U+%04X", scalar.value)
+    }
+
     mutating func positiveInt(_ node: Node, what: String) -> Int? {
         guard let value = node.int, value > 0 else {
             fail(.invalidValue, "\(what) must be a positive integer", at: node)
@@ -442,11 +525,13 @@ struct YAMLWorkflowParser {
 
     mutating func duration(_ node: Node, what: String) -> Duration? {
         guard let text = string(node, what: what) else { return nil }
-        guard let value = DurationText.parse(text) else {
-            fail(.invalidValue, "`\(what)` must be a duration like 30s, 5m, 1h30m or 250ms (got '\(text)')", at: node)
+        switch DurationText.parsing(text) {
+        case .success(let value):
+            return value
+        case .failure(let problem):
+            fail(.invalidValue, DurationText.explain(problem, text, what: "`\(what)`"), at: node)
             return nil
         }
-        return value
     }
 
     // MARK: - Errors
@@ -465,7 +550,7 @@ struct YAMLWorkflowParser {
         if reported.insert(error).inserted { errors.append(error) }
     }
 
-    func malformed(_ error: YamlError) -> WorkflowError {
+    func malformed(_ error: YamlError, in text: String) -> WorkflowError {
         func at(_ mark: Mark) -> SourceLocation { SourceLocation(file: file, line: mark.line, column: mark.column) }
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
@@ -476,9 +561,13 @@ struct YAMLWorkflowParser {
         case .duplicatedKeysInMapping(let duplicates, let context):
             return WorkflowError(
                 .malformed, "duplicate keys \(duplicates.joined(separator: ", ")) in a mapping", at: at(context.mark))
-        case .reader(let problem, _, _, _):
-            return WorkflowError(
-                .malformed, "unreadable YAML: \(problem)", at: SourceLocation(file: file, line: 1, column: 1))
+        case .reader(let problem, let offset, let value, _):
+            var text = text
+            let location = text.withUTF8 { bytes in
+                TextPosition.location(of: offset ?? 0, in: UnsafeRawBufferPointer(bytes), file: file)
+            }
+            let character = value >= 0 ? String(format: " (character U+%04X)", value) : ""
+            return WorkflowError(.malformed, "unreadable YAML: \(problem)\(character)", at: location)
         default:
             return WorkflowError(
                 .malformed, "malformed YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))

@@ -25,7 +25,7 @@ let started = clock.now
 let finished = Mutex(0)
 let total = count * count
 let scheduler = Scheduler(policy: policy)
-workload.submit(to: scheduler) { index, sum in
+try workload.submit(to: scheduler) { index, sum in
     let done = finished.withLock { value in
         value += 1
         return value

@@ -77,22 +77,30 @@ struct LeaseTests {
             let raw = RawWorker(
                 service: Trellis_V1_WorkerService.Client(wrapping: cluster.client), metadata: cluster.metadata)
             let job = try await cluster.add(.job([.handler("t", "work")]))
-            let first = try await raw.session(RawWorker.hello("ghost")) { messages, send in
+            let (first, ending): (Trellis_V1_AttemptRef?, RPCError?) = try await raw.session(RawWorker.hello("ghost")) {
+                messages, send -> (Trellis_V1_AttemptRef?, RPCError?) in
                 var ref: Trellis_V1_AttemptRef?
-                for try await message in messages {
-                    if case .assignments(let batch) = message.kind {
-                        ref = batch.assignments[0].attempt
-                        send.yield(RawWorker.started(ref!))
-                        send.yield(probe(ref!.taskID))
+                do {
+                    for try await message in messages {
+                        if case .assignments(let batch) = message.kind {
+                            ref = batch.assignments[0].attempt
+                            send.yield(RawWorker.started(ref!))
+                            send.yield(probe(ref!.taskID))
+                        }
+                        if case .stale = message.kind {
+                            // Started is recorded; now the ghost falls silent past its lease.
+                            try await clock.waitForSleepers(count: 1)
+                            clock.advance(by: .seconds(11))
+                        }
                     }
-                    if case .stale = message.kind {
-                        // Started is recorded; now the ghost falls silent past its lease.
-                        try await clock.waitForSleepers(count: 1)
-                        clock.advance(by: .seconds(11))
-                    }
+                } catch let error as RPCError {
+                    return (ref, error)
                 }
-                return ref
+                return (ref, nil)
             }
+            // The lost worker's stream ends with a status that says why.
+            #expect(ending?.code == .unavailable)
+            #expect(ending?.message.contains("'ghost' is lost") == true)
             let ghostAttempt = try #require(first)
             #expect(ghostAttempt.attempt == 1)
 

@@ -6,8 +6,8 @@ struct APIContractTests {
     /// The snippet from the library's contract, verbatim, with its results checked.
     @Test func contractSnippetCompilesAndBehaves() async throws {
         let scheduler = Scheduler(policy: .outputFirst)  // a SchedulingPolicy
-        let acquire = scheduler.queue("acquire", width: 1)
-        let compute = scheduler.queue("compute", width: 2)
+        let acquire = try scheduler.queue("acquire", width: 1)
+        let compute = try scheduler.queue("compute", width: 2)
         let a = acquire.submit { [Double](repeating: 1, count: 4) }  // Future<[Double]>
         let b = compute.submit(a) { m in m.map { $0 * 2 } }  // depends on a
         let c = compute.submit(a, b, priority: 5) { x, y in zip(x, y).map(+) }  // depends on a and b

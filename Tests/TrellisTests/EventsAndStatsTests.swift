@@ -7,7 +7,7 @@ import TrellisCore
 struct EventsAndStatsTests {
     @Test func eventsArriveInCausalOrderWithOutputs() async throws {
         let scheduler = Scheduler(policy: .outputFirst)
-        let queue = scheduler.queue("work", width: 2)
+        let queue = try scheduler.queue("work", width: 2)
         let events = scheduler.events
         //  a ─► b ─► d
         //  a ─► c ─► d
@@ -50,7 +50,7 @@ struct EventsAndStatsTests {
 
     @Test func partialResultEventsPrecedeTheirDependantsStart() async throws {
         let scheduler = Scheduler(policy: .fifo)
-        let queue = scheduler.queue("work", width: 2)
+        let queue = try scheduler.queue("work", width: 2)
         let events = scheduler.events
         let parts = queue.submitProducer(count: 2) { (emit: Emitter<Int>) in
             try await emit(5)
@@ -73,7 +73,7 @@ struct EventsAndStatsTests {
 
     @Test func checkpointsSeeTheCompletedSetGrow() async throws {
         let scheduler = Scheduler(policy: .fifo)
-        let queue = scheduler.queue("work", width: 2)
+        let queue = try scheduler.queue("work", width: 2)
         let seen = Mutex<[Set<TaskID>]>([])
         scheduler.onCheckpoint { checkpoint in seen.withLock { $0.append(checkpoint.completed) } }
         let futures = (0..<20).map { index in queue.submit { index } }
@@ -86,8 +86,8 @@ struct EventsAndStatsTests {
 
     @Test func statisticsCountAndMeasureOnTheSchedulersClock() async throws {
         let scheduler = Scheduler(policy: .fifo)
-        let narrow = scheduler.queue("narrow", width: 1)
-        let wide = scheduler.queue("wide", width: 3)
+        let narrow = try scheduler.queue("narrow", width: 1)
+        let wide = try scheduler.queue("wide", width: 3)
         for index in 0..<10 { narrow.submit { index } }
         for index in 0..<30 { wide.submit { index } }
         narrow.submit { () -> Int in throw TestFailure(label: "x") }
@@ -106,21 +106,21 @@ struct EventsAndStatsTests {
     }
 
     /// Queues keep their scheduler alive, so both go out of scope together here.
-    static func submitAndDrop(start: Bool) -> [Future<Int>] {
+    static func submitAndDrop(start: Bool) throws -> [Future<Int>] {
         let scheduler = Scheduler(policy: .fifo)
-        let queue = scheduler.queue("work", width: 2)
+        let queue = try scheduler.queue("work", width: 2)
         let futures = (0..<50).map { index in queue.submit { index * 2 } }
         if start { scheduler.start() }
         return futures
     }
 
     @Test func droppedSchedulerStillFinishesStartedWork() async throws {
-        let futures = Self.submitAndDrop(start: true)
+        let futures = try Self.submitAndDrop(start: true)
         for (index, future) in futures.enumerated() { #expect(try await future.value == index * 2) }
     }
 
     @Test func droppedUnstartedSchedulerFailsItsFuturesInsteadOfHanging() async throws {
-        let futures = Self.submitAndDrop(start: false)
+        let futures = try Self.submitAndDrop(start: false)
         for future in futures {
             let error = await #expect(throws: TrellisError.self) { try await future.value }
             #expect(error?.code == .cancelled)

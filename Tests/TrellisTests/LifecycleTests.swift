@@ -7,7 +7,7 @@ import TrellisTestKit
 struct LifecycleTests {
     @Test func pausedSchedulerStartsNothingAndResumeRunsEachTaskOnce() async throws {
         let scheduler = Scheduler(policy: .fifo)
-        let queue = scheduler.queue("work", width: 2)
+        let queue = try scheduler.queue("work", width: 2)
         let log = RunLog()
         scheduler.start()
         scheduler.pause()
@@ -31,7 +31,7 @@ struct LifecycleTests {
     /// Pausing while a task runs lets it finish but starts nothing else until resumed.
     @Test func pauseWhileRunningLetsRunningTasksFinish() async throws {
         let scheduler = Scheduler(policy: .fifo)
-        let queue = scheduler.queue("work", width: 1)
+        let queue = try scheduler.queue("work", width: 1)
         let inside = Gate()
         let release = Gate()
         let first = queue.submit { () -> Int in
@@ -53,7 +53,7 @@ struct LifecycleTests {
     @Test func cancellingARunningTaskCancelsItsClosureAndItsDependants() async throws {
         let clock = ManualClock()
         let scheduler = Scheduler(policy: .fifo, clock: clock)
-        let queue = scheduler.queue("work", width: 1)
+        let queue = try scheduler.queue("work", width: 1)
         let inside = Gate()
         let slow = queue.submit { () -> Int in
             inside.open()
@@ -78,7 +78,7 @@ struct LifecycleTests {
 
     @Test func cancelAllEndsEverythingUnfinished() async throws {
         let scheduler = Scheduler(policy: .fifo)
-        let queue = scheduler.queue("work", width: 1)
+        let queue = try scheduler.queue("work", width: 1)
         let futures = (0..<10).map { index in queue.submit { index } }
         scheduler.cancelAll()
         scheduler.start()
@@ -93,7 +93,7 @@ struct LifecycleTests {
     @Test func timeoutCancelsTheAttemptAndRetriesIt() async throws {
         let clock = ManualClock()
         let scheduler = Scheduler(policy: .fifo, clock: clock)
-        let queue = scheduler.queue("work", width: 1)
+        let queue = try scheduler.queue("work", width: 1)
         let attempts = Counter()
         let task = queue.submit(retry: RetryPolicy(maxAttempts: 2), timeout: .seconds(5)) { () -> String in
             if attempts.increment() == 1 { try await clock.sleep(for: .seconds(3600)) }
@@ -109,7 +109,7 @@ struct LifecycleTests {
     @Test func timeoutWithoutRetryFailsAsTimedOut() async throws {
         let clock = ManualClock()
         let scheduler = Scheduler(policy: .fifo, clock: clock)
-        let queue = scheduler.queue("work", width: 1)
+        let queue = try scheduler.queue("work", width: 1)
         let task = queue.submit(timeout: .seconds(5)) { () -> Int in
             try await clock.sleep(for: .seconds(3600))
             return 0
@@ -126,7 +126,7 @@ struct LifecycleTests {
     @Test func retriesWaitTheirBackOffOnTheClock() async throws {
         let clock = ManualClock()
         let scheduler = Scheduler(policy: .fifo, clock: clock)
-        let queue = scheduler.queue("work", width: 1)
+        let queue = try scheduler.queue("work", width: 1)
         let events = scheduler.events
         let attempts = Counter()
         let retry = RetryPolicy(maxAttempts: 3, initialBackoff: .seconds(1), multiplier: 2)
@@ -156,7 +156,7 @@ struct LifecycleTests {
 
     @Test func continueIndependentRunsEveryBranchThatDoesNotDependOnTheFailure() async throws {
         let scheduler = Scheduler(policy: .fifo, failurePolicy: .continueIndependent)
-        let queue = scheduler.queue("work", width: 1)
+        let queue = try scheduler.queue("work", width: 1)
         //  bad ─► child ─► grandchild        good ─► goodChild
         let bad = queue.submit(name: "bad") { () -> Int in throw TestFailure(label: "bad") }
         let child = queue.submit(bad) { $0 + 1 }
@@ -176,7 +176,7 @@ struct LifecycleTests {
 
     @Test func failFastCancelsTheRest() async throws {
         let scheduler = Scheduler(policy: .fifo, failurePolicy: .failFast)
-        let queue = scheduler.queue("work", width: 1)
+        let queue = try scheduler.queue("work", width: 1)
         let bad = queue.submit { () -> Int in throw TestFailure(label: "bad") }
         let others = (0..<5).map { index in queue.submit { index } }
         let error = await #expect(throws: TrellisError.self) { try await scheduler.wait() }

@@ -8,7 +8,7 @@ struct ProducerTests {
     /// The dependant of item 0 must run while the producer is still running: the producer waits for it.
     @Test func dependantOfAnItemStartsWhileTheProducerRuns() async throws {
         let scheduler = Scheduler(policy: .fifo)
-        let queue = scheduler.queue("work", width: 2)
+        let queue = try scheduler.queue("work", width: 2)
         let firstItemConsumed = Gate()
         let parts = queue.submitProducer(count: 2) { (emit: Emitter<Int>) in
             try await emit(10)
@@ -29,7 +29,7 @@ struct ProducerTests {
 
     @Test func producerFailureFailsOnlyTheMissingItems() async throws {
         let scheduler = Scheduler(policy: .fifo)
-        let queue = scheduler.queue("work", width: 1)
+        let queue = try scheduler.queue("work", width: 1)
         let parts = queue.submitProducer(count: 3) { (emit: Emitter<Int>) in
             try await emit(1)
             throw TestFailure(label: "sensor")
@@ -47,7 +47,7 @@ struct ProducerTests {
 
     @Test func producerThatYieldsTooFewFails() async throws {
         let scheduler = Scheduler(policy: .fifo)
-        let queue = scheduler.queue("work", width: 1)
+        let queue = try scheduler.queue("work", width: 1)
         let parts = queue.submitProducer(count: 2) { (emit: Emitter<String>) in try await emit("only one") }
         await #expect(throws: TrellisError.self) { try await scheduler.wait() }
         let error = await #expect(throws: TrellisError.self) { try await parts.completion.value }
@@ -59,7 +59,7 @@ struct ProducerTests {
     /// run once.
     @Test func retriedProducerDoesNotReleaseItemsTwice() async throws {
         let scheduler = Scheduler(policy: .fifo)
-        let queue = scheduler.queue("work", width: 2)
+        let queue = try scheduler.queue("work", width: 2)
         let log = RunLog()
         let attempts = Counter()
         let parts = queue.submitProducer(count: 2, retry: RetryPolicy(maxAttempts: 2)) { (emit: Emitter<Int>) in

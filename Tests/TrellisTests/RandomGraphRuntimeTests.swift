@@ -14,7 +14,7 @@ struct RandomGraphRuntimeTests {
         let policy = Self.policies[seed % Self.policies.count]
         let scheduler = Scheduler(policy: policy)
         let widths = [1, 1 + Int(random.next() % 3), 1 + Int(random.next() % 4)]
-        let queues = widths.enumerated().map { scheduler.queue("q\($0.offset)", width: $0.element) }
+        let queues = try widths.enumerated().map { try scheduler.queue("q\($0.offset)", width: $0.element) }
         let log = RunLog()
         let count = 20 + Int(random.next() % 40)
         var futures: [Future<Int>] = []

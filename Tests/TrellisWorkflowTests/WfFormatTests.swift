@@ -103,9 +103,10 @@ struct WfFormatTests {
             #expect(error.errors.map(\.code) == [.missingKey, .missingKey])
             #expect(
                 error.errors.map(\.message) == [
-                    "gaps.json: task 'b' has no runtimeInSeconds in `workflow.execution.tasks`",
-                    "gaps.json: task 'c' has no runtimeInSeconds in `workflow.execution.tasks`",
+                    "task 'b' has no runtimeInSeconds in `workflow.execution.tasks`",
+                    "task 'c' has no runtimeInSeconds in `workflow.execution.tasks`",
                 ])
+            #expect(error.errors.allSatisfy { $0.location?.file == "gaps.json" })
         }
     }
 
@@ -124,6 +125,8 @@ struct WfFormatTests {
         } catch {
             #expect(error.errors.map(\.code) == [.unknownDependency])
             #expect(error.errors.map(\.message) == ["'b' needs unknown task 'ghost'"])
+            // The file and the line where 'b' is written.
+            #expect(error.errors.map(\.location) == [SourceLocation(file: "orphan.json", line: 3, column: 12)])
         }
     }
 
@@ -136,7 +139,7 @@ struct WfFormatTests {
             ]}}
             """
         let workflow = try WfFormat.parse(Data(json.utf8), file: "children.json")
-        #expect(workflow.tasks.map(\.needs) == [[], [WorkflowNeed(.task("a"))], [WorkflowNeed(.task("a"))]])
+        #expect(workflow.tasks.map { $0.needs.map(\.target) } == [[], [.task("a")], [.task("a")]])
         #expect(Self.waits(workflow) == [1, 2, 3])
     }
 

@@ -10,7 +10,7 @@ enum TrellisScenario {
         let clock = ContinuousClock()
         let start = clock.now
         let scheduler = Scheduler(policy: policy)
-        let queue = scheduler.queue("work", width: width)
+        let queue = try scheduler.queue("work", width: width)
         scheduler.start()
         for _ in 0..<n { queue.submit {} }
         try await scheduler.wait()
@@ -22,7 +22,7 @@ enum TrellisScenario {
     static func chain(_ n: Int, policy: SchedulingPolicy) async throws -> (hop: Double, submit: Double) {
         let clock = ContinuousClock()
         let scheduler = Scheduler(policy: policy)
-        let queue = scheduler.queue("work", width: 2)
+        let queue = try scheduler.queue("work", width: 2)
         let submitStart = clock.now
         var last = queue.submit { 0 }
         for _ in 1..<n { last = queue.submit(last) { $0 + 1 } }
@@ -42,7 +42,7 @@ enum TrellisScenario {
         let clock = ContinuousClock()
         let start = clock.now
         let scheduler = Scheduler(policy: policy)
-        let queue = scheduler.queue("work", width: 2)
+        let queue = try scheduler.queue("work", width: 2)
         scheduler.start()
         let root = queue.submit { 1 }
         let children = (0..<n).map { i in queue.submit(root) { $0 + i } }
@@ -57,7 +57,7 @@ enum TrellisScenario {
     static func memory(_ n: Int) async throws -> Double {
         let before = procStatusBytes("VmRSS")
         let scheduler = Scheduler(policy: .fifo)
-        let queue = scheduler.queue("work", width: 2)
+        let queue = try scheduler.queue("work", width: 2)
         for _ in 0..<n { queue.submit {} }
         let submitted = procStatusBytes("VmRSS")
         scheduler.start()
@@ -77,7 +77,7 @@ enum TrellisScenario {
         let first = Mutex<ContinuousClock.Instant?>(nil)
         let submitStart = clock.now
         let scheduler = Scheduler(policy: policy)
-        SMQWorkload(count: count, size: 100, computeWidth: 2).submit(to: scheduler) { _, _ in
+        try SMQWorkload(count: count, size: 100, computeWidth: 2).submit(to: scheduler) { _, _ in
             let now = clock.now
             first.withLock { if $0 == nil { $0 = now } }
         }

@@ -9,6 +9,7 @@ struct GraphCommand: ParsableCommand {
         abstract: "Print the workflow graph as DOT or Mermaid, coloured by state when a run exists.")
 
     @Argument(help: "A YAML workflow or a WfFormat JSON instance.") var file: String
+    @OptionGroup var limitOptions: WorkflowLimitOptions
     @Option(help: "dot or mermaid.") var format: String = "dot"
     @Option(help: "The run's state directory (default: .trellis/<name> beside the file).") var state: String?
 
@@ -16,13 +17,11 @@ struct GraphCommand: ParsableCommand {
         guard let format = GraphExport.Format(rawValue: format) else {
             throw ValidationError("--format must be dot or mermaid")
         }
-        let plan = try WorkflowInput.plan(file: file)
+        let plan = try WorkflowInput.plan(file: file, limits: try limitOptions.limits)
         var states: [String: String] = [:]
         let directory = state.map(StateLocation.absolute) ?? StateLocation.directory(forWorkflow: file)
         let database = StateLocation.database(in: directory)
-        if FileManager.default.fileExists(atPath: database),
-            let snapshot = try SQLiteRunStore(path: database, readOnly: true).snapshot()
-        {
+        if let snapshot = try SQLiteRunStore.recordedRun(at: database) {
             for task in snapshot.tasks { states[task.id] = task.state.rawValue }
         }
         print(GraphExport.render(plan, format: format, states: states), terminator: "")

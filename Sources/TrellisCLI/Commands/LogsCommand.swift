@@ -17,9 +17,7 @@ struct LogsCommand: AsyncParsableCommand {
         var found: [(String, StoredTask)] = []
         for directory in candidates {
             let database = StateLocation.database(in: directory)
-            guard FileManager.default.fileExists(atPath: database),
-                let snapshot = try SQLiteRunStore(path: database, readOnly: true).snapshot(),
-                let stored = snapshot.task(task)
+            guard let snapshot = try SQLiteRunStore.recordedRun(at: database), let stored = snapshot.task(task)
             else { continue }
             found.append((directory, stored))
         }

@@ -4,6 +4,7 @@ internal import GRPCCore
 internal import GRPCNIOTransportHTTP2
 internal import TrellisProtocol
 internal import TrellisWorker
+internal import TrellisWorkflow
 
 /// How a command reaches a coordinator: its address, the token, and TLS.
 struct RemoteOptions: ParsableArguments {
@@ -95,15 +96,17 @@ enum Token {
 }
 
 extension Duration {
-    /// Parses `30s`, `500ms`, `2m` for command-line options.
-    static func option(_ text: String, name: String) throws -> Duration {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (unit, scale) in units where text.hasSuffix(unit) {
-            if let value = Double(text.dropLast(unit.count)), value > 0 {
-                return .milliseconds(Int64(value * scale * 1000))
-            }
+    /// Parses a command-line duration (`30s`, `500ms`, `2m`, `1.5`) with the workflow files' parser;
+    /// zero only when `allowingZero`.
+    static func option(_ text: String, name: String, allowingZero: Bool = false) throws -> Duration {
+        switch DurationText.parsing(text) {
+        case .success(let value) where value > .zero || allowingZero:
+            return value
+        case .success:
+            throw ValidationError("\(name) must be longer than 0 (got '\(text)')")
+        case .failure(let problem):
+            throw ValidationError(DurationText.explain(problem, text, what: name))
         }
-        throw ValidationError("\(name): expected a duration such as 500ms, 10s or 2m, got '\(text)'")
     }
 }
 

@@ -17,6 +17,7 @@ struct RunCommand: AsyncParsableCommand {
             """)
 
     @Argument(help: "A YAML workflow or a WfFormat JSON instance.") var file: String
+    @OptionGroup var limitOptions: WorkflowLimitOptions
     @Option(help: "output-first, fifo, wave, threshold:N or critical-path (default: the workflow's).") var policy:
         String?
     @Option(help: "Width of the default queue.") var workers: Int?
@@ -25,14 +26,16 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The run's state directory.") var state: String?
     @Option(name: .customLong("time-scale"), help: "Replay WfFormat tasks as waits of runtime × this many seconds.")
     var timeScale: Double = 1
-    @Option(help: "Seconds between SIGTERM and SIGKILL when running tasks are stopped.") var grace: Double = 5
+    @Option(help: "Between SIGTERM and SIGKILL when running tasks are stopped (5, 500ms, 1m).") var grace = "5s"
     @Flag(help: "Print events as JSON lines.") var json = false
     @Flag(help: "Predict the makespan on a virtual clock; runs nothing.") var simulate = false
     @Flag(help: "Discard the recorded run and start over.") var restart = false
 
     func run() async throws {
+        let gracePeriod = try Duration.option(grace, name: "--grace", allowingZero: true)
         let plan = try WorkflowInput.plan(
-            file: file, timeScale: timeScale, policy: policy, workers: workers, widths: widths)
+            file: file, limits: try limitOptions.limits, timeScale: timeScale, policy: policy, workers: workers,
+            widths: widths)
         if simulate {
             printSimulation(plan)
             return
@@ -50,7 +53,7 @@ struct RunCommand: AsyncParsableCommand {
         let runner = LocalRunner(
             plan: plan, store: store,
             options: RunOptions(
-                stateDirectory: directory, restart: restart, gracePeriod: .milliseconds(Int64(grace * 1000)),
+                stateDirectory: directory, restart: restart, gracePeriod: gracePeriod,
                 baseDirectory: base),
             clock: ContinuousClock())
         let renderer: any RunRenderer =

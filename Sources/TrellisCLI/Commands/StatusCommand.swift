@@ -17,12 +17,11 @@ struct StatusCommand: ParsableCommand {
         var snapshots: [(String, RunSnapshot)] = []
         for directory in directories {
             let database = StateLocation.database(in: directory)
-            guard FileManager.default.fileExists(atPath: database) else {
-                throw ValidationError("no run recorded in '\(directory)'")
+            guard let snapshot = try SQLiteRunStore.recordedRun(at: database) else {
+                if directories.count == 1 { throw ValidationError("no run is recorded yet in '\(directory)'") }
+                continue
             }
-            if let snapshot = try SQLiteRunStore(path: database, readOnly: true).snapshot() {
-                snapshots.append((directory, snapshot))
-            }
+            snapshots.append((directory, snapshot))
         }
         guard !snapshots.isEmpty else {
             throw ValidationError("no runs found under ./.trellis; pass a workflow file or --state DIR")

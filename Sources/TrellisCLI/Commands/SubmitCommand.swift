@@ -10,13 +10,14 @@ struct SubmitCommand: AsyncParsableCommand {
 
     @OptionGroup var remote: RemoteOptions
     @Argument(help: "The workflow file (YAML).") var file: String
+    @OptionGroup var limitOptions: WorkflowLimitOptions
     @Flag(inversion: .prefixedNo, help: "Make the tasks ready at once (--no-play leaves them created).")
     var play = true
     @Option(help: "fifo, critical-path or output-first (default: fifo).") var policy = "fifo"
     @Flag(help: "Follow the job's progress until it ends.") var watch = false
 
     func run() async throws {
-        let plan = try WorkflowInput.plan(file: file)
+        let plan = try WorkflowInput.plan(file: file, limits: try limitOptions.limits)
         var request: Trellis_V1_AddTasksRequest
         do {
             request = try Trellis_V1_AddTasksRequest(plan: plan, play: play)

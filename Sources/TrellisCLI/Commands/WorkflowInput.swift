@@ -6,14 +6,32 @@ internal import TrellisWorkflow
 /// Exit status for a workflow that failed validation, or a run refused before it started.
 let invalidInputStatus: Int32 = 2
 
+/// `--max-tasks` and `--max-file-size`, for every command that reads a workflow file.
+struct WorkflowLimitOptions: ParsableArguments {
+    @Option(help: "Most tasks a workflow may expand to (arrays included).")
+    var maxTasks = WorkflowLimits.default.maxTasks
+    @Option(help: "Largest workflow file read, in MiB.") var maxFileSize = WorkflowLimits.default.maxFileBytes >> 20
+
+    var limits: WorkflowLimits {
+        get throws {
+            guard maxTasks > 0 else { throw ValidationError("--max-tasks must be at least 1") }
+            guard (1...(1 << 20)).contains(maxFileSize) else {
+                throw ValidationError("--max-file-size must be from 1 to 1048576 (MiB)")
+            }
+            return WorkflowLimits(maxTasks: maxTasks, maxFileBytes: maxFileSize << 20)
+        }
+    }
+}
+
 /// Loading a workflow file for a command: problems go to stderr and end the command with status 2.
 enum WorkflowInput {
     static func plan(
-        file: String, timeScale: Double = 1, policy: String? = nil, workers: Int? = nil, widths: [String] = []
+        file: String, limits: WorkflowLimits = .default, timeScale: Double = 1, policy: String? = nil,
+        workers: Int? = nil, widths: [String] = []
     ) throws -> WorkflowPlan {
         var workflow: Workflow
         do {
-            workflow = try WorkflowLoader.load(path: file, timeScale: timeScale)
+            workflow = try WorkflowLoader.load(path: file, timeScale: timeScale, limits: limits)
         } catch {
             reject(error.errors)
         }
@@ -30,17 +48,20 @@ enum WorkflowInput {
             }
         }
         if let workers {
-            if workers > 0 {
+            if (1...WorkflowQueue.maxWidth).contains(workers) {
                 workflow.setWidth(workers, of: WorkflowQueue.defaultName)
             } else {
-                problems.append(WorkflowError(.invalidValue, "--workers must be at least 1", at: nil))
+                problems.append(
+                    WorkflowError(.invalidValue, "--workers must be from 1 to \(WorkflowQueue.maxWidth)", at: nil))
             }
         }
         for width in widths {
             let parts = width.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let value = Int(parts[1]), value > 0 else {
+            guard parts.count == 2, let value = Int(parts[1]), (1...WorkflowQueue.maxWidth).contains(value) else {
                 problems.append(
-                    WorkflowError(.invalidValue, "--width '\(width)': expected QUEUE=N with N ≥ 1", at: nil))
+                    WorkflowError(
+                        .invalidValue,
+                        "--width '\(width)': expected QUEUE=N with N from 1 to \(WorkflowQueue.maxWidth)", at: nil))
                 continue
             }
             guard workflow.queues.contains(where: { $0.name == parts[0] }) else {
