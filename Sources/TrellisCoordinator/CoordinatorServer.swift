@@ -5,7 +5,7 @@ internal import TrellisProtocol
 extension Coordinator {
     /// The client and worker services, for a `GRPCServer` over any transport.
     public var services: [any RegistrableRPCService] {
-        [ClientService(coordinator: self), WorkerService(coordinator: self)]
+        [SizeCheckedServices(client: ClientService(coordinator: self), worker: WorkerService(coordinator: self))]
     }
 
     /// The interceptor that checks every call's `authorization: Bearer <token>`.
@@ -13,8 +13,13 @@ extension Coordinator {
         TokenInterceptor(expected: "Bearer \(token)")
     }
 
-    /// The largest request the server reads: a 200,000-task request with short commands fits.
+    /// The largest request the server reads: a 200,000-task request with short commands fits. A larger
+    /// message is answered RESOURCE_EXHAUSTED, saying how large it was.
     public static var maxRequestBytes: Int { 64 * 1024 * 1024 }
+
+    /// The HTTP/2 transport's own limit. It is above `maxRequestBytes` so that the services can answer a
+    /// message between the two with a status; past this one the transport can only reset the stream.
+    public static var transportMaxRequestBytes: Int { 4 * maxRequestBytes }
 
     /// An HTTP/2 transport on `host:port`, with TLS when a certificate and key (PEM files) are given.
     public static func transport(
@@ -30,6 +35,6 @@ extension Coordinator {
             }
         return HTTP2ServerTransport.Posix(
             address: .ipv4(host: host, port: port), transportSecurity: security,
-            config: .defaults { $0.rpc.maxRequestPayloadSize = maxRequestBytes })
+            config: .defaults { $0.rpc.maxRequestPayloadSize = transportMaxRequestBytes })
     }
 }

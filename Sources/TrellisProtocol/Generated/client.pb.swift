@@ -319,7 +319,11 @@ package nonisolated struct Trellis_V1_WorkerInfo: Sendable {
 
   package var resources: Dictionary<String,Double> = [:]
 
-  /// `connected`, or `lost` after its lease expired.
+  /// One of:
+  ///   `connected`     its stream is open;
+  ///   `disconnected`  its stream closed and its lease has not run out yet: its running attempts are kept
+  ///                   for it to reclaim when it reconnects;
+  ///   `lost`          its lease ran out: its attempts run again elsewhere.
   package var status: String = String()
 
   package var lastSeenMs: UInt64 = 0
