@@ -162,6 +162,7 @@ let package = Package(
         .testTarget(
             name: "TrellisCLITests",
             dependencies: ["TrellisCLI", "TrellisWorkflow", "TrellisStore", "TrellisSQLite", "TrellisTestKit"],
+            exclude: ["Corpus"],
             swiftSettings: strict
         ),
     ],

@@ -11,6 +11,10 @@ package enum RequestValidation {
     package static let maxCommandLength = 256 * 1024
     /// At most this many retries.
     package static let maxRetries = 100
+    /// The longest timeout or retry delay: 365 days, as in workflow files.
+    package static let maxDurationMs: UInt64 = 365 * 86_400 * 1000
+    /// At most this many environment variables per shell task.
+    package static let maxEnvironment = 1000
 
     /// Every problem with `request`; `taskExists` answers for needs that name existing tasks by id.
     package static func problems(
@@ -86,16 +90,35 @@ package enum RequestValidation {
         return problems
     }
 
+    static func hasControlCharacter(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
+
     static func problemsOfSpec(_ spec: Trellis_V1_TaskSpec) -> [String] {
         var problems: [String] = []
         let label = spec.name.isEmpty ? "a task" : "'\(spec.name)'"
         if spec.name.isEmpty { problems.append("a task has no name") }
         if spec.name.utf8.count > maxNameLength { problems.append("\(label): name longer than \(maxNameLength) bytes") }
+        let names = [spec.name, spec.workerType] + spec.tags + spec.outputs + Array(spec.resources.keys)
+        if names.contains(where: hasControlCharacter) {
+            problems.append("\(label): a name, worker type, tag, output or resource contains a control character")
+        }
         switch spec.work {
         case .shell(let shell):
             if shell.command.isEmpty { problems.append("\(label) has an empty command") }
             if shell.command.utf8.count > maxCommandLength {
                 problems.append("\(label): command longer than \(maxCommandLength) bytes")
+            }
+            // A NUL cannot reach a process: it would cut the command, a variable or the path short.
+            let texts = [shell.command, shell.workingDirectory] + shell.environment.keys + shell.environment.values
+            if texts.contains(where: { $0.utf8.contains(0) }) {
+                problems.append("\(label): the command, its environment or its directory contains a NUL character")
+            }
+            if shell.environment.count > maxEnvironment {
+                problems.append("\(label): \(shell.environment.count) environment variables; at most \(maxEnvironment)")
+            }
+            if shell.environment.keys.contains(where: { $0.isEmpty || $0.contains("=") }) {
+                problems.append("\(label): an environment variable name is empty or contains '='")
             }
         case .handler(let handler):
             if handler.name.isEmpty { problems.append("\(label) calls a handler with no name") }
@@ -106,6 +129,12 @@ package enum RequestValidation {
             problems.append("\(label) has neither a shell command nor a handler")
         }
         if spec.retries > maxRetries { problems.append("\(label): \(spec.retries) retries; at most \(maxRetries)") }
+        if spec.timeoutMs > maxDurationMs || spec.retryDelayMs > maxDurationMs {
+            problems.append("\(label): a timeout or retry delay longer than 365 days")
+        }
+        if !spec.estimateSeconds.isFinite || spec.estimateSeconds < 0 {
+            problems.append("\(label): the estimate must be a finite number of seconds ≥ 0")
+        }
         if spec.workerType.utf8.count > maxNameLength || spec.tags.contains(where: { $0.utf8.count > maxNameLength }) {
             problems.append("\(label): worker type or tag longer than \(maxNameLength) bytes")
         }

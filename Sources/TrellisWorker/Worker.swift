@@ -210,12 +210,12 @@ public final class Worker: Sendable {
                             welcomed.set()
                             self.welcomed(welcome, outbox: continuation)
                             self.observer(.welcomed(workerID: welcome.workerID, epoch: welcome.epoch))
-                            let interval = Duration.milliseconds(Int64(max(50, welcome.heartbeatIntervalMs)))
+                            let interval = Duration.milliseconds(Int64(clamping: max(50, welcome.heartbeatIntervalMs)))
                             group.addTask { try await self.heartbeat(every: interval, to: continuation) }
                         case .assignments(let batch):
                             for assignment in batch.assignments { self.start(assignment) }
                         case .cancel(let cancel):
-                            self.stop(cancel.attempt, grace: .milliseconds(Int64(cancel.graceMs)))
+                            self.stop(cancel.attempt, grace: .milliseconds(Int64(clamping: cancel.graceMs)))
                         case .broadcast(let broadcast):
                             self.observer(.broadcast(broadcast.message))
                             if broadcast.message == "drain" { self.drain() }
@@ -236,7 +236,7 @@ public final class Worker: Sendable {
         let abandoned = Set(welcome.abandon.map(\.taskID))
         state.withLock { state in
             state.outbox = outbox
-            state.window = .milliseconds(Int64(welcome.leaseTimeoutMs))
+            state.window = .milliseconds(Int64(clamping: welcome.leaseTimeoutMs))
             let pending = state.pending
             state.pending.removeAll()
             for message in pending {
@@ -310,7 +310,7 @@ public final class Worker: Sendable {
         let spec = assignment.spec
         var finished = Trellis_V1_Finished()
         finished.attempt = ref
-        let timeout: Duration? = spec.timeoutMs > 0 ? .milliseconds(Int64(spec.timeoutMs)) : nil
+        let timeout: Duration? = spec.timeoutMs > 0 ? .milliseconds(Int64(clamping: spec.timeoutMs)) : nil
         switch spec.work {
         case .shell(let shell):
             var environment = self.environment

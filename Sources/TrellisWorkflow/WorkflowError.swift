@@ -45,8 +45,10 @@ public struct WorkflowError: Error, Hashable, Sendable, CustomStringConvertible 
         self.location = location
     }
 
+    /// `file:line:column: error: message`, with any control character of the message (from the file's own
+    /// text) written as an escape.
     public var description: String {
-        (location.map { "\($0): " } ?? "") + "error: " + message
+        (location.map { "\($0): " } ?? "") + "error: " + YAMLWorkflowParser.printable(message)
     }
 }
 

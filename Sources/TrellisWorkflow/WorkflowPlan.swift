@@ -105,8 +105,8 @@ extension Workflow {
                     guard !members.isEmpty else {
                         errors.append(
                             WorkflowError(
-                                name.contains("${") ? .badExpansion : .unknownDependency,
-                                name.contains("${")
+                                YAMLWorkflowParser.hasPlaceholder(name) ? .badExpansion : .unknownDependency,
+                                YAMLWorkflowParser.hasPlaceholder(name)
                                     ? "'\(task.id)' needs '\(name)', which has an unknown parameter and names no task array"
                                     : "'\(task.id)' needs unknown task '\(name)'",
                                 at: need.location))
@@ -228,7 +228,13 @@ extension Workflow {
 
     static func problemWithID(_ id: String) -> String? {
         if id.isEmpty { return "is empty" }
-        if let control = id.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+        // Plain ASCII (the usual case) is checked byte by byte.
+        if id.utf8.allSatisfy({
+            $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ".") && $0 != UInt8(ascii: "@") && $0 != UInt8(ascii: "/")
+        }) {
+            return nil
+        }
+        if let control = YAMLWorkflowParser.firstControlCharacter(id) {
             return "may not contain the control character \(YAMLWorkflowParser.describe(control))"
         }
         if let bad = id.first(where: { $0 == "." || $0 == "@" || $0 == "/" || $0.isWhitespace }) {

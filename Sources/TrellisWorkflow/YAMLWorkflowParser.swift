@@ -106,7 +106,7 @@ struct YAMLWorkflowParser {
                 }
                 widthNode = width.value
             }
-            guard plainName(name, what: "queue name", at: key),
+            guard plainName(name, what: "a queue name", at: key),
                 let width = positiveInt(widthNode, what: "the width of queue '\(name)'")
             else { continue }
             guard width <= WorkflowQueue.maxWidth else {
@@ -131,7 +131,8 @@ struct YAMLWorkflowParser {
         }
         var triggers: [WorkflowTrigger] = []
         for (key, value) in mapping {
-            guard let name = string(key, what: "a trigger name"), plainName(name, what: "trigger name", at: key) else {
+            guard let name = string(key, what: "a trigger name"), plainName(name, what: "a trigger name", at: key)
+            else {
                 continue
             }
             guard let body = fields(of: value, allowed: Self.triggerKeys, what: "trigger '\(name)'") else { continue }
@@ -174,29 +175,30 @@ struct YAMLWorkflowParser {
             return []
         }
         var tasks: [WorkflowTask] = []
+        tasks.reserveCapacity(sequence.count)
         for item in sequence where !overLimit {
-            tasks += parseTask(item, role: role)
+            parseTask(item, role: role, into: &tasks)
         }
         return tasks
     }
 
     /// One task entry; a task array yields one task per parameter set.
-    mutating func parseTask(_ node: Node, role: WorkflowTask.Role) -> [WorkflowTask] {
-        guard let body = fields(of: node, allowed: Self.taskKeys, what: "a task") else { return [] }
+    mutating func parseTask(_ node: Node, role: WorkflowTask.Role, into tasks: inout [WorkflowTask]) {
+        guard let body = fields(of: node, allowed: Self.taskKeys, what: "a task") else { return }
         guard let idField = body["id"] else {
             fail(.missingKey, "a task needs an `id`", at: node)
-            return []
+            return
         }
-        guard let template = string(idField.value, what: "id") else { return [] }
+        guard let template = string(idField.value, what: "id") else { return }
         let parameterSets = parameterSets(body, taskID: template)
-        guard let parameterSets else { return [] }
+        guard let parameterSets else { return }
         guard taskCount + parameterSets.count <= limits.maxTasks else {
             overLimit = true
             fail(
                 .tooLarge,
                 "the workflow has more than \(limits.maxTasks) tasks, the most allowed (raise it with --max-tasks)",
                 at: idField.value)
-            return []
+            return
         }
         taskCount += parameterSets.count
 
@@ -222,7 +224,7 @@ struct YAMLWorkflowParser {
         var prototype = WorkflowTask(
             id: template, action: action ?? .shell(""), role: role, location: location(idField.value))
         if let queue = body["queue"], let name = string(queue.value, what: "queue"),
-            plainName(name, what: "queue name", at: queue.value)
+            plainName(name, what: "a queue name", at: queue.value)
         {
             prototype.queue = name
         }
@@ -258,7 +260,8 @@ struct YAMLWorkflowParser {
         var outputTemplates: [(text: String, node: Node)] = []
         if let outputs = body["outputs"] {
             for entry in list(outputs.value, what: "outputs") {
-                if let text = string(entry, what: "an output name"), plainName(text, what: "output name", at: entry) {
+                if let text = string(entry, what: "an output name"), plainName(text, what: "an output name", at: entry)
+                {
                     outputTemplates.append((text, entry))
                 }
             }
@@ -268,7 +271,7 @@ struct YAMLWorkflowParser {
             if let mapping = environment.value.mapping {
                 for (key, value) in mapping {
                     if let name = string(key, what: "an environment variable name"),
-                        plainName(name, what: "environment variable name", at: key),
+                        plainName(name, what: "an environment variable name", at: key),
                         let text = string(value, what: "the value of \(name)"),
                         noNUL(text, what: "the value of \(name)", at: value)
                     {
@@ -283,12 +286,12 @@ struct YAMLWorkflowParser {
             string(field.value, what: "cwd").flatMap { noNUL($0, what: "`cwd`", at: field.value) ? $0 : nil }
         }
 
-        var tasks: [WorkflowTask] = []
+        let first = tasks.count
         for parameters in parameterSets {
             var task = prototype
             task.id = substitute(template, parameters, strict: true, at: idField.value)
-            if !task.id.contains("${"), let problem = Workflow.problemWithID(task.id) {
-                fail(.invalidID, "task id '\(task.id)' \(problem)", at: idField.value)
+            if !Self.hasPlaceholder(task.id), let problem = Workflow.problemWithID(task.id) {
+                fail(.invalidID, "task id '\(Self.printable(task.id))' \(problem)", at: idField.value)
             }
             if case .shell(let command) = prototype.action {
                 task.action = .shell(substitute(command, parameters, strict: false, at: node))
@@ -308,8 +311,9 @@ struct YAMLWorkflowParser {
             }
             tasks.append(task)
         }
-        if body["matrix"] != nil || body["for_each"] != nil { arrays[template, default: []] += tasks.map(\.id) }
-        return tasks
+        if body["matrix"] != nil || body["for_each"] != nil {
+            arrays[template, default: []] += tasks[first...].map(\.id)
+        }
     }
 
     /// The parameter sets of a task array (`matrix` is a cartesian product, `for_each` a list of sets), or one
@@ -414,7 +418,7 @@ struct YAMLWorkflowParser {
     /// Replaces `${name}` for each known parameter. With `strict`, any other `${…}` is an error; otherwise it
     /// is left for the shell or, in `needs`, for array references.
     mutating func substitute(_ text: String, _ parameters: [String: String], strict: Bool, at node: Node) -> String {
-        guard text.contains("${") else { return text }
+        guard Self.hasPlaceholder(text) else { return text }
         var result = ""
         var rest = Substring(text)
         while let open = rest.range(of: "${") {
@@ -495,12 +499,31 @@ struct YAMLWorkflowParser {
         return []
     }
 
+    /// Whether `text` holds a `${`.
+    static func hasPlaceholder(_ text: String) -> Bool {
+        var dollar = false
+        for byte in text.utf8 {
+            if dollar && byte == UInt8(ascii: "{") { return true }
+            dollar = byte == UInt8(ascii: "$")
+        }
+        return false
+    }
+
+    /// The first control character of `text` (C0, DEL or C1), if any; plain ASCII is checked byte by byte.
+    static func firstControlCharacter(_ text: String) -> Unicode.Scalar? {
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return nil }
+        return text.unicodeScalars.first { $0.properties.generalCategory == .control }
+    }
+
     /// Names (queues, outputs, triggers, variables) are text on one line: no control characters.
     mutating func plainName(_ text: String, what: String, at node: Node) -> Bool {
-        guard let bad = text.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) else {
+        guard let bad = Self.firstControlCharacter(text) else {
             return true
         }
-        fail(.invalidValue, "a \(what) may not contain the control character \(Self.describe(bad))", at: node)
+        fail(
+            .invalidValue,
+            "\(what) '\(Self.printable(text))' may not contain the control character \(Self.describe(bad))",
+            at: node)
         return false
     }
 
@@ -509,6 +532,20 @@ struct YAMLWorkflowParser {
         guard text.utf8.contains(0) else { return true }
         fail(.invalidValue, "\(what) may not contain a NUL character", at: node)
         return false
+    }
+
+    /// `text` with its control characters written as escapes, so an error message cannot drive a terminal.
+    static func printable(_ text: String) -> String {
+        guard firstControlCharacter(text) != nil else { return text }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if scalar.properties.generalCategory == .control {
+                result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 
     static func describe(_ scalar: Unicode.Scalar) -> String {
@@ -529,7 +566,8 @@ struct YAMLWorkflowParser {
         case .success(let value):
             return value
         case .failure(let problem):
-            fail(.invalidValue, DurationText.explain(problem, text, what: "`\(what)`"), at: node)
+            let name = what.contains("`") ? what : "`\(what)`"
+            fail(.invalidValue, DurationText.explain(problem, Self.printable(text), what: name), at: node)
             return nil
         }
     }
