@@ -318,7 +318,7 @@ struct YAMLWorkflowParser {
 
     /// The parameter sets of a task array (`matrix` is a cartesian product, `for_each` a list of sets), or one
     /// empty set for a plain task; `nil` after an error.
-    mutating func parameterSets(_ body: [String: (key: Node, value: Node)], taskID: String) -> [[String: String]]? {
+    mutating func parameterSets(_ body: Fields, taskID: String) -> [[String: String]]? {
         switch (body["matrix"], body["for_each"]) {
         case (nil, nil):
             return [[:]]
@@ -460,12 +460,24 @@ struct YAMLWorkflowParser {
 
     // MARK: - Typed values
 
-    mutating func fields(of node: Node, allowed: Set<String>, what: String) -> [String: (key: Node, value: Node)]? {
+    /// A mapping's entries by key name. Mappings here have a handful of keys, so a list searched in order
+    /// costs less than a dictionary built per task.
+    struct Fields {
+        var entries: [(name: String, key: Node, value: Node)] = []
+
+        subscript(name: String) -> (key: Node, value: Node)? {
+            for entry in entries where entry.name == name { return (entry.key, entry.value) }
+            return nil
+        }
+    }
+
+    mutating func fields(of node: Node, allowed: Set<String>, what: String) -> Fields? {
         guard let mapping = node.mapping else {
             fail(.invalidValue, "\(what) must be a mapping of keys to values", at: node)
             return nil
         }
-        var result: [String: (key: Node, value: Node)] = [:]
+        var result = Fields()
+        result.entries.reserveCapacity(mapping.count)
         for (key, value) in mapping {
             guard let name = string(key, what: "a key") else { continue }
             guard allowed.contains(name) else {
@@ -479,7 +491,7 @@ struct YAMLWorkflowParser {
                 fail(.invalidValue, "key '\(name)' appears twice in \(what)", at: key)
                 continue
             }
-            result[name] = (key, value)
+            result.entries.append((name, key, value))
         }
         return result
     }
