@@ -8,7 +8,7 @@ let trellis = String(#filePath.split(separator: "/").dropLast(2).last!)
 let package = Package(
     name: "TrellisBenchmarks",
     platforms: [.macOS(.v15)],
-    dependencies: [.package(path: "..")],
+    dependencies: [.package(path: ".."), .package(url: "https://github.com/jpsim/Yams", from: "6.2.2")],
     targets: [
         .executableTarget(
             name: "trellis-benchmarks",
@@ -16,6 +16,7 @@ let package = Package(
                 .product(name: "Trellis", package: trellis),
                 .product(name: "TrellisCore", package: trellis),
                 .product(name: "TrellisExamples", package: trellis),
+                .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/TrellisBenchmarks"
         )

@@ -86,27 +86,41 @@ public struct Graph<ID: Hashable & Sendable & CustomStringConvertible>: Sendable
         }
         var targets: [[Int]] = []
         targets.reserveCapacity(nodes.count)
-        for node in nodes {
-            if !queues.contains(node.queue) {
-                problems.append(.unknownQueue(node.queue, node: node.id, location: node.location))
+        // Nodes and edges are read in place, not copied: this runs once per node of graphs of millions.
+        var lastQueue: String?
+        for position in nodes.indices {
+            if nodes[position].queue != lastQueue {
+                if !queues.contains(nodes[position].queue) {
+                    let node = nodes[position]
+                    problems.append(.unknownQueue(node.queue, node: node.id, location: node.location))
+                } else {
+                    lastQueue = nodes[position].queue
+                }
             }
             var resolved: [Int] = []
-            resolved.reserveCapacity(node.dependencies.count)
-            for edge in node.dependencies {
-                let location = edge.location ?? node.location
-                if edge.id == node.id {
-                    problems.append(.selfDependency(node.id, location: location))
+            resolved.reserveCapacity(nodes[position].dependencies.count)
+            for edgeIndex in nodes[position].dependencies.indices {
+                let id = nodes[position].dependencies[edgeIndex].id
+                if id == nodes[position].id {
+                    let edge = nodes[position].dependencies[edgeIndex]
+                    problems.append(.selfDependency(id, location: edge.location ?? nodes[position].location))
                     continue
                 }
-                guard let target = index[edge.id] else {
-                    problems.append(.unknownDependency(edge.id, requiredBy: node.id, location: location))
+                guard let target = index[id] else {
+                    let edge = nodes[position].dependencies[edgeIndex]
+                    problems.append(
+                        .unknownDependency(
+                            id, requiredBy: nodes[position].id, location: edge.location ?? nodes[position].location))
                     continue
                 }
-                if let item = edge.item, item < 0 || item >= nodes[target].partialCount {
+                if let item = nodes[position].dependencies[edgeIndex].item,
+                    item < 0 || item >= nodes[target].partialCount
+                {
+                    let edge = nodes[position].dependencies[edgeIndex]
                     problems.append(
                         .itemOutOfRange(
-                            edge.id, item: item, count: nodes[target].partialCount, requiredBy: node.id,
-                            location: location)
+                            id, item: item, count: nodes[target].partialCount, requiredBy: nodes[position].id,
+                            location: edge.location ?? nodes[position].location)
                     )
                 }
                 resolved.append(target)

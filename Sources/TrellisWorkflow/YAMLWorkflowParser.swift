@@ -463,11 +463,18 @@ struct YAMLWorkflowParser {
     /// A mapping's entries by key name. Mappings here have a handful of keys, so a list searched in order
     /// costs less than a dictionary built per task.
     struct Fields {
-        var entries: [(name: String, key: Node, value: Node)] = []
+        /// Names apart from nodes: a lookup compares names without copying a node.
+        var names: [String] = []
+        var nodes: [(key: Node, value: Node)] = []
 
         subscript(name: String) -> (key: Node, value: Node)? {
-            for entry in entries where entry.name == name { return (entry.key, entry.value) }
-            return nil
+            guard let index = names.firstIndex(of: name) else { return nil }
+            return nodes[index]
+        }
+
+        mutating func append(_ name: String, _ key: Node, _ value: Node) {
+            names.append(name)
+            nodes.append((key, value))
         }
     }
 
@@ -477,7 +484,8 @@ struct YAMLWorkflowParser {
             return nil
         }
         var result = Fields()
-        result.entries.reserveCapacity(mapping.count)
+        result.names.reserveCapacity(mapping.count)
+        result.nodes.reserveCapacity(mapping.count)
         for (key, value) in mapping {
             guard let name = string(key, what: "a key") else { continue }
             guard allowed.contains(name) else {
@@ -487,11 +495,11 @@ struct YAMLWorkflowParser {
                     at: key)
                 continue
             }
-            if result[name] != nil {
+            if result.names.contains(name) {
                 fail(.invalidValue, "key '\(name)' appears twice in \(what)", at: key)
                 continue
             }
-            result.entries.append((name, key, value))
+            result.append(name, key, value)
         }
         return result
     }

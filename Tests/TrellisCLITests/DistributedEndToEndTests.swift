@@ -76,6 +76,34 @@ struct DistributedEndToEndTests {
         return try EndToEndTests.trellis(arguments, in: scratch.url)
     }
 
+    @Test("durations that overflow are clear errors, not traps; an unknown job is an error, not a success")
+    func badFlagsAndUnknownIDs() async throws {
+        let scratch = try Scratch()
+        let huge = "9999999999999999999s"
+        for flag in ["--lease-timeout", "--cancel-grace", "--heartbeat"] {
+            let refused = try trellis(["server", "--db", "x.db", "--listen", "127.0.0.1:0", flag, huge], in: scratch)
+            #expect(refused.status == 64, "\(flag): \(refused.status) \(refused.stderr)")
+            #expect(refused.stderr.contains("\(flag) is longer than the longest duration allowed, 365d"))
+        }
+        let worker = try trellis(["worker", "--server", "127.0.0.1:1", "--grace", huge], in: scratch)
+        #expect(worker.status == 64)
+        #expect(worker.stderr.contains("--grace is longer than the longest duration allowed"))
+        let file = try scratch.write("flow.yaml", "tasks:\n  - {id: a, run: touch RAN}\n")
+        let run = try trellis(["run", file, "--grace", huge], in: scratch)
+        #expect(run.status == 64)
+        #expect(run.stderr.contains("--grace is longer than the longest duration allowed"))
+        #expect(scratch.read("RAN") == nil)
+
+        let (server, port) = try await server(scratch)
+        let watch = try trellis(["job", "watch", "987654", "--server", "127.0.0.1:\(port)"], in: scratch)
+        #expect(watch.status == 1)
+        #expect(watch.stderr.contains("there is no job 987654"))
+        let play = try trellis(["task", "play", "987654", "--server", "127.0.0.1:\(port)"], in: scratch)
+        #expect(play.status == 1)
+        #expect(play.stderr.contains("there is no task 987654"))
+        server.kill9()
+    }
+
     @Test("kill -9 of the coordinator mid-job: nothing is lost and no task runs twice")
     func coordinatorKilled() async throws {
         let scratch = try Scratch()

@@ -132,6 +132,44 @@ struct EndToEndTests {
         #expect(scratch.lines("side-final") == ["done"])
     }
 
+    /// Kills `trellis run` at seeded moments in its first 40 ms, while the state database is being made.
+    /// Whatever the moment, `status` answers (a run, or "no run is recorded yet") without an SQLite error,
+    /// and the next `run` finishes the workflow.
+    @Test func killNineWhileTheStateIsCreatedLeavesAReadableState() throws {
+        var random = SystemRandomNumberGenerator()
+        for trial in 0..<16 {
+            let scratch = try Scratch()
+            let file = try scratch.write("flow.yaml", "tasks:\n  - {id: a, run: echo ran >> side}\n")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.arguments = ["run", file]
+            process.currentDirectoryURL = scratch.url
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // The kill moment is the variable under test, not a wait for an event.
+            usleep(UInt32.random(in: 0...40_000, using: &random))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+
+            let status = try Self.trellis(["status", file], in: scratch.url)
+            #expect(
+                status.status == 0 || status.stderr.contains("no run is recorded yet"),
+                "trial \(trial): \(status.status) \(status.stderr)")
+            #expect(!status.stderr.localizedCaseInsensitiveContains("sqlite"), "trial \(trial): \(status.stderr)")
+            #expect(!status.stderr.contains("no such table"), "trial \(trial): \(status.stderr)")
+            let state = scratch.url.appendingPathComponent(".trellis/flow").path
+            let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []
+            let again = try Self.trellis(["run", file], in: scratch.url)
+            #expect(again.status == 0, "trial \(trial): \(again.stderr)")
+            #expect(!scratch.lines("side").isEmpty)
+            // A creator that was killed leaves at most its temporary file, and the next one clears it.
+            let after = (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []
+            #expect(
+                !after.contains { $0.contains(".creating-") }, "trial \(trial): \(leftovers) then \(after)")
+        }
+    }
+
     @Test func theJSONStreamHasOneObjectPerEventAndASummary() throws {
         let scratch = try Scratch()
         let file = try scratch.write(

@@ -150,3 +150,26 @@ struct BenchmarkError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// Reading a large workflow: `trellis validate` on a chain of `n` tasks, one flow mapping per line (about
+/// 49 bytes a task), against Yams composing the same text alone, which every YAML workflow goes through.
+enum WorkflowParseScenario {
+    static func file(_ n: Int, in directory: URL) throws -> URL {
+        var text = "name: chain\ntasks:\n  - {id: t0, run: \"true\"}\n"
+        text.reserveCapacity(n * 50)
+        for index in 1..<n { text += "  - {id: t\(index), run: \"true\", needs: [t\(index - 1)]}\n" }
+        let url = directory.appendingPathComponent("chain-\(n).yaml")
+        try text.write(to: url, atomically: false, encoding: .utf8)
+        return url
+    }
+
+    /// Seconds for `trellis validate`, and the largest resident size of any child so far, in bytes (runs go
+    /// from small to large, so it is this size's).
+    static func validate(_ file: URL) throws -> (seconds: Double, peakBytes: Double) {
+        let output = try CLIScenario.run(CLIScenario.binary, ["validate", file.path, "--max-file-size", "1024"])
+        guard output.status == 0 else { throw BenchmarkError("trellis validate failed on \(file.path)") }
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        return (output.seconds, Double(usage.ru_maxrss) * 1024)
+    }
+}

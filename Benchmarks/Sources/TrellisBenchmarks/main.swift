@@ -1,12 +1,15 @@
+import Foundation
 import Trellis
 import TrellisCore
 import TrellisExamples
+import Yams
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-// Usage: trellis-benchmarks [all|runtime|core|smq|memory|cli|replay|distributed|distributed-memory] [--runs N]
+// Usage: trellis-benchmarks [all|runtime|core|smq|memory|cli|replay|distributed|distributed-memory|workflow-parse]
+//        [--runs N]
 // Release builds only: swift run -c release --package-path Benchmarks trellis-benchmarks
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -39,6 +42,53 @@ if mode == "memory" {
     // One run per process, so the peak resident size belongs to this run alone.
     let perTask = try await TrellisScenario.memory(1_000_000)
     print("memory: \(format(perTask)) bytes/task (1,000,000 tasks submitted before start)")
+    exit(0)
+}
+
+if mode == "yams-compose", arguments.count > 1 {
+    // One compose per process, so the peak resident size is Yams's alone.
+    let text = try String(contentsOfFile: arguments[1], encoding: .utf8)
+    let clock = ContinuousClock()
+    let start = clock.now
+    _ = try Yams.compose(yaml: text, .basic)
+    let took = seconds(start.duration(to: clock.now))
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    print("\(took) \(usage.ru_maxrss * 1024)")
+    exit(0)
+}
+
+if mode == "workflow-parse" {
+    // `trellis validate` (parse, expand, check the graph) on chains of YAML tasks, and Yams composing the
+    // same file alone in a process of its own: the floor for any reader built on Yams' node tree.
+    print("| measure | trellis validate | Yams.compose alone (same file) | target | |")
+    print("|---|---|---|---|---|")
+    let directory = try CLIScenario.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    for n in [100_000, 1_000_000] {
+        let file = try WorkflowParseScenario.file(n, in: directory)
+        let ours = try await repeatRuns(runs) {
+            let result = try WorkflowParseScenario.validate(file)
+            return ["seconds": result.seconds, "peak": result.peakBytes]
+        }
+        let yams = try await repeatRuns(runs) {
+            let output = try CLIScenario.run(CommandLine.arguments[0], ["yams-compose", file.path])
+            let last = output.stdout.split(separator: "\n").last ?? ""
+            let fields = last.split(separator: " ").compactMap { Double($0) }
+            guard fields.count == 2 else { throw BenchmarkError("yams-compose printed '\(output.stdout)'") }
+            return ["seconds": fields[0], "peak": fields[1]]
+        }
+        let seconds = median(ours["seconds"]!)
+        let megabytes = (ours["peak"]!.max() ?? 0) / 1_048_576
+        let name = n.formatted()
+        print(
+            "| \(name) tasks: seconds | \(format(seconds)) | \(format(median(yams["seconds"]!))) | ≤ 2 (1,000,000) | "
+                + "\(n < 1_000_000 ? "–" : seconds <= 2 ? "met" : "not met") |")
+        print(
+            "| \(name) tasks: peak MB | \(format(megabytes)) | \(format((yams["peak"]!.max() ?? 0) / 1_048_576)) | "
+                + "≤ 500 (1,000,000) | \(n < 1_000_000 ? "–" : megabytes <= 500 ? "met" : "not met") |")
+    }
+    print("load after: \(loadAverage())")
     exit(0)
 }
 
