@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "TrellisProtocol",
             dependencies: [
-                "TrellisCore", "TrellisWorkflow",
+                "TrellisCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -97,15 +97,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Running things: shell commands as process groups, output markers, log capture.
+        .target(
+            name: "TrellisExecution",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "TrellisWorker",
             dependencies: [
-                "TrellisProtocol",
+                "TrellisProtocol", "TrellisExecution",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
@@ -113,12 +120,10 @@ let package = Package(
             name: "TrellisCLI",
             dependencies: [
                 "TrellisCore", "TrellisWorkflow", "TrellisStore", "TrellisSQLite", "TrellisProtocol",
-                "TrellisCoordinator", "TrellisWorker",
+                "TrellisCoordinator", "TrellisWorker", "TrellisExecution",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
@@ -144,11 +149,6 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "TrellisProtocolTests",
-            dependencies: ["TrellisProtocol", "TrellisWorkflow", "TrellisCore"],
-            swiftSettings: strict
-        ),
-        .testTarget(
             name: "TrellisCoordinatorTests",
             dependencies: [
                 "TrellisCoordinator", "TrellisWorker", "TrellisProtocol", "TrellisStore", "TrellisSQLite",
@@ -161,7 +161,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TrellisCLITests",
-            dependencies: ["TrellisCLI", "TrellisWorkflow", "TrellisStore", "TrellisSQLite", "TrellisTestKit"],
+            dependencies: [
+                "TrellisCLI", "TrellisWorkflow", "TrellisStore", "TrellisSQLite", "TrellisTestKit", "TrellisProtocol",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             exclude: ["Corpus"],
             swiftSettings: strict
         ),

@@ -2,6 +2,7 @@ internal import DequeModule
 internal import Foundation
 public import GRPCCore
 internal import Synchronization
+internal import TrellisExecution
 internal import TrellisProtocol
 
 #if canImport(Glibc)

@@ -41,6 +41,19 @@ struct EndToEndTests {
             stderr: String(decoding: stderr, as: UTF8.self))
     }
 
+    /// `trellis(_:in:)` on a thread of its own: waiting for a process must not hold one of the few threads
+    /// that every other test's async code runs on.
+    static func trellisOffPool(_ arguments: [String], in directory: URL) async throws -> Result {
+        try await offPool { try trellis(arguments, in: directory) }
+    }
+
+    /// Runs blocking work (process waits) on a dispatch queue instead of the cooperative pool.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Swift.Result { try work() }) }
+        }
+    }
+
     static func jsonLines(_ text: String) -> [[String: Any]] {
         text.split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
@@ -135,39 +148,50 @@ struct EndToEndTests {
     /// Kills `trellis run` at seeded moments in its first 40 ms, while the state database is being made.
     /// Whatever the moment, `status` answers (a run, or "no run is recorded yet") without an SQLite error,
     /// and the next `run` finishes the workflow.
-    @Test func killNineWhileTheStateIsCreatedLeavesAReadableState() throws {
-        var random = SystemRandomNumberGenerator()
+    @Test func killNineWhileTheStateIsCreatedLeavesAReadableState() async throws {
         for trial in 0..<16 {
-            let scratch = try Scratch()
-            let file = try scratch.write("flow.yaml", "tasks:\n  - {id: a, run: echo ran >> side}\n")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.binary)
-            process.arguments = ["run", file]
-            process.currentDirectoryURL = scratch.url
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            // The kill moment is the variable under test, not a wait for an event.
-            usleep(UInt32.random(in: 0...40_000, using: &random))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-
-            let status = try Self.trellis(["status", file], in: scratch.url)
+            let seen = try await Self.offPool { try Self.killWhileCreating() }
+            let status = seen.status
             #expect(
                 status.status == 0 || status.stderr.contains("no run is recorded yet"),
                 "trial \(trial): \(status.status) \(status.stderr)")
             #expect(!status.stderr.localizedCaseInsensitiveContains("sqlite"), "trial \(trial): \(status.stderr)")
             #expect(!status.stderr.contains("no such table"), "trial \(trial): \(status.stderr)")
-            let state = scratch.url.appendingPathComponent(".trellis/flow").path
-            let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []
-            let again = try Self.trellis(["run", file], in: scratch.url)
-            #expect(again.status == 0, "trial \(trial): \(again.stderr)")
-            #expect(!scratch.lines("side").isEmpty)
+            #expect(seen.again.status == 0, "trial \(trial): \(seen.again.stderr)")
+            #expect(seen.ranAfterwards, "trial \(trial): the task never ran")
             // A creator that was killed leaves at most its temporary file, and the next one clears it.
-            let after = (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []
-            #expect(
-                !after.contains { $0.contains(".creating-") }, "trial \(trial): \(leftovers) then \(after)")
+            #expect(!seen.after.contains { $0.contains(".creating-") }, "trial \(trial): \(seen.after)")
         }
+    }
+
+    struct KillTrial: Sendable {
+        var status: Result
+        var again: Result
+        var ranAfterwards: Bool
+        var after: [String]
+    }
+
+    /// One trial: `run`, `kill -9` at a random moment of its first 40 ms, then `status` and `run` again.
+    static func killWhileCreating() throws -> KillTrial {
+        let scratch = try Scratch()
+        let file = try scratch.write("flow.yaml", "tasks:\n  - {id: a, run: echo ran >> side}\n")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["run", file]
+        process.currentDirectoryURL = scratch.url
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The kill moment is the variable under test, not a wait for an event.
+        usleep(UInt32.random(in: 0...40_000))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let status = try trellis(["status", file], in: scratch.url)
+        let again = try trellis(["run", file], in: scratch.url)
+        let state = scratch.url.appendingPathComponent(".trellis/flow").path
+        return KillTrial(
+            status: status, again: again, ranAfterwards: !scratch.lines("side").isEmpty,
+            after: (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? [])
     }
 
     @Test func theJSONStreamHasOneObjectPerEventAndASummary() throws {

@@ -33,12 +33,12 @@ struct MalformedCorpusTests {
     }
 
     @Test(arguments: cases)
-    func refusedWithItsPositionAndNothingRun(_ entry: Case) throws {
+    func refusedWithItsPositionAndNothingRun(_ entry: Case) async throws {
         let scratch = try Scratch()
         let file = scratch.url.appendingPathComponent(entry.file).path
         try FileManager.default.copyItem(atPath: Self.directory.appendingPathComponent(entry.file).path, toPath: file)
         for command in [["validate", entry.file], ["run", entry.file], ["run", entry.file, "--simulate"]] {
-            let result = try EndToEndTests.trellis(command, in: scratch.url)
+            let result = try await EndToEndTests.trellisOffPool(command, in: scratch.url)
             #expect(result.status == 2, "\(command): exit status \(result.status)\n\(result.stderr)")
             let prefix = entry.position.map { "\(entry.file):\($0)" } ?? "error: "
             let lines = result.stderr.split(separator: "\n")

@@ -1,7 +1,7 @@
 internal import Foundation
 internal import TrellisCore
+internal import TrellisExecution
 internal import TrellisStore
-internal import TrellisWorker
 internal import TrellisWorkflow
 
 /// The state of one session of a local run, owned by `LocalRunner.run`'s loop: the scheduling core, the

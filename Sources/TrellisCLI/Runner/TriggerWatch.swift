@@ -1,5 +1,5 @@
 internal import Foundation
-internal import TrellisWorker
+internal import TrellisExecution
 package import TrellisWorkflow
 
 /// Checks one external trigger at its interval, in-process, until it holds or its timeout passes.

@@ -4,6 +4,8 @@ import Testing
 import TrellisProtocol
 import TrellisWorkflow
 
+@testable import TrellisCLI
+
 @Suite("Wire requests")
 struct SubmissionTests {
     static func plan(_ yaml: String) throws -> WorkflowPlan {

@@ -1,12 +1,16 @@
 internal import Foundation
 internal import TrellisCore
-package import TrellisWorkflow
+internal import TrellisProtocol
+internal import TrellisWorkflow
+
+// A workflow file becomes a wire request here, in the command line: the wire contract depends on no file
+// format, and a file format on no wire.
 
 extension Trellis_V1_AddTasksRequest {
     /// The request `trellis submit` sends for a workflow: the main tasks, then its `on_success` and
     /// `on_failure` tasks. A workflow queue other than `default` becomes the worker type of its tasks.
     /// External triggers are checked by `trellis run` only; a workflow that uses one is refused.
-    package init(plan: WorkflowPlan, play: Bool) throws(WorkflowValidationError) {
+    init(plan: WorkflowPlan, play: Bool) throws(WorkflowValidationError) {
         self.init()
         jobName = plan.workflow.name
         self.play = play
@@ -42,7 +46,7 @@ extension Trellis_V1_AddTasksRequest {
 
 extension Trellis_V1_TaskSpec {
     /// A workflow task on the wire; its needs name tasks of the same request.
-    package init(_ task: WorkflowTask) {
+    init(_ task: WorkflowTask) {
         self.init()
         name = task.id
         switch task.action {
