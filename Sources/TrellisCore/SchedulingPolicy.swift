@@ -87,3 +87,21 @@ public struct RetryPolicy: Hashable, Sendable {
         return min(delay, maxBackoff)
     }
 }
+
+extension SchedulingPolicy {
+    /// A policy by its name, as `description` prints it and as workflow files, flags and messages write it:
+    /// `output-first`, `fifo`, `wave`, `threshold:N` (N ≥ 1) or `critical-path`.
+    public init?(name: String) {
+        switch name {
+        case "output-first": self = .outputFirst
+        case "fifo": self = .fifo
+        case "wave": self = .wave
+        case "critical-path": self = .criticalPath
+        default:
+            guard name.hasPrefix("threshold:"), let n = Int(name.dropFirst("threshold:".count)), n > 0 else {
+                return nil
+            }
+            self = .threshold(n)
+        }
+    }
+}

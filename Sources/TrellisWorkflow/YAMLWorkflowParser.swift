@@ -54,7 +54,7 @@ struct YAMLWorkflowParser {
         guard let top = fields(of: root, allowed: Self.topKeys, what: "the workflow") else { return workflow }
         if let name = top["name"], let value = string(name.value, what: "name") { workflow.name = value }
         if let policy = top["policy"], let text = string(policy.value, what: "policy") {
-            if let parsed = Self.policy(text) {
+            if let parsed = SchedulingPolicy(name: text) {
                 workflow.policy = parsed
             } else {
                 fail(
@@ -629,20 +629,6 @@ struct YAMLWorkflowParser {
         default:
             return WorkflowError(
                 .malformed, "malformed YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
-        }
-    }
-
-    static func policy(_ text: String) -> SchedulingPolicy? {
-        switch text {
-        case "output-first": return .outputFirst
-        case "fifo": return .fifo
-        case "wave": return .wave
-        case "critical-path": return .criticalPath
-        default:
-            guard text.hasPrefix("threshold:"), let n = Int(text.dropFirst("threshold:".count)), n > 0 else {
-                return nil
-            }
-            return .threshold(n)
         }
     }
 }

@@ -2,9 +2,9 @@ internal import ArgumentParser
 internal import Foundation
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2
+internal import TrellisCore
 internal import TrellisProtocol
 internal import TrellisWorker
-internal import TrellisWorkflow
 
 /// How a command reaches a coordinator: its address, the token, and TLS.
 struct RemoteOptions: ParsableArguments {

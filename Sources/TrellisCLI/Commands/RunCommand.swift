@@ -1,6 +1,7 @@
 internal import ArgumentParser
 internal import Dispatch
 internal import Foundation
+internal import TrellisCore
 internal import TrellisSQLite
 internal import TrellisStore
 internal import TrellisWorkflow

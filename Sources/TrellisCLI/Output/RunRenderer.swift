@@ -1,5 +1,6 @@
 internal import Foundation
 import Synchronization
+internal import TrellisCore
 internal import TrellisStore
 internal import TrellisWorkflow
 

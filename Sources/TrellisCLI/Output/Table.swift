@@ -1,4 +1,5 @@
 internal import Foundation
+internal import TrellisCore
 internal import TrellisStore
 internal import TrellisWorkflow
 
