@@ -53,7 +53,8 @@ let package = Package(
         .target(
             name: "TrellisExamples",
             dependencies: [
-                "Trellis", "TrellisCoordinator", "TrellisWorker", "TrellisProtocol", "TrellisSQLite", "TrellisStore",
+                "Trellis", "TrellisCore", "TrellisCoordinator", "TrellisWorker", "TrellisProtocol", "TrellisSQLite",
+                "TrellisStore",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],

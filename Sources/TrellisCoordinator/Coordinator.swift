@@ -1,6 +1,7 @@
 internal import Foundation
 internal import GRPCCore
 internal import Synchronization
+internal import TrellisCore
 internal import TrellisProtocol
 public import TrellisStore
 
@@ -96,12 +97,6 @@ public final class Coordinator<C: Clock>: Sendable where C.Duration == Duration 
         try await withCheckedThrowingContinuation { continuation in
             send(make { continuation.resume(with: $0) })
         }
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
 

@@ -2,6 +2,7 @@ internal import Foundation
 internal import GRPCCore
 internal import HeapModule
 internal import SwiftProtobuf
+internal import TrellisCore
 internal import TrellisProtocol
 internal import TrellisStore
 

@@ -79,7 +79,7 @@ public enum DurationText {
 
     /// `1.50s`, `12.5s`, `2m03s`, `1h02m`: short and readable.
     public static func format(_ duration: Duration) -> String {
-        format(seconds: Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+        format(seconds: duration.seconds)
     }
 
     public static func format(seconds: Double) -> String {
@@ -103,4 +103,9 @@ public enum DurationText {
     }
 
     static func padded(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+}
+
+extension Duration {
+    /// In seconds, as a `Double` (package-wide, so that it never collides with a user's own extension).
+    package var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

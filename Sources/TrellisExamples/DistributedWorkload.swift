@@ -3,6 +3,7 @@ internal import GRPCCore
 internal import GRPCNIOTransportHTTP2
 internal import Synchronization
 internal import TrellisCoordinator
+internal import TrellisCore
 internal import TrellisProtocol
 internal import TrellisSQLite
 internal import TrellisStore
@@ -182,8 +183,4 @@ public enum DistributedWorkload {
         }
         return 0
     }
-}
-
-extension Duration {
-    fileprivate var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -131,10 +131,6 @@ package final class LocalRunner<C: Clock>: Sendable where C.Duration == Duration
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
 extension FileManager {
     /// `createDirectory` that reports failure as a store error (the state directory is the store's home).
     fileprivate func createDirectory(
