@@ -24,11 +24,17 @@ public struct WorkerOptions: Sendable {
     /// Longest pause between reconnection attempts (they start at 50 ms and double); keep it well under the
     /// coordinator's lease, so a restarted coordinator sees running attempts reported before it gives up on them.
     public var maxBackoff: Duration
+    /// When set, every task process carries `TRELLIS_WORKER=<mark>` in its environment, so that a worker
+    /// started again with the same mark can stop what a killed one left running (`trellis worker` uses
+    /// `<name>@<server>`).
+    public var orphanMark: String?
 
     public init(
         name: String, type: String = "blocking", tags: [String] = [], slots: Int = 1,
-        resources: [String: Double] = [:], gracePeriod: Duration = .seconds(10), maxBackoff: Duration = .seconds(1)
+        resources: [String: Double] = [:], gracePeriod: Duration = .seconds(10), maxBackoff: Duration = .seconds(1),
+        orphanMark: String? = nil
     ) {
+        self.orphanMark = orphanMark
         self.name = name
         self.type = type
         self.tags = tags
@@ -320,6 +326,8 @@ public final class Worker: Sendable {
             environment["TRELLIS_ATTEMPT"] = String(ref.attempt)
             environment["TRELLIS_JOB_ID"] = String(assignment.jobID)
             environment["TRELLIS_TASK_NAME"] = spec.name
+            // Marks the task's processes as this worker's, so a restarted worker can stop what a killed one left.
+            if let mark = options.orphanMark { environment[OrphanReaper.workerKey] = mark }
             let process = ShellProcess(
                 command: shell.command, environment: environment,
                 workingDirectory: shell.workingDirectory.isEmpty ? nil : shell.workingDirectory,

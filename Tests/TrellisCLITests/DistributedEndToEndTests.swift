@@ -180,11 +180,18 @@ struct DistributedEndToEndTests {
         let shown = try trellis(["task", "show", "1", "--server", address, "--json"], in: scratch)
         #expect(shown.stdout.contains("\"attempts\":2"))
         #expect(shown.stdout.contains("\"worker\":\"spare\""))
-        if let pid = try? String(contentsOf: scratch.url.appendingPathComponent("pid-1"), encoding: .utf8),
-            let group = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines))
-        {
-            kill(-group, SIGKILL)
-        }
+        // The killed worker's first attempt is still running, owned by nobody: the same worker started again
+        // stops it before it connects.
+        let pid = try String(contentsOf: scratch.url.appendingPathComponent("pid-1"), encoding: .utf8)
+        let group = try #require(Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(isRunning(group), "attempt 1's process should still be running before the restart")
+        let again = try Daemon(["worker", "--server", address, "--name", "doomed"], in: scratch.url, token: token)
+        let reaped = await again.await { $0.contains("stopped") || $0.contains("connected") }
+        #expect(reaped?.contains("stopped 1 process(es) left by an earlier worker doomed") == true, "\(reaped ?? "")")
+        _ = await again.await { $0.contains("connected") }
+        #expect(!isRunning(group), "attempt 1's process outlived its worker")
+        if isRunning(group) { kill(-group, SIGKILL) }
+        again.kill9()
         second.kill9()
         server.kill9()
     }
@@ -245,4 +252,13 @@ struct PythonWorkerTests {
         swift.kill9()
         server.kill9()
     }
+}
+
+/// Whether `pid` is a live process: it exists and is not a zombie waiting for a parent that is gone.
+func isRunning(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return false }
+    let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+    return state != "Z" && state != "X"
 }

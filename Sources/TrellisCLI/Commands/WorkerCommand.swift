@@ -1,6 +1,7 @@
 internal import ArgumentParser
 internal import Foundation
 internal import GRPCCore
+internal import TrellisExecution
 internal import TrellisProtocol
 internal import TrellisWorker
 
@@ -35,11 +36,18 @@ struct WorkerRunCommand: AsyncParsableCommand {
         }
         let slots = slots ?? ProcessInfo.processInfo.activeProcessorCount
         guard (1...4096).contains(slots) else { throw ValidationError("--slots: 1 to 4096") }
-        let options = WorkerOptions(
-            name: name ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
-            type: type, tags: tags.split(separator: ",").map(String.init), slots: slots, resources: resources,
-            gracePeriod: try Duration.option(grace, name: "--grace"))
         let endpoint = try remote.endpoint
+        let workerName = name ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        let mark = "\(workerName)@\(endpoint)"
+        let options = WorkerOptions(
+            name: workerName, type: type, tags: tags.split(separator: ",").map(String.init), slots: slots,
+            resources: resources, gracePeriod: try Duration.option(grace, name: "--grace"), orphanMark: mark)
+        // Tasks a killed worker of this name left running belong to nobody now; the coordinator runs them
+        // again as new attempts, so the old processes must not go on writing their effects.
+        let orphans = OrphanReaper.reap(OrphanReaper.workerKey, mark)
+        if !orphans.isEmpty {
+            Console.line("stopped \(orphans.count) process(es) left by an earlier worker \(options.name)")
+        }
         let worker = Worker(options: options) { event in
             switch event {
             case .welcomed(let id, let epoch):

@@ -1,6 +1,7 @@
 internal import Foundation
 import Synchronization
 internal import TrellisCore
+internal import TrellisExecution
 package import TrellisStore
 package import TrellisWorkflow
 
@@ -103,7 +104,7 @@ package final class LocalRunner<C: Clock>: Sendable where C.Duration == Duration
         let identity = RunIdentity(
             workflow: plan.workflow.name, file: plan.workflow.file, contentHash: plan.workflow.contentHash)
         let earlier = try store.open(identity, tasks: plan.nodes.map(\.id), restart: options.restart)
-        if earlier.sessions > 0 { OrphanReaper.reap(stateDirectory: options.stateDirectory) }
+        if earlier.sessions > 0 { OrphanReaper.reap(OrphanReaper.runKey, options.stateDirectory) }
         let writer = FactWriter(store: store)
         let start = clock.now
         var loop = RunLoop(runner: self, earlier: earlier, writer: writer, events: events, origin: start)

@@ -346,7 +346,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
                 environment["TRELLIS_TASK"] = planNode.id
                 environment["TRELLIS_ATTEMPT"] = String(storedAttempt)
                 environment["TRELLIS_WORKFLOW"] = plan.workflow.name
-                environment[OrphanReaper.environmentKey] = runner.options.stateDirectory
+                environment[OrphanReaper.runKey] = runner.options.stateDirectory
                 let process = ShellProcess(
                     command: command, environment: environment, workingDirectory: resolve(task.workingDirectory),
                     stdout: .file(logs.stdout), stderr: .file(logs.stderr), watchOutputs: !task.outputs.isEmpty,
