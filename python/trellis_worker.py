@@ -25,9 +25,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from trellis.v1 import worker_pb2, worker_pb2_grpc  # noqa: E402
 
 
+# Variables that carry the worker's credentials: a task must not be able to act as an operator.
+CREDENTIALS = ("TRELLIS_TOKEN", "TRELLIS_WORKER_TOKEN")
+# A line a shell task prints on stdout to signal a named output, as with the Swift worker.
+OUTPUT_MARKER = b"::trellis output "
+
+
 class Worker:
-    def __init__(self, name, handlers, type="python", tags=(), slots=4):
+    def __init__(self, name, handlers, type="python", tags=(), slots=4, grace=10.0):
         self.name, self.handlers, self.type, self.tags, self.slots = name, handlers, type, list(tags), slots
+        self.grace = grace  # seconds between SIGTERM and SIGKILL when a task times out
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=slots)
         self.lock = threading.Lock()
         self.running = {}  # task id -> (AttemptRef, process or None)
@@ -120,6 +127,68 @@ class Worker:
             elif keep:
                 self.pending.append(message)
 
+    def _run_shell(self, assignment, finished, now):
+        """Runs a shell task in its own process group: stdout and stderr stream as logs, output markers are
+        signalled, and a timeout stops the group (SIGTERM, then SIGKILL after the grace period) whatever the
+        task does with its pipes."""
+        ref, spec = assignment.attempt, assignment.spec
+        environment = {key: value for key, value in os.environ.items() if key not in CREDENTIALS}
+        environment.update(spec.shell.environment)
+        environment.update(TRELLIS_TASK_ID=str(ref.task_id), TRELLIS_ATTEMPT=str(ref.attempt),
+                           TRELLIS_JOB_ID=str(assignment.job_id), TRELLIS_TASK_NAME=spec.name)
+        process = subprocess.Popen(["/bin/sh", "-c", spec.shell.command], env=environment,
+                                   cwd=spec.shell.working_directory or None, start_new_session=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with self.lock:
+            self.running[ref.task_id] = (ref, process)
+        self._send(worker_pb2.WorkerMessage(started=worker_pb2.Started(attempt=ref, pid=process.pid, time_ms=now())))
+
+        timed_out = threading.Event()
+
+        def signal_group(number):
+            try:
+                os.killpg(process.pid, number)
+            except ProcessLookupError:
+                pass
+
+        def expire():
+            timed_out.set()
+            signal_group(signal.SIGTERM)
+            if process.poll() is None:
+                killer = threading.Timer(self.grace, lambda: process.poll() is None and signal_group(signal.SIGKILL))
+                killer.daemon = True
+                killer.start()
+
+        timer = None
+        if spec.timeout_ms:
+            timer = threading.Timer(spec.timeout_ms / 1000, expire)
+            timer.daemon = True
+            timer.start()
+
+        def pump(stream, kind, scan):
+            for line in stream:
+                if scan and line.startswith(OUTPUT_MARKER):
+                    name = line[len(OUTPUT_MARKER):].rstrip(b"\r\n").decode("utf-8", "replace")
+                    self._send(worker_pb2.WorkerMessage(output=worker_pb2.OutputSignalled(
+                        attempt=ref, name=name, time_ms=now())))
+                self._send(worker_pb2.WorkerMessage(log=worker_pb2.LogChunk(attempt=ref, stream=kind, data=line)),
+                           keep=False)
+
+        errors = threading.Thread(target=pump, args=(process.stderr, worker_pb2.LogChunk.STREAM_STDERR, False),
+                                  daemon=True)
+        errors.start()
+        pump(process.stdout, worker_pb2.LogChunk.STREAM_STDOUT, bool(spec.outputs))
+        errors.join()
+        status = process.wait()
+        if timer is not None:
+            timer.cancel()
+        if timed_out.is_set():
+            finished.error = f"timed out after {spec.timeout_ms / 1000:g}s"
+        elif status < 0:
+            finished.signal = -status
+        else:
+            finished.exit_code = status
+
     def _stop(self, ref):
         with self.lock:
             entry = self.running.get(ref.task_id)
@@ -140,23 +209,7 @@ class Worker:
                 else:
                     finished.value = function(spec.handler.payload, dict(assignment.inputs))
             elif work == "shell":
-                environment = dict(os.environ, **spec.shell.environment, TRELLIS_TASK_ID=str(ref.task_id),
-                                   TRELLIS_ATTEMPT=str(ref.attempt), TRELLIS_TASK_NAME=spec.name)
-                process = subprocess.Popen(["/bin/sh", "-c", spec.shell.command], env=environment,
-                                           cwd=spec.shell.working_directory or None, start_new_session=True,
-                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                with self.lock:
-                    self.running[ref.task_id] = (ref, process)
-                self._send(worker_pb2.WorkerMessage(
-                    started=worker_pb2.Started(attempt=ref, pid=process.pid, time_ms=now())))
-                for line in process.stdout:
-                    self._send(worker_pb2.WorkerMessage(log=worker_pb2.LogChunk(
-                        attempt=ref, stream=worker_pb2.LogChunk.STREAM_STDOUT, data=line)), keep=False)
-                status = process.wait(timeout=spec.timeout_ms / 1000 if spec.timeout_ms else None)
-                if status < 0:
-                    finished.signal = -status
-                else:
-                    finished.exit_code = status
+                self._run_shell(assignment, finished, now)
             else:
                 finished.error = "the task has no work"
         except Exception as error:  # a handler's failure is the task's failure
@@ -183,10 +236,11 @@ def main():
     parser.add_argument("--type", default="python")
     parser.add_argument("--tags", default="")
     parser.add_argument("--slots", type=int, default=4)
+    parser.add_argument("--grace", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL")
     args = parser.parse_args()
     token = os.environ.get("TRELLIS_TOKEN") or open(args.token_file).read().strip()
     worker = Worker(args.name, {"square": square}, type=args.type,
-                    tags=[tag for tag in args.tags.split(",") if tag], slots=args.slots)
+                    tags=[tag for tag in args.tags.split(",") if tag], slots=args.slots, grace=args.grace)
     signal.signal(signal.SIGTERM, lambda *_: worker.drain())
     worker.run(args.server, token)
 

@@ -254,6 +254,53 @@ struct PythonWorkerTests {
     }
 }
 
+extension PythonWorkerTests {
+    @Test("the Python worker signals named outputs, stops a timed-out task's process group, and keeps the token")
+    func timeoutsAndOutputs() async throws {
+        let scratch = try Scratch()
+        let tests = DistributedEndToEndTests()
+        let (server, port) = try await tests.server(scratch)
+        let address = "127.0.0.1:\(port)"
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let python = try Daemon(
+            [
+                "python3", root.appendingPathComponent("python/trellis_worker.py").path, "--server", address, "--name",
+                "py", "--grace", "0.2",
+            ],
+            in: scratch.url, token: tests.token, executable: "/usr/bin/env")
+        _ = await python.await { $0.contains("connected") }
+        let file = try scratch.write(
+            "flow.yaml",
+            """
+            queues: {python: 2}
+            tasks:
+              - id: slow
+                queue: python
+                outputs: [half]
+                timeout: 1s
+                run: echo "::trellis output half"; echo $$ > slow.pid; echo "${TRELLIS_TOKEN-unset}" > token; exec sleep 600
+              - id: after-half
+                queue: python
+                needs: [slow.half]
+                run: echo ok > after-half
+            """)
+        let submitted = try tests.trellis(["submit", file, "--server", address], in: scratch)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let watched = try tests.trellis(["job", "watch", "1", "--server", address], in: scratch)
+        #expect(watched.status == 1, "\(watched.stdout)")
+        #expect(scratch.read("after-half") == "ok\n", "the dependant of an output did not run")
+        #expect(scratch.read("token") == "unset\n")
+        let slow = try tests.trellis(["task", "show", "1", "--server", address, "--json"], in: scratch).stdout
+        #expect(slow.contains("\"state\":\"failed\""), "\(slow)")
+        #expect(slow.contains("timed out after 1s"), "\(slow)")
+        let pid = try #require(Int32((scratch.read("slow.pid") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(!isRunning(pid), "the timed-out process is still running")
+        python.kill9()
+        server.kill9()
+    }
+}
+
 /// Whether `pid` is a live process: it exists and is not a zombie waiting for a parent that is gone.
 func isRunning(_ pid: Int32) -> Bool {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
