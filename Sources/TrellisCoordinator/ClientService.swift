@@ -61,10 +61,24 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
     ) async throws -> Trellis_V1_ListTasksResponse {
         let states = Set(request.states.compactMap(RemoteTaskState.init))
         let limit = request.limit == 0 ? 1_000 : min(Int(request.limit), 10_000)
-        let tasks = try store.tasks(
-            states: states, job: request.jobID == 0 ? nil : request.jobID, afterID: request.afterID, limit: limit)
+        // `ready` and `waiting` are one stored state; when only one of them is asked for, the other is left out.
+        let wantsReady = request.states.contains(.ready)
+        let wantsWaiting = request.states.contains(.waiting)
+        func wanted(_ task: RemoteTask) -> Bool {
+            guard task.state == .ready, wantsReady != wantsWaiting else { return true }
+            return (task.unmet > 0) == wantsWaiting
+        }
         var response = Trellis_V1_ListTasksResponse()
-        response.tasks = tasks.map { TaskInfoConversion.info($0) }
+        var after = request.afterID
+        while response.tasks.count < limit {
+            let page = try store.tasks(
+                states: states, job: request.jobID == 0 ? nil : request.jobID, afterID: after, limit: limit)
+            for task in page where wanted(task) && response.tasks.count < limit {
+                response.tasks.append(TaskInfoConversion.info(task))
+            }
+            guard page.count == limit, let last = page.last else { break }
+            after = last.id
+        }
         return response
     }
 
@@ -111,7 +125,7 @@ enum TaskInfoConversion {
         info.id = task.id
         info.jobID = task.job
         info.name = task.name
-        info.state = Trellis_V1_TaskState(task.state)
+        info.state = Trellis_V1_TaskState(task)
         if let spec = try? Trellis_V1_TaskSpec(serializedBytes: task.spec) { info.spec = spec }
         info.attempts = UInt32(task.attempt)
         info.worker = task.worker ?? ""
@@ -127,6 +141,11 @@ enum TaskInfoConversion {
 }
 
 extension Trellis_V1_TaskState {
+    /// What a task is, as users see it: a played task whose needs are not all met is `waiting`, not `ready`.
+    init(_ task: RemoteTask) {
+        self = task.state == .ready && task.unmet > 0 ? .waiting : Trellis_V1_TaskState(task.state)
+    }
+
     init(_ state: RemoteTaskState) {
         switch state {
         case .created: self = .created
@@ -156,6 +175,8 @@ extension RemoteTaskState {
         case .killed: self = .killed
         case .paused: self = .paused
         case .upstreamFailed: self = .upstreamFailed
+        // The store keeps waiting tasks as ready ones with needs left; listings tell them apart.
+        case .waiting: self = .ready
         case .unspecified, .UNRECOGNIZED: return nil
         }
     }

@@ -653,7 +653,7 @@ struct CoordinatorLoop {
         var event = Trellis_V1_JobEvent()
         event.taskID = task.id
         event.taskName = task.name
-        event.state = Trellis_V1_TaskState(task.state)
+        event.state = Trellis_V1_TaskState(task)
         event.attempt = UInt32(task.attempt)
         event.worker = task.worker ?? ""
         event.message = task.message ?? ""

@@ -165,4 +165,27 @@ struct RoleTests {
             #expect(try await cluster.tasks(job: job.jobID).map(\.state) == [.succeeded])
         }
     }
+
+    @Test("a played task whose needs have not finished is waiting, not ready, in listings and filters")
+    func waitingIsNotReady() async throws {
+        try await Cluster.with(clock: ContinuousClock()) { cluster in
+            let job = try await cluster.add(.job([.shell("a", "true"), .shell("b", "true", needs: ["a"])]))
+            #expect(try await cluster.tasks(job: job.jobID).map(\.state) == [.ready, .waiting])
+            for (states, expected) in [
+                ([Trellis_V1_TaskState.waiting], ["b"]), ([.ready], ["a"]), ([.ready, .waiting], ["a", "b"]),
+            ] {
+                var request = Trellis_V1_ListTasksRequest()
+                request.jobID = job.jobID
+                request.states = states
+                let listed = try await cluster.ops.listTasks(request, metadata: cluster.metadata).tasks
+                #expect(listed.map(\.name) == expected, "\(states)")
+            }
+            try await cluster.startWorker(WorkerOptions(name: "w"))
+            let events = try await cluster.watch(job.jobID)
+            #expect(try await cluster.tasks(job: job.jobID).map(\.state) == [.succeeded, .succeeded])
+            // b was never shown ready before a succeeded.
+            let aDone = try #require(events.firstIndex { $0.taskName == "a" && $0.state == .succeeded })
+            #expect(!events[..<aDone].contains { $0.taskName == "b" && $0.state == .ready })
+        }
+    }
 }

@@ -84,7 +84,7 @@ enum RemoteJSON {
     static let names: [(Trellis_V1_TaskState, String)] = [
         (.created, "created"), (.ready, "ready"), (.assigned, "assigned"), (.running, "running"),
         (.succeeded, "succeeded"), (.failed, "failed"), (.cancelled, "cancelled"), (.killed, "killed"),
-        (.paused, "paused"), (.upstreamFailed, "upstream-failed"),
+        (.paused, "paused"), (.upstreamFailed, "upstream-failed"), (.waiting, "waiting"),
     ]
 
     static func name(of state: Trellis_V1_TaskState) -> String {

@@ -40,7 +40,7 @@ package nonisolated enum Trellis_V1_TaskState: SwiftProtobuf.Enum, Swift.CaseIte
   /// Submitted, not yet played: it will not start until `Play`.
   case created // = 1
 
-  /// Played and waiting for its needs, or needs met and waiting for a worker.
+  /// Played, every need met: waiting for a worker with room for it.
   case ready // = 2
 
   /// Sent to a worker that has not yet reported it started.
@@ -62,6 +62,9 @@ package nonisolated enum Trellis_V1_TaskState: SwiftProtobuf.Enum, Swift.CaseIte
 
   /// Never ran because a task it needs ended without success.
   case upstreamFailed // = 10
+
+  /// Played, and some task (or output) it needs has not finished (been signalled) yet.
+  case waiting // = 11
   case UNRECOGNIZED(Int)
 
   package init() {
@@ -81,6 +84,7 @@ package nonisolated enum Trellis_V1_TaskState: SwiftProtobuf.Enum, Swift.CaseIte
     case 8: self = .killed
     case 9: self = .paused
     case 10: self = .upstreamFailed
+    case 11: self = .waiting
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -98,6 +102,7 @@ package nonisolated enum Trellis_V1_TaskState: SwiftProtobuf.Enum, Swift.CaseIte
     case .killed: return 8
     case .paused: return 9
     case .upstreamFailed: return 10
+    case .waiting: return 11
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -115,6 +120,7 @@ package nonisolated enum Trellis_V1_TaskState: SwiftProtobuf.Enum, Swift.CaseIte
     .killed,
     .paused,
     .upstreamFailed,
+    .waiting,
   ]
 
 }
@@ -293,7 +299,7 @@ package nonisolated struct Trellis_V1_AttemptRef: Sendable {
 fileprivate nonisolated let _protobuf_package = "trellis.v1"
 
 nonisolated extension Trellis_V1_TaskState: SwiftProtobuf._ProtoNameProviding {
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TASK_STATE_UNSPECIFIED\0\u{1}TASK_STATE_CREATED\0\u{1}TASK_STATE_READY\0\u{1}TASK_STATE_ASSIGNED\0\u{1}TASK_STATE_RUNNING\0\u{1}TASK_STATE_SUCCEEDED\0\u{1}TASK_STATE_FAILED\0\u{1}TASK_STATE_CANCELLED\0\u{1}TASK_STATE_KILLED\0\u{1}TASK_STATE_PAUSED\0\u{1}TASK_STATE_UPSTREAM_FAILED\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TASK_STATE_UNSPECIFIED\0\u{1}TASK_STATE_CREATED\0\u{1}TASK_STATE_READY\0\u{1}TASK_STATE_ASSIGNED\0\u{1}TASK_STATE_RUNNING\0\u{1}TASK_STATE_SUCCEEDED\0\u{1}TASK_STATE_FAILED\0\u{1}TASK_STATE_CANCELLED\0\u{1}TASK_STATE_KILLED\0\u{1}TASK_STATE_PAUSED\0\u{1}TASK_STATE_UPSTREAM_FAILED\0\u{1}TASK_STATE_WAITING\0")
 }
 
 nonisolated extension Trellis_V1_ShellCommand: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
