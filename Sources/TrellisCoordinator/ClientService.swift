@@ -158,6 +158,7 @@ extension Trellis_V1_TaskState {
         case .killed: self = .killed
         case .paused: self = .paused
         case .upstreamFailed: self = .upstreamFailed
+        case .skipped: self = .skipped
         }
     }
 }
@@ -175,6 +176,7 @@ extension RemoteTaskState {
         case .killed: self = .killed
         case .paused: self = .paused
         case .upstreamFailed: self = .upstreamFailed
+        case .skipped: self = .skipped
         // The store keeps waiting tasks as ready ones with needs left; listings tell them apart.
         case .waiting: self = .ready
         case .unspecified, .UNRECOGNIZED: return nil

@@ -92,10 +92,13 @@ public struct RemoteWorker: Hashable, Sendable {
 public enum RemoteTaskState: String, Hashable, Sendable, CaseIterable {
     case created, ready, assigned, running, succeeded, failed, cancelled, killed, paused
     case upstreamFailed = "upstream-failed"
+    /// A finale of the group that did not run: `on_success` of a job that did not succeed, or `on_failure`
+    /// of one that did.
+    case skipped
 
     public var isFinal: Bool {
         switch self {
-        case .succeeded, .failed, .cancelled, .killed, .upstreamFailed: true
+        case .succeeded, .failed, .cancelled, .killed, .upstreamFailed, .skipped: true
         case .created, .ready, .assigned, .running, .paused: false
         }
     }

@@ -80,7 +80,12 @@ package enum CoordinatorTransitions {
                 }
             }
             if let parent = doomedBy {
-                task.state = parent.state == .cancelled || parent.state == .killed ? .cancelled : .upstreamFailed
+                task.state =
+                    switch parent.state {
+                    case .skipped: .skipped
+                    case .cancelled, .killed: .cancelled
+                    default: .upstreamFailed
+                    }
                 task.message = "\(parent.name) (task \(parent.id)) ended \(parent.state.rawValue)"
                 task.finishedAt = time
             }
@@ -244,7 +249,7 @@ package enum CoordinatorTransitions {
                 try tables.save(finale)
                 if finale.state == .ready && finale.unmet == 0 { result.ready.append(id) }
             } else {
-                finale.state = .cancelled
+                finale.state = .skipped
                 finale.message = job.failed == 0 ? "skipped: the job succeeded" : "skipped: the job did not succeed"
                 finale.finishedAt = time
                 try tables.save(finale)

@@ -104,6 +104,31 @@ struct DistributedEndToEndTests {
         server.kill9()
     }
 
+    @Test("job watch exits as trellis run does: 0 with a skipped finale, 1 after a cancel")
+    func watchExitStatus() async throws {
+        let scratch = try Scratch()
+        let (server, port) = try await server(scratch)
+        let address = "127.0.0.1:\(port)"
+        let worker = try Daemon(["worker", "--server", address, "--name", "w"], in: scratch.url, token: token)
+        _ = await worker.await { $0.contains("connected") }
+        let file = try scratch.write(
+            "flow.yaml", "tasks:\n  - {id: a, run: \"true\"}\non_failure:\n  - {id: clean, run: touch CLEANED}\n")
+        #expect(try trellis(["submit", file, "--server", address], in: scratch).status == 0)
+        let succeeded = try trellis(["job", "watch", "1", "--server", address], in: scratch)
+        #expect(succeeded.status == 0, "\(succeeded.stdout)\(succeeded.stderr)")
+        #expect(succeeded.stdout.contains("1 skipped"), "\(succeeded.stdout)")
+        #expect(scratch.read("CLEANED") == nil)
+
+        let added = try trellis(["task", "add", "--server", address, "--run", "exec sleep 600", "--play"], in: scratch)
+        #expect(added.stdout.hasPrefix("task 3 in job 2"), "\(added.stdout)\(added.stderr)")
+        #expect(try trellis(["task", "cancel", "3", "--server", address], in: scratch).status == 0)
+        let cancelled = try trellis(["job", "watch", "2", "--server", address], in: scratch)
+        #expect(cancelled.status == 1, "\(cancelled.stdout)")
+        #expect(cancelled.stdout.contains("1 cancelled"), "\(cancelled.stdout)")
+        worker.kill9()
+        server.kill9()
+    }
+
     @Test("kill -9 of the coordinator mid-job: nothing is lost and no task runs twice")
     func coordinatorKilled() async throws {
         let scratch = try Scratch()

@@ -57,6 +57,28 @@ struct CoordinatorStoreTests {
     }
 
     @Test(arguments: Kind.allCases)
+    func theFinaleThatDoesNotRunIsSkippedAndStaysSo(kind: Kind) throws {
+        let subject = try Subject(kind)
+        let store = subject.store
+        let session = try store.beginSession(at: 1)
+        let added = try store.addTasks(
+            NewTasks(
+                jobName: "job",
+                tasks: [
+                    NewTask(name: "main", maxAttempts: 1), NewTask(name: "commit", maxAttempts: 1, role: .onSuccess),
+                    NewTask(name: "clean", maxAttempts: 1, role: .onFailure),
+                ], play: true), at: 1)
+        let ids = added.taskIDs
+        let ready = try Self.succeed(store, ids[0], epoch: session.epoch)
+        #expect(ready == [ids[1]])
+        let clean = try #require(try store.task(ids[2]))
+        #expect(clean.state == .skipped)
+        #expect(clean.state.isFinal)
+        #expect(clean.message == "skipped: the job succeeded")
+        #expect(try store.tasks(states: [.skipped], job: nil, afterID: 0, limit: 10).map(\.id) == [ids[2]])
+    }
+
+    @Test(arguments: Kind.allCases)
     func aChainBecomesReadyOneTaskAtATime(kind: Kind) throws {
         let subject = try Subject(kind)
         defer { withExtendedLifetime(subject) {} }

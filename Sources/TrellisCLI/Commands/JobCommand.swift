@@ -44,7 +44,8 @@ struct JobWatch {
         for state in states.values { counts[RemoteJSON.name(of: state), default: 0] += 1 }
         let summary = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         if !json { print("job \(job) ended: \(summary)") }
-        if states.values.contains(where: { $0 != .succeeded && !($0 == .cancelled) }) { throw ExitCode(1) }
+        // As with `trellis run`: 0 when every task succeeded (a finale that did not run is skipped, not failed).
+        if states.values.contains(where: { $0 != .succeeded && $0 != .skipped }) { throw ExitCode(1) }
     }
 
     static func line(_ event: Trellis_V1_JobEvent) -> String {
@@ -85,6 +86,7 @@ enum RemoteJSON {
         (.created, "created"), (.ready, "ready"), (.assigned, "assigned"), (.running, "running"),
         (.succeeded, "succeeded"), (.failed, "failed"), (.cancelled, "cancelled"), (.killed, "killed"),
         (.paused, "paused"), (.upstreamFailed, "upstream-failed"), (.waiting, "waiting"),
+        (.skipped, "skipped"),
     ]
 
     static func name(of state: Trellis_V1_TaskState) -> String {
