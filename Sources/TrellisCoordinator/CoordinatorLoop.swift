@@ -450,6 +450,7 @@ struct CoordinatorLoop {
         var changed = Array(repeating: 0, count: requests.count)
         var touched: [(UInt64, RemoteTaskState?)] = []
         var outputs: [(UInt64, String)] = []
+        var released: [UInt64] = []
         for (position, event) in batch.enumerated() {
             if ignored.contains(position) {
                 if case .worker(let connection, let ref) = batchOrigins[position] {
@@ -481,8 +482,11 @@ struct CoordinatorLoop {
             case .succeeded(let id, _, _, _, _): touched.append((id, .succeeded))
             case .paused(let id): touched.append((id, .paused))
             case .assigned(let id, _, _, _): touched.append((id, .assigned))
-            case .played, .requeued, .resumed:
-                break  // reported below if they became ready
+            case .played(let id), .resumed(let id):
+                // Ready ones are reported below; one still waiting for its needs is read, to show it waiting.
+                released.append(id)
+            case .requeued:
+                break  // reported below: it is ready again
             case .cancelled(let id, _):
                 touched.append((id, nil))
             }
@@ -513,7 +517,10 @@ struct CoordinatorLoop {
         if !watchers.isEmpty {
             let direct = Set(touched.map(\.0))
             let propagated = applied.ended.filter { !direct.contains($0) }.map { ($0, RemoteTaskState?.none) }
-            notifyWatchers(touched + applied.ready.map { ($0, .ready) } + propagated, outputs: outputs, ended: gone)
+            let nowReady = Set(applied.ready)
+            let waiting = released.filter { !nowReady.contains($0) }.map { ($0, RemoteTaskState?.none) }
+            notifyWatchers(
+                touched + waiting + applied.ready.map { ($0, .ready) } + propagated, outputs: outputs, ended: gone)
         }
     }
 

@@ -188,4 +188,40 @@ struct RoleTests {
             #expect(!events[..<aDone].contains { $0.taskName == "b" && $0.state == .ready })
         }
     }
+
+    @Test("playing a job shows its tasks ready or waiting on the watch stream, as they are")
+    func playShowsWaiting() async throws {
+        try await Cluster.with(clock: ContinuousClock()) { cluster in
+            let job = try await cluster.add(
+                .job([.shell("a", "true"), .shell("b", "true", needs: ["a"])], play: false))
+            var request = Trellis_V1_WatchJobRequest()
+            request.jobID = job.jobID
+            var play = Trellis_V1_TaskSelection()
+            play.jobID = job.jobID
+            let selection = play
+            let seen = try await cluster.ops.watchJob(request, metadata: cluster.metadata) { response in
+                var seen: [String] = []
+                for try await event in response.messages {
+                    seen.append("\(event.taskName) \(RemoteStateName.of(event.state))")
+                    if seen.count == 2 { _ = try await cluster.ops.play(selection, metadata: cluster.metadata) }
+                    if seen.count == 4 { return seen }
+                }
+                return seen
+            }
+            #expect(Array(seen.prefix(2)) == ["a created", "b created"])
+            #expect(Set(seen.dropFirst(2)) == ["a ready", "b waiting"])
+        }
+    }
+}
+
+/// State names for test messages.
+enum RemoteStateName {
+    static func of(_ state: Trellis_V1_TaskState) -> String {
+        switch state {
+        case .created: "created"
+        case .ready: "ready"
+        case .waiting: "waiting"
+        default: "\(state)"
+        }
+    }
 }
