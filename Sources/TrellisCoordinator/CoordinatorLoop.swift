@@ -469,7 +469,9 @@ struct CoordinatorLoop {
                     entry.failures += 1
                     entry.worker = nil
                     if entry.retryDelay > 0 {
-                        entry.notBefore = now() + entry.retryDelay * pow(2, Double(entry.failures - 1))
+                        // Doubling from the task's delay, capped as a local run caps it.
+                        let backoff = entry.retryDelay * pow(2, Double(min(entry.failures - 1, 62)))
+                        entry.notBefore = now() + min(backoff, RetryPolicy.longestWorkflowBackoff.seconds)
                     }
                     entries[id] = entry
                 }

@@ -88,6 +88,11 @@ public struct RetryPolicy: Hashable, Sendable {
     }
 }
 
+extension RetryPolicy {
+    /// The longest pause between two attempts of a workflow task, whether it runs locally or on a worker.
+    public static let longestWorkflowBackoff: Duration = .seconds(300)
+}
+
 extension SchedulingPolicy {
     /// A policy by its name, as `description` prints it and as workflow files, flags and messages write it:
     /// `output-first`, `fifo`, `wave`, `threshold:N` (N ≥ 1) or `critical-path`.

@@ -146,7 +146,9 @@ public struct WorkflowTask: Hashable, Sendable {
 
     /// The retry policy the scheduling core applies.
     public var retryPolicy: RetryPolicy {
-        RetryPolicy(maxAttempts: retries + 1, initialBackoff: retryDelay, multiplier: 2, maxBackoff: .seconds(300))
+        RetryPolicy(
+            maxAttempts: retries + 1, initialBackoff: retryDelay, multiplier: 2,
+            maxBackoff: RetryPolicy.longestWorkflowBackoff)
     }
 }
 

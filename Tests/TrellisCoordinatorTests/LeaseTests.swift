@@ -70,6 +70,44 @@ struct LeaseTests {
     let configuration = CoordinatorConfiguration(
         heartbeatInterval: .seconds(2), leaseTimeout: .seconds(10), cancelGrace: .seconds(1))
 
+    @Test("retry delays double from the task's own and stop at 300 s, as in a local run")
+    func retryBackoffIsCapped() async throws {
+        struct Boom: Error {}
+        let clock = ManualClock()
+        let patient = CoordinatorConfiguration(
+            heartbeatInterval: .seconds(2), leaseTimeout: .seconds(3600), cancelGrace: .seconds(1))
+        try await Cluster.with(clock: clock, configuration: patient) { cluster in
+            try await cluster.startWorker(WorkerOptions(name: "w"), handlers: ["fail": { _ in throw Boom() }])
+            var spec = Trellis_V1_TaskSpec.handler("t", "fail")
+            spec.retries = 4
+            spec.retryDelayMs = 100_000
+            let job = try await cluster.add(.job([spec]))
+            var request = Trellis_V1_WatchJobRequest()
+            request.jobID = job.jobID
+            // After failure k the next attempt is due 100, 200, then 300 (not 400), then 300 (not 800) s later.
+            // The clock moves by exactly that much each time: an uncapped delay would never come due.
+            let delays: [Int64] = [100, 200, 300, 300]
+            let attempts = try await cluster.ops.watchJob(request, metadata: cluster.metadata) { response in
+                var assigned: [UInt32] = []
+                var failures = 0
+                for try await event in response.messages {
+                    if event.state == .assigned { assigned.append(event.attempt) }
+                    if event.state == .ready && event.attempt == UInt32(failures + 1) {
+                        failures += 1
+                        guard failures <= delays.count else { continue }
+                        clock.advance(by: .seconds(delays[failures - 1]))
+                    }
+                    if event.jobEnded { break }
+                }
+                return assigned
+            }
+            #expect(attempts == [1, 2, 3, 4, 5])
+            let task = try #require(try await cluster.tasks(job: job.jobID).first)
+            #expect(task.state == .failed)
+            #expect(task.attempts == 5)
+        }
+    }
+
     @Test("a silent worker loses its task after the lease; its late report is answered stale and changes nothing")
     func silentWorkerIsReplaced() async throws {
         let clock = ManualClock()
