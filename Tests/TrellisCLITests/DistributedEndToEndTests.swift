@@ -119,10 +119,19 @@ struct DistributedEndToEndTests {
         #expect(succeeded.stdout.contains("1 skipped"), "\(succeeded.stdout)")
         #expect(scratch.read("CLEANED") == nil)
 
+        // The file's policy goes with it; one the coordinator does not run is refused, and a flag overrides it.
+        let wave = try scratch.write("wave.yaml", "policy: wave\ntasks:\n  - {id: w, run: \"true\"}\n")
+        let refused = try trellis(["submit", wave, "--server", address], in: scratch)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("unknown policy 'wave'"), "\(refused.stderr)")
+        let overridden = try trellis(["submit", wave, "--server", address, "--policy", "fifo", "--watch"], in: scratch)
+        #expect(overridden.status == 0, "\(overridden.stderr)")
+        #expect(overridden.stdout.hasPrefix("job 2:"), "\(overridden.stdout)")
+
         let added = try trellis(["task", "add", "--server", address, "--run", "exec sleep 600", "--play"], in: scratch)
-        #expect(added.stdout.hasPrefix("task 3 in job 2"), "\(added.stdout)\(added.stderr)")
-        #expect(try trellis(["task", "cancel", "3", "--server", address], in: scratch).status == 0)
-        let cancelled = try trellis(["job", "watch", "2", "--server", address], in: scratch)
+        #expect(added.stdout.hasPrefix("task 4 in job 3"), "\(added.stdout)\(added.stderr)")
+        #expect(try trellis(["task", "cancel", "4", "--server", address], in: scratch).status == 0)
+        let cancelled = try trellis(["job", "watch", "3", "--server", address], in: scratch)
         #expect(cancelled.status == 1, "\(cancelled.stdout)")
         #expect(cancelled.stdout.contains("1 cancelled"), "\(cancelled.stdout)")
         worker.kill9()

@@ -79,6 +79,15 @@ struct SubmissionTests {
         }
     }
 
+    @Test func failFastIsRefusedNotDropped() throws {
+        let plan = try Self.plan("failure: fail-fast\ntasks:\n  - {id: a, run: \"true\"}\n")
+        #expect {
+            _ = try Trellis_V1_AddTasksRequest(plan: plan, play: false)
+        } throws: { error in
+            (error as? WorkflowValidationError)?.errors.first?.message.contains("fail-fast") == true
+        }
+    }
+
     @Test func everyProblemOfABadRequestIsReported() {
         func task(
             _ name: String, _ command: String = "true", needs: [String] = [], outputs: [String] = []

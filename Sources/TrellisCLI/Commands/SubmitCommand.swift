@@ -13,18 +13,19 @@ struct SubmitCommand: AsyncParsableCommand {
     @OptionGroup var limitOptions: WorkflowLimitOptions
     @Flag(inversion: .prefixedNo, help: "Make the tasks ready at once (--no-play leaves them created).")
     var play = true
-    @Option(help: "fifo, critical-path or output-first (default: fifo).") var policy = "fifo"
+    @Option(help: "fifo, critical-path or output-first (default: the workflow's `policy:`).") var policy: String?
     @Flag(help: "Follow the job's progress until it ends.") var watch = false
 
     func run() async throws {
-        let plan = try WorkflowInput.plan(file: file, limits: try limitOptions.limits)
+        let plan = try WorkflowInput.plan(file: file, limits: try limitOptions.limits, policy: policy)
         var request: Trellis_V1_AddTasksRequest
         do {
             request = try Trellis_V1_AddTasksRequest(plan: plan, play: play)
         } catch {
             WorkflowInput.reject(error.errors)
         }
-        request.policy = policy
+        // The file's policy, or the flag's when one is given; the coordinator refuses one it does not run.
+        request.policy = plan.workflow.policy.description
         let submitted = request
         let response = try await remote.withClient { client, metadata in
             try await client.addTasks(submitted, metadata: metadata)

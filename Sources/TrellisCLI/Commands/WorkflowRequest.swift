@@ -15,6 +15,14 @@ extension Trellis_V1_AddTasksRequest {
         jobName = plan.workflow.name
         self.play = play
         var errors: [WorkflowError] = []
+        if plan.workflow.failurePolicy == .failFast {
+            // Refused rather than dropped: the coordinator has no fail-fast yet, and the file asks for it.
+            errors.append(
+                WorkflowError(
+                    .invalidValue,
+                    "`failure: fail-fast` runs only with `trellis run`; a coordinator ends only what needs a failed task",
+                    at: nil))
+        }
         for node in plan.nodes {
             switch node.kind {
             case .trigger(let trigger):
