@@ -270,11 +270,6 @@ public final class SQLiteCoordinatorStore: CoordinatorStore {
                 arguments: [parent])
         }
 
-        mutating func allDependants(of parent: UInt64) throws -> [UInt64] {
-            try UInt64.fetchAll(
-                db.cachedStatement(sql: "SELECT child FROM need WHERE parent = ? ORDER BY rowid"), arguments: [parent])
-        }
-
         mutating func job(_ id: UInt64) throws -> JobProgress? {
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM job WHERE id = ?"), arguments: [id]).map { row in
                 JobProgress(

@@ -8,8 +8,6 @@ package protocol CoordinatorTables {
     mutating func insertNeed(parent: UInt64, child: UInt64, output: String?) throws
     /// The tasks that need `parent` (or its output `output`).
     mutating func dependants(of parent: UInt64, output: String?) throws -> [UInt64]
-    /// Every task that needs `parent` in any way.
-    mutating func allDependants(of parent: UInt64) throws -> [UInt64]
     /// The next task id and job id, each advanced as used.
     mutating func nextTaskID() throws -> UInt64
     mutating func nextJobID() throws -> UInt64
@@ -273,9 +271,16 @@ package enum CoordinatorTransitions {
     static func propagate<T: CoordinatorTables>(
         from root: RemoteTask, state: RemoteTaskState, at time: Double, tables: inout T, result: inout AppliedEvents
     ) throws {
-        var stack = [root.id]
+        var stack = [root]
         while let parent = stack.popLast() {
-            for child in try tables.allDependants(of: parent) {
+            // A need on an output the parent already signalled is met for good: that dependant goes on, as in
+            // the scheduling core. Needs on the whole task, or on an output never signalled, can no longer be.
+            var doomed = try tables.dependants(of: parent.id, output: nil)
+            for output in parent.outputs where !parent.signalled.contains(output) {
+                doomed += try tables.dependants(of: parent.id, output: output)
+            }
+            var seen = Set<UInt64>()
+            for child in doomed where seen.insert(child).inserted {
                 guard var task = try tables.task(child), !task.state.isFinal, task.state != .assigned,
                     task.state != .running
                 else { continue }
@@ -284,7 +289,7 @@ package enum CoordinatorTransitions {
                 task.finishedAt = time
                 try tables.save(task)
                 try ended(task, at: time, tables: &tables, result: &result)
-                stack.append(child)
+                stack.append(task)
             }
         }
     }

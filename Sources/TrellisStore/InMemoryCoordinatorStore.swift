@@ -21,7 +21,6 @@ public final class InMemoryCoordinatorStore: CoordinatorStore {
         mutating func dependants(of parent: UInt64, output: String?) -> [UInt64] {
             (needs[parent] ?? []).filter { $0.output == output }.map(\.child)
         }
-        mutating func allDependants(of parent: UInt64) -> [UInt64] { (needs[parent] ?? []).map(\.child) }
         mutating func nextTaskID() -> UInt64 {
             lastTask += 1
             return lastTask

@@ -158,6 +158,38 @@ struct CoordinatorStoreTests {
         #expect(try store.task(3)?.unmet == 1)
     }
 
+    /// As in the scheduling core: a need on an output the producer signalled stays met when the producer later
+    /// fails for good; only needs that can no longer be met end their tasks.
+    @Test(arguments: Kind.allCases)
+    func aSignalledOutputStaysMetWhenItsProducerFails(kind: Kind) throws {
+        let subject = try Subject(kind)
+        defer { withExtendedLifetime(subject) {} }
+        let store = subject.store
+        _ = try store.beginSession(at: 0)
+        let batch = NewTasks(
+            jobName: "j",
+            tasks: [
+                NewTask(name: "p", outputs: ["half", "all"], maxAttempts: 1),
+                NewTask(name: "early", needs: [NewNeed(.position(0), output: "half")]),
+                NewTask(name: "late", needs: [NewNeed(.position(0))]),
+                NewTask(name: "never", needs: [NewNeed(.position(0), output: "all")]),
+                NewTask(name: "after-early", needs: [NewNeed(.position(1))]),
+            ], play: true)
+        _ = try store.addTasks(batch, at: 1)
+        _ = try store.apply(
+            [
+                .assigned(1, worker: "w", epoch: 1, attempt: 1), .started(1, epoch: 1, attempt: 1),
+                .outputSignalled(1, name: "half", epoch: 1, attempt: 1),
+            ], at: 2)
+        _ = try store.apply([.failed(1, epoch: 1, attempt: 1, exitCode: 1, message: "exit status 1")], at: 3)
+        #expect(try store.task(1)?.state == .failed)
+        #expect(try store.task(2)?.state == .ready)
+        #expect(try store.task(3)?.state == .upstreamFailed)
+        #expect(try store.task(4)?.state == .upstreamFailed)
+        #expect(try store.task(5)?.state == .ready)
+        #expect(try store.task(5)?.unmet == 1)
+    }
+
     @Test(arguments: Kind.allCases)
     func aFinalFailureEndsEverythingDownstream(kind: Kind) throws {
         let subject = try Subject(kind)
