@@ -208,6 +208,8 @@ struct RuntimeState {
                 effects.timeouts.append((task, attempt, deadline))
             case .scheduleRetry(let task, let deadline):
                 effects.retries.append((task, deadline))
+            case .assign, .scheduleLease:
+                preconditionFailure("Internal inconsistency: the runtime's core has no workers, yet it sent \(action)")
             }
         }
         actions.removeAll(keepingCapacity: true)

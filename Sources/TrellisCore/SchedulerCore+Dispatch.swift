@@ -27,6 +27,7 @@ extension SchedulerCore {
             queues[Int(queue)].isDirty = false
             fill(queue, now: now, into: &actions)
         }
+        if pool.isDirty { placeAdmitted(now: now, into: &actions) }
     }
 
     func entry(for id: Int32, level: Int32 = 0) -> ReadyEntry {
@@ -65,27 +66,41 @@ extension SchedulerCore {
         batchRemaining = released
     }
 
-    /// Dispatches the best ready tasks of `queue` while it has free slots.
+    /// Dispatches the best ready tasks of `queue` while it has free slots; with workers, admits them into
+    /// their placement classes while the queue has room.
     mutating func fill(_ queue: Int32, now: Duration, into actions: inout [SchedulerAction]) {
-        while queues[Int(queue)].running < queues[Int(queue)].width, let top = queues[Int(queue)].ready.popMax() {
+        let usesWorkers = usesWorkers
+        while queues[Int(queue)].taken < queues[Int(queue)].width, let top = queues[Int(queue)].ready.popMax() {
             let record = tasks[Int(top.task)]
             // Skip entries left behind by a cancellation or by a rank that has grown since.
             guard record.phase == .ready, record.flags.contains(.queued), record.rank == top.rank else { continue }
-            dispatch(top.task, now: now, into: &actions)
+            if usesWorkers {
+                admit(top.task)
+            } else {
+                dispatch(top.task, now: now, into: &actions)
+            }
         }
     }
 
     mutating func dispatch(_ id: Int32, now: Duration, into actions: inout [SchedulerAction]) {
         tasks[Int(id)].flags.remove(.queued)
+        let attempt = beginAttempt(id)
+        let queue = QueueID(Int(tasks[Int(id)].queue))
+        actions.append(.dispatch(TaskID(Int(id)), queue: queue, attempt: attempt))
+        armTimeout(id, attempt: attempt, now: now, into: &actions)
+    }
+
+    /// Marks the next attempt of a task running and takes its queue slot; returns the attempt number.
+    mutating func beginAttempt(_ id: Int32) -> Int {
         tasks[Int(id)].phase = .running
         tasks[Int(id)].attempt += 1
-        let record = tasks[Int(id)]
-        queues[Int(record.queue)].running += 1
-        let task = TaskID(Int(id))
-        let attempt = Int(record.attempt)
-        actions.append(.dispatch(task, queue: QueueID(Int(record.queue)), attempt: attempt))
-        if record.flags.contains(.hasExtras), let timeout = extras[id]?.timeout {
-            actions.append(.scheduleTimeout(task, attempt: attempt, deadline: now + timeout))
+        queues[Int(tasks[Int(id)].queue)].running += 1
+        return Int(tasks[Int(id)].attempt)
+    }
+
+    func armTimeout(_ id: Int32, attempt: Int, now: Duration, into actions: inout [SchedulerAction]) {
+        if tasks[Int(id)].flags.contains(.hasExtras), let timeout = extras[id]?.timeout {
+            actions.append(.scheduleTimeout(TaskID(Int(id)), attempt: attempt, deadline: now + timeout))
         }
     }
 
@@ -116,6 +131,9 @@ extension SchedulerCore {
                 let queue = tasks[Int(old)].queue
                 queues[Int(queue)].ready.insert(entry(for: old))
                 markDirty(queue)
+            } else if tasks[Int(old)].flags.contains(.admitted) {
+                pool.classes[Int(placementClass(of: old))].ready.insert(entry(for: old))
+                pool.isDirty = true
             }
             propagateRank(from: old, below: Int32(start), worklist: &worklist)
         }

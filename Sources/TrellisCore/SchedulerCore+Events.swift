@@ -4,10 +4,11 @@ extension SchedulerCore {
     public mutating func succeeded(
         _ task: TaskID,
         attempt: Int,
+        worker: WorkerID? = nil,
         now: Duration,
         into actions: inout [SchedulerAction]
     ) -> EventDisposition {
-        guard let id = releaseSlot(task, attempt: attempt) else { return stale() }
+        guard let id = releaseSlot(task, attempt: attempt, worker: worker) else { return stale() }
         let record = tasks[Int(id)]
         if record.flags.contains(.cancelRequested) {
             finishCancelled(id, cause: record.cause, into: &actions)
@@ -33,10 +34,11 @@ extension SchedulerCore {
         _ task: TaskID,
         attempt: Int,
         retryable: Bool = true,
+        worker: WorkerID? = nil,
         now: Duration,
         into actions: inout [SchedulerAction]
     ) -> EventDisposition {
-        guard let id = releaseSlot(task, attempt: attempt) else { return stale() }
+        guard let id = releaseSlot(task, attempt: attempt, worker: worker) else { return stale() }
         let record = tasks[Int(id)]
         if record.flags.contains(.cancelRequested) {
             finishCancelled(id, cause: record.cause, into: &actions)
@@ -56,11 +58,12 @@ extension SchedulerCore {
         _ task: TaskID,
         index: Int,
         attempt: Int,
+        worker: WorkerID? = nil,
         now: Duration,
         into actions: inout [SchedulerAction]
     ) -> EventDisposition {
         let id = Int32(task.rawValue)
-        guard isCurrent(id, attempt: attempt), index >= 0, index < Int(tasks[Int(id)].partialCount),
+        guard isCurrent(id, attempt: attempt, worker: worker), index >= 0, index < Int(tasks[Int(id)].partialCount),
             !isEmitted(id, item: Int32(index)), !tasks[Int(id)].flags.contains(.cancelRequested)
         else { return stale() }
         if index == Int(tasks[Int(id)].emitted) {
@@ -144,19 +147,24 @@ extension SchedulerCore {
         return .stale
     }
 
-    func isCurrent(_ id: Int32, attempt: Int) -> Bool {
+    /// Whether a report is about the running attempt; with `worker`, only from the worker that holds it.
+    func isCurrent(_ id: Int32, attempt: Int, worker: WorkerID? = nil) -> Bool {
         guard id >= 0, Int(id) < tasks.count else { return false }
         let record = tasks[Int(id)]
-        return record.phase == .running && Int(record.attempt) == attempt
+        guard record.phase == .running, Int(record.attempt) == attempt else { return false }
+        guard let worker else { return true }
+        return pool.holders[id] == Int32(worker.rawValue)
     }
 
-    /// Ends the current attempt of a running task and frees its slot; `nil` when the report is stale.
-    mutating func releaseSlot(_ task: TaskID, attempt: Int) -> Int32? {
+    /// Ends the current attempt of a running task and frees its slot (and worker); `nil` when the report is
+    /// stale.
+    mutating func releaseSlot(_ task: TaskID, attempt: Int, worker: WorkerID?) -> Int32? {
         let id = Int32(task.rawValue)
-        guard isCurrent(id, attempt: attempt) else { return nil }
+        guard isCurrent(id, attempt: attempt, worker: worker) else { return nil }
         let queue = tasks[Int(id)].queue
         queues[Int(queue)].running -= 1
         markDirty(queue)
+        if usesWorkers { pool.release(id, of: placementClass(of: id)) }
         return id
     }
 
@@ -180,7 +188,8 @@ extension SchedulerCore {
         into actions: inout [SchedulerAction]
     ) {
         tasks[Int(id)].flags.remove(.timedOut)
-        let attempt = Int(tasks[Int(id)].attempt)
+        let lost = tasks[Int(id)].flags.contains(.hasExtras) ? Int(extras[id]?.lostAttempts ?? 0) : 0
+        let attempt = Int(tasks[Int(id)].attempt) - lost
         if retryable, tasks[Int(id)].flags.contains(.hasExtras), let retry = extras[id]?.retry,
             attempt < retry.maxAttempts
         {
@@ -211,6 +220,11 @@ extension SchedulerCore {
         tasks[Int(id)].phase = phase
         tasks[Int(id)].cause = cause
         tasks[Int(id)].flags.remove(.queued)
+        if tasks[Int(id)].flags.contains(.admitted) {
+            tasks[Int(id)].flags.remove(.admitted)
+            queues[Int(tasks[Int(id)].queue)].admitted -= 1
+            markDirty(tasks[Int(id)].queue)
+        }
         if tasks[Int(id)].flags.contains(.inBatch) {
             tasks[Int(id)].flags.remove(.inBatch)
             batchRemaining -= 1

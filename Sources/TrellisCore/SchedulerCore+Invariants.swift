@@ -5,6 +5,7 @@ extension SchedulerCore {
         var problems: [String] = []
         var running = [Int](repeating: 0, count: queues.count)
         var queuedValid = [Int](repeating: 0, count: queues.count)
+        var admitted = [Int](repeating: 0, count: queues.count)
         var unfinished = 0
         var inBatch = 0
         var counted = OutcomeCounts()
@@ -38,6 +39,9 @@ extension SchedulerCore {
                 if unsatisfied != 0 { problems.append("task#\(id) is ready with \(unsatisfied) unsatisfied inputs") }
                 if record.flags.contains(.queued) {
                     queuedValid[Int(record.queue)] += 1
+                    if record.flags.contains(.admitted) { problems.append("task#\(id) is both queued and admitted") }
+                } else if record.flags.contains(.admitted) {
+                    admitted[Int(record.queue)] += 1
                 } else if isDispatching, !pendingReady.contains(id), policy.barrierChunk == nil {
                     problems.append("task#\(id) is ready but in no ready heap")
                 }
@@ -74,8 +78,11 @@ extension SchedulerCore {
             if heapValid != queuedValid[index] {
                 problems.append("queue#\(index) heap holds \(heapValid) live entries, \(queuedValid[index]) queued")
             }
-            if isDispatching, queuedValid[index] > 0, queue.running < queue.width, !queue.isDirty {
-                problems.append("queue#\(index) has ready work and a free slot (\(queue.running)/\(queue.width))")
+            if queue.admitted != admitted[index] {
+                problems.append("queue#\(index) counts \(queue.admitted) admitted, tasks say \(admitted[index])")
+            }
+            if isDispatching, queuedValid[index] > 0, queue.taken < queue.width, !queue.isDirty {
+                problems.append("queue#\(index) has ready work and a free slot (\(queue.taken)/\(queue.width))")
             }
         }
         if unfinished != unfinishedCount { problems.append("unfinished \(unfinishedCount), tasks say \(unfinished)") }
@@ -83,6 +90,70 @@ extension SchedulerCore {
         if policy.barrierChunk != nil, inBatch != batchRemaining {
             problems.append("barrier batch counts \(batchRemaining), tasks say \(inBatch)")
         }
+        if usesWorkers {
+            checkWorkers(into: &problems)
+        } else if !pool.holders.isEmpty || !pool.workers.isEmpty {
+            problems.append("a queue-slot core has \(pool.workers.count) workers")
+        }
         return problems
+    }
+
+    /// Workers: slots and resources never overdrawn, holders consistent both ways, each running attempt on a
+    /// worker that fits it, candidate sets exact, and no admitted task left while a worker could take it.
+    func checkWorkers(into problems: inout [String]) {
+        var held = [Int](repeating: 0, count: pool.workers.count)
+        var heldResources = [[String: Double]](repeating: [:], count: pool.workers.count)
+        for (index, record) in tasks.enumerated() {
+            let id = Int32(index)
+            let holder = pool.holders[id]
+            guard record.phase == .running else {
+                if let holder { problems.append("task#\(id) is \(record.phase) but held by worker#\(holder)") }
+                continue
+            }
+            guard let holder else {
+                problems.append("task#\(id) runs on no worker")
+                continue
+            }
+            let worker = pool.workers[Int(holder)]
+            let placement = pool.classes[Int(placementClass(of: id))].placement
+            if worker.state == .gone { problems.append("task#\(id) runs on gone worker#\(holder)") }
+            if !placement.admits(worker.spec) { problems.append("task#\(id) (\(placement)) runs on worker#\(holder)") }
+            if !worker.tasks.contains(id) { problems.append("worker#\(holder) does not list its task#\(id)") }
+            held[Int(holder)] += 1
+            for (name, amount) in placement.resources { heldResources[Int(holder)][name, default: 0] += amount }
+        }
+        for (index, worker) in pool.workers.enumerated() {
+            if worker.running != held[index] || worker.tasks.count != held[index] {
+                problems.append("worker#\(index) counts \(worker.running) running, tasks say \(held[index])")
+            }
+            if worker.running > worker.spec.slots {
+                problems.append("worker#\(index) runs \(worker.running) in \(worker.spec.slots) slots")
+            }
+            for (name, total) in worker.spec.resources {
+                let expected = total - (heldResources[index][name] ?? 0)
+                if abs((worker.free[name] ?? 0) - expected) > 1e-6 || expected < -1e-9 {
+                    problems.append("worker#\(index) has \(worker.free[name] ?? 0) \(name) free, expected \(expected)")
+                }
+            }
+            for (placementClass, entry) in pool.classes.enumerated() {
+                let admits = worker.state != .gone && entry.placement.admits(worker.spec)
+                if admits != entry.admitting.contains(Int32(index)) {
+                    problems.append("class \(placementClass) lists worker#\(index) wrongly (admits: \(admits))")
+                }
+                if (admits && worker.hasFreeSlot) != entry.candidates.contains(Int32(index)) {
+                    problems.append("class \(placementClass) candidacy of worker#\(index) is wrong")
+                }
+            }
+        }
+        guard isDispatching, !pool.isDirty else { return }
+        for (placementClass, entry) in pool.classes.enumerated() {
+            let live = entry.ready.unordered.filter(isLiveAdmitted).count
+            if live > 0, !entry.isActive {
+                problems.append("class \(placementClass) has admitted tasks but is inactive")
+            }
+            if live > 0, let worker = pool.bestWorker(for: Int32(placementClass)) {
+                problems.append("class \(placementClass) has \(live) admitted tasks while worker#\(worker) has room")
+            }
+        }
     }
 }

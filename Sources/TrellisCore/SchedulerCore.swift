@@ -22,10 +22,13 @@ import HeapModule
 public struct SchedulerCore: Sendable {
     public let policy: SchedulingPolicy
     public let failurePolicy: FailurePolicy
+    public let execution: Execution
 
     var tasks: [TaskRecord] = []
     var queues: [QueueState] = []
     var extras: [Int32: TaskExtras] = [:]
+    /// Workers and placement classes (`.workers` execution only).
+    var pool = WorkerPool()
 
     // Edge arenas: singly linked lists, so a task costs no allocation of its own.
     var successorTarget: [Int32] = []
@@ -65,8 +68,13 @@ public struct SchedulerCore: Sendable {
     struct QueueState {
         var width: Int
         var running = 0
+        /// Tasks admitted into their placement class, not yet on a worker (`.workers` execution).
+        var admitted = 0
         var ready = Heap<ReadyEntry>()
         var isDirty = false
+
+        /// Slots running or promised to admitted tasks.
+        var taken: Int { running + admitted }
     }
 
     struct ItemKey: Hashable {
@@ -74,12 +82,23 @@ public struct SchedulerCore: Sendable {
         var item: Int32
     }
 
-    public init(policy: SchedulingPolicy = .outputFirst, failurePolicy: FailurePolicy = .continueIndependent) {
+    public init(
+        policy: SchedulingPolicy = .outputFirst,
+        failurePolicy: FailurePolicy = .continueIndependent,
+        execution: Execution = .queueSlots
+    ) {
         self.policy = policy
         self.failurePolicy = failurePolicy
+        self.execution = execution
+        if case .workers(let leaseTimeout) = execution { pool.leaseTimeout = leaseTimeout }
     }
 
     var isDispatching: Bool { isStarted && !isPaused }
+
+    var usesWorkers: Bool {
+        if case .workers = execution { return true }
+        return false
+    }
 
     // MARK: - Queries
 
@@ -221,6 +240,7 @@ public struct SchedulerCore: Sendable {
                 doom = inheritedDoom(from: Int32(source))
             }
         }
+        let placementClass = try placementClass(for: spec.placement)
         let cost = max(0, spec.estimate ?? 1)
         var record = TaskRecord(
             phase: .waiting,
@@ -230,9 +250,9 @@ public struct SchedulerCore: Sendable {
             rank: initialRank(id: id, cost: cost),
             cost: cost
         )
-        if spec.retry.maxAttempts > 1 || spec.timeout != nil {
+        if spec.retry.maxAttempts > 1 || spec.timeout != nil || placementClass != 0 {
             record.flags.insert(.hasExtras)
-            extras[id] = TaskExtras(retry: spec.retry, timeout: spec.timeout)
+            extras[id] = TaskExtras(retry: spec.retry, timeout: spec.timeout, placementClass: placementClass)
         }
         tasks.append(record)
         for dependency in spec.dependencies {
@@ -288,6 +308,20 @@ public struct SchedulerCore: Sendable {
         case .succeeded, .waiting, .ready, .running, .backoff:
             preconditionFailure("Internal inconsistency: doom inherited from task#\(source) in phase \(record.phase)")
         }
+    }
+
+    /// The placement class of a new task; checked before anything changes.
+    mutating func placementClass(for placement: Placement) throws(TrellisCoreError) -> Int32 {
+        guard placement != .anywhere else { return 0 }
+        guard usesWorkers else {
+            throw TrellisCoreError(
+                code: .invalidPlacement, message: "this core runs tasks in queue slots; it cannot place \(placement)")
+        }
+        if let bad = placement.resources.first(where: { !$0.value.isFinite }) {
+            throw TrellisCoreError(
+                code: .invalidPlacement, message: "resource '\(bad.key)' needs a finite amount, got \(bad.value)")
+        }
+        return pool.placementClass(of: placement)
     }
 
     func checkQueue(_ queue: QueueID) throws(TrellisCoreError) {

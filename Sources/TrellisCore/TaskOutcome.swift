@@ -43,6 +43,10 @@ public enum SchedulerAction: Hashable, Sendable {
     case scheduleTimeout(TaskID, attempt: Int, deadline: Duration)
     /// Call `retryDue(_:now:)` at `deadline`.
     case scheduleRetry(TaskID, deadline: Duration)
+    /// Start attempt `attempt` (1-based) of `task` on `worker` (a core with `.workers` execution).
+    case assign(TaskID, to: WorkerID, attempt: Int)
+    /// Call `leaseExpired(_:now:)` at `deadline`; a heartbeat before then hands out a later deadline.
+    case scheduleLease(WorkerID, deadline: Duration)
 }
 
 /// Whether an event changed anything. Reports about an attempt that is no longer current are `stale`.

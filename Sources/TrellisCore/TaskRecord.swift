@@ -18,8 +18,10 @@ struct TaskRecord {
         static let queued = Flags(rawValue: 1 << 3)
         /// Sits in the rank propagation work list.
         static let inWorklist = Flags(rawValue: 1 << 4)
-        /// Has retry or timeout settings in `SchedulerCore.extras`.
+        /// Has retry, timeout, placement or lost-attempt settings in `SchedulerCore.extras`.
         static let hasExtras = Flags(rawValue: 1 << 5)
+        /// Admitted by its queue and waiting in its placement class for a worker (`.workers` execution).
+        static let admitted = Flags(rawValue: 1 << 6)
     }
 
     var phase: Phase
@@ -46,8 +48,12 @@ struct TaskRecord {
 
 /// Settings only some tasks have; kept out of `TaskRecord` so ordinary tasks stay small.
 struct TaskExtras {
-    var retry: RetryPolicy
+    var retry: RetryPolicy = .none
     var timeout: Duration?
+    /// The placement class in `WorkerPool.classes` (0 runs anywhere).
+    var placementClass: Int32 = 0
+    /// Attempts that ended because their worker was lost; they do not count against `retry`.
+    var lostAttempts: Int32 = 0
 }
 
 /// An entry of a ready heap or of the barrier's pending heap; the maximum runs first.

@@ -13,6 +13,8 @@ public struct TaskSpec: Hashable, Sendable {
     public var retry: RetryPolicy
     /// Per-attempt time limit; `nil` for none.
     public var timeout: Duration?
+    /// Where the task may run; only a core with `.workers` execution places tasks.
+    public var placement: Placement
 
     public init(
         queue: QueueID,
@@ -21,7 +23,8 @@ public struct TaskSpec: Hashable, Sendable {
         partialCount: Int = 0,
         estimate: Double? = nil,
         retry: RetryPolicy = .none,
-        timeout: Duration? = nil
+        timeout: Duration? = nil,
+        placement: Placement = .anywhere
     ) {
         self.queue = queue
         self.priority = priority
@@ -30,5 +33,6 @@ public struct TaskSpec: Hashable, Sendable {
         self.estimate = estimate
         self.retry = retry
         self.timeout = timeout
+        self.placement = placement
     }
 }

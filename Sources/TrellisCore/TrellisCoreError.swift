@@ -1,12 +1,18 @@
 /// A request the scheduling core refuses, with nothing changed.
 public struct TrellisCoreError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case unknownQueue, unknownDependency, itemOutOfRange, invalidWidth }
+        private enum Value: Hashable, Sendable {
+            case unknownQueue, unknownDependency, itemOutOfRange, invalidWidth, invalidPlacement, invalidWorker
+        }
         private let value: Value
         public static let unknownQueue = Code(value: .unknownQueue)
         public static let unknownDependency = Code(value: .unknownDependency)
         public static let itemOutOfRange = Code(value: .itemOutOfRange)
         public static let invalidWidth = Code(value: .invalidWidth)
+        /// A placement the core cannot honour: resources that are not finite, or placement without workers.
+        public static let invalidPlacement = Code(value: .invalidPlacement)
+        /// A worker with no slots or resources that are not finite amounts.
+        public static let invalidWorker = Code(value: .invalidWorker)
         public var description: String { "\(value)" }
     }
 

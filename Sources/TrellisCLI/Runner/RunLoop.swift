@@ -310,6 +310,8 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
                 schedule(at: deadline, .timeout(node: coreToNode[task.rawValue], attempt: attempt))
             case .scheduleRetry(let task, let deadline):
                 schedule(at: deadline, .retryDue(node: coreToNode[task.rawValue]))
+            case .assign, .scheduleLease:
+                preconditionFailure("Internal inconsistency: a local run's core has no workers, yet it sent \(action)")
             }
         }
     }

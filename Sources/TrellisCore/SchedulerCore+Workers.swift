@@ -1,0 +1,239 @@
+extension SchedulerCore {
+    /// How a core hands out work.
+    public enum Execution: Hashable, Sendable {
+        /// Each queue's width is the only limit: an attempt goes to a free slot of its queue (`.dispatch`).
+        /// The in-process runtime and local runs work this way.
+        case queueSlots
+        /// Attempts go to workers that join and leave (`.assign`), placed by type, tags and resources;
+        /// a worker holds a lease of `leaseTimeout` that its heartbeats renew.
+        case workers(leaseTimeout: Duration)
+    }
+
+    /// Largest slot count a worker may offer.
+    public static let maxWorkerSlots = 1 << 20
+
+    // MARK: - Worker events
+
+    /// A worker joins and may get work at once. Its lease runs until `now + leaseTimeout`.
+    public mutating func joinWorker(
+        _ spec: WorkerSpec,
+        now: Duration,
+        into actions: inout [SchedulerAction]
+    ) throws(TrellisCoreError) -> WorkerID {
+        guard case .workers(let leaseTimeout) = execution else {
+            throw TrellisCoreError(code: .invalidWorker, message: "this core runs tasks in queue slots, not on workers")
+        }
+        guard spec.slots >= 1, spec.slots <= Self.maxWorkerSlots else {
+            throw TrellisCoreError(
+                code: .invalidWorker,
+                message: "a worker needs between 1 and \(Self.maxWorkerSlots) slots, got \(spec.slots)")
+        }
+        if let bad = spec.resources.first(where: { !$0.value.isFinite || $0.value < 0 }) {
+            throw TrellisCoreError(
+                code: .invalidWorker,
+                message: "resource '\(bad.key)' needs a finite amount of at least 0, got \(bad.value)")
+        }
+        let id = Int32(pool.workers.count)
+        var worker = WorkerPool.Worker(spec: spec, free: spec.resources, leaseDeadline: now + leaseTimeout)
+        for (index, entry) in pool.classes.enumerated() where entry.placement.admits(spec) {
+            worker.classes.append(Int32(index))
+            pool.classes[index].admitting.append(id)
+            pool.classes[index].candidates.insert(id)
+        }
+        pool.workers.append(worker)
+        pool.isDirty = true
+        actions.append(.scheduleLease(WorkerID(Int(id)), deadline: now + leaseTimeout))
+        flush(now: now, into: &actions)
+        return WorkerID(Int(id))
+    }
+
+    /// The worker is alive: its lease runs until `now + leaseTimeout`.
+    @discardableResult
+    public mutating func heartbeat(
+        _ worker: WorkerID,
+        now: Duration,
+        into actions: inout [SchedulerAction]
+    ) -> EventDisposition {
+        guard let id = liveWorker(worker) else { return stale() }
+        pool.workers[Int(id)].leaseDeadline = now + pool.leaseTimeout
+        actions.append(.scheduleLease(worker, deadline: now + pool.leaseTimeout))
+        return .accepted
+    }
+
+    /// The worker takes no new attempts; the ones it runs go on and report as usual. A worker that connects
+    /// again joins as a new worker.
+    @discardableResult
+    public mutating func drainWorker(_ worker: WorkerID) -> EventDisposition {
+        guard let id = liveWorker(worker), pool.workers[Int(id)].state == .accepting else { return stale() }
+        pool.workers[Int(id)].state = .draining
+        pool.updateCandidacy(of: id)
+        return .accepted
+    }
+
+    /// The worker's lease deadline passed. Unless a heartbeat renewed it, the worker is lost: see
+    /// `workerLeft(_:now:into:)`.
+    @discardableResult
+    public mutating func leaseExpired(
+        _ worker: WorkerID,
+        now: Duration,
+        into actions: inout [SchedulerAction]
+    ) -> EventDisposition {
+        guard let id = liveWorker(worker), pool.workers[Int(id)].leaseDeadline <= now else { return stale() }
+        return workerLeft(worker, now: now, into: &actions)
+    }
+
+    /// The worker is gone. Each attempt it ran ends: one asked to stop ends as cancelled, one past its deadline
+    /// as a timed-out failure, any other is run again without counting against its retries.
+    @discardableResult
+    public mutating func workerLeft(
+        _ worker: WorkerID,
+        now: Duration,
+        into actions: inout [SchedulerAction]
+    ) -> EventDisposition {
+        guard let id = liveWorker(worker) else { return stale() }
+        pool.workers[Int(id)].state = .gone
+        pool.updateCandidacy(of: id)
+        for placementClass in pool.workers[Int(id)].classes {
+            pool.classes[Int(placementClass)].admitting.removeAll { $0 == id }
+        }
+        pool.workers[Int(id)].classes = []
+        for task in pool.workers[Int(id)].tasks.sorted() {
+            let attempt = Int(tasks[Int(task)].attempt)
+            guard releaseSlot(TaskID(Int(task)), attempt: attempt, worker: nil) != nil else {
+                preconditionFailure("Internal inconsistency: \(worker) held task#\(task), which is not running")
+            }
+            let flags = tasks[Int(task)].flags
+            if flags.contains(.cancelRequested) {
+                finishCancelled(task, cause: tasks[Int(task)].cause, into: &actions)
+            } else if flags.contains(.timedOut) {
+                attemptFailed(task, reason: 1, retryable: true, now: now, into: &actions)
+            } else {
+                var extra = extras[task] ?? TaskExtras()
+                extra.lostAttempts += 1
+                extras[task] = extra
+                tasks[Int(task)].flags.insert(.hasExtras)
+                makeReady(task)
+            }
+        }
+        flush(now: now, into: &actions)
+        return .accepted
+    }
+
+    // MARK: - Worker queries
+
+    /// Workers that joined, including those gone since.
+    public var workerCount: Int { pool.workers.count }
+
+    /// Whether the worker has neither left nor been lost.
+    public func isConnected(_ worker: WorkerID) -> Bool { liveWorker(worker) != nil }
+
+    /// Whether the worker takes new attempts.
+    public func isAccepting(_ worker: WorkerID) -> Bool {
+        liveWorker(worker).map { pool.workers[Int($0)].state == .accepting } ?? false
+    }
+
+    /// Attempts the worker runs now.
+    public func runningCount(of worker: WorkerID) -> Int {
+        worker.rawValue >= 0 && worker.rawValue < pool.workers.count ? pool.workers[worker.rawValue].running : 0
+    }
+
+    /// When the worker's lease runs out, unless renewed; `nil` once it is gone.
+    public func leaseDeadline(of worker: WorkerID) -> Duration? {
+        liveWorker(worker).map { pool.workers[Int($0)].leaseDeadline }
+    }
+
+    /// The worker running `task`'s current attempt.
+    public func holder(of task: TaskID) -> WorkerID? {
+        pool.holders[Int32(task.rawValue)].map { WorkerID(Int($0)) }
+    }
+
+    /// Attempts of `task` that ended because their worker was lost.
+    public func lostAttempts(of task: TaskID) -> Int {
+        Int(extras[Int32(task.rawValue)]?.lostAttempts ?? 0)
+    }
+
+    /// Why an unfinished task is not running; `nil` when it runs or has finished.
+    public func waitReason(of task: TaskID) -> WaitReason? {
+        let id = Int32(task.rawValue)
+        let record = tasks[task.rawValue]
+        switch record.phase {
+        case .waiting: return .inputs(remaining: Int(record.remaining))
+        case .backoff: return .retryDelay(afterAttempt: Int(record.attempt))
+        case .running, .succeeded, .failed, .cancelled, .upstreamFailed: return nil
+        case .ready:
+            guard isDispatching else { return .paused }
+            if record.flags.contains(.admitted) {
+                let placementClass = placementClass(of: id)
+                let placement = pool.classes[Int(placementClass)].placement
+                return pool.hasAcceptingWorker(for: placementClass) ? .workersBusy(placement) : .noWorker(placement)
+            }
+            let queue = Int(record.queue)
+            return .queueFull(QueueID(queue), width: queues[queue].width)
+        }
+    }
+
+    // MARK: - Placement
+
+    func liveWorker(_ worker: WorkerID) -> Int32? {
+        guard worker.rawValue >= 0, worker.rawValue < pool.workers.count,
+            pool.workers[worker.rawValue].state != .gone
+        else { return nil }
+        return Int32(worker.rawValue)
+    }
+
+    func placementClass(of id: Int32) -> Int32 {
+        tasks[Int(id)].flags.contains(.hasExtras) ? extras[id]?.placementClass ?? 0 : 0
+    }
+
+    /// Moves a ready task its queue has room for into its placement class.
+    mutating func admit(_ id: Int32) {
+        tasks[Int(id)].flags.remove(.queued)
+        tasks[Int(id)].flags.insert(.admitted)
+        queues[Int(tasks[Int(id)].queue)].admitted += 1
+        let placementClass = placementClass(of: id)
+        pool.classes[Int(placementClass)].ready.insert(entry(for: id))
+        pool.activate(placementClass)
+        pool.isDirty = true
+    }
+
+    func isLiveAdmitted(_ entry: ReadyEntry) -> Bool {
+        let record = tasks[Int(entry.task)]
+        return record.phase == .ready && record.flags.contains(.admitted) && record.rank == entry.rank
+    }
+
+    /// Starts admitted tasks while some worker has room: each time the best admitted task of any class
+    /// a worker can take now, on the least-loaded such worker. Costs O(active classes × their free workers)
+    /// per start; a class whose workers are all busy costs O(1).
+    mutating func placeAdmitted(now: Duration, into actions: inout [SchedulerAction]) {
+        pool.isDirty = false
+        while true {
+            var best: (entry: ReadyEntry, placementClass: Int32, worker: Int32)?
+            var index = 0
+            while index < pool.active.count {
+                let placementClass = pool.active[index]
+                while let top = pool.classes[Int(placementClass)].ready.max, !isLiveAdmitted(top) {
+                    _ = pool.classes[Int(placementClass)].ready.popMax()
+                }
+                guard let top = pool.classes[Int(placementClass)].ready.max else {
+                    pool.classes[Int(placementClass)].isActive = false
+                    pool.active.swapAt(index, pool.active.count - 1)
+                    pool.active.removeLast()
+                    continue
+                }
+                index += 1
+                if let best, top < best.entry { continue }
+                guard let worker = pool.bestWorker(for: placementClass) else { continue }
+                best = (top, placementClass, worker)
+            }
+            guard let best else { return }
+            _ = pool.classes[Int(best.placementClass)].ready.popMax()
+            let id = best.entry.task
+            tasks[Int(id)].flags.remove(.admitted)
+            queues[Int(tasks[Int(id)].queue)].admitted -= 1
+            pool.hold(id, of: best.placementClass, on: best.worker)
+            let attempt = beginAttempt(id)
+            actions.append(.assign(TaskID(Int(id)), to: WorkerID(Int(best.worker)), attempt: attempt))
+            armTimeout(id, attempt: attempt, now: now, into: &actions)
+        }
+    }
+}

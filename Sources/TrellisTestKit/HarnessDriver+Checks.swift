@@ -1,0 +1,90 @@
+import TrellisCore
+
+extension HarnessDriver {
+    // MARK: - Checks
+
+    /// Under `.fifo`, each queue hands out its ready tasks by priority, then submission order.
+    /// With workers, the same holds among the tasks of one queue that have the same placement and have been
+    /// admitted by their queue (a task waiting for a worker of another kind does not hold up the others).
+    mutating func checkFifoOrder(_ dispatched: [TaskID]) {
+        func key(_ task: Int) -> (Int, Int) { (Int(Int32(clamping: specs[task].priority)), -task) }
+        let usesWorkers = options.workers != nil
+        let placements = usesWorkers ? Set(dispatched.map { specs[$0.rawValue].placement }) : [Placement.anywhere]
+        for queue in widths.indices {
+            for placement in placements {
+                let picked = dispatched.map(\.rawValue).filter {
+                    specs[$0].queue.rawValue == queue && (!usesWorkers || specs[$0].placement == placement)
+                }
+                for (earlier, later) in zip(picked, picked.dropFirst()) where key(earlier) < key(later) {
+                    violation("fifo dispatched task#\(earlier) before task#\(later)")
+                }
+                guard let last = picked.last else { continue }
+                for task in 0..<submitted where specs[task].queue.rawValue == queue {
+                    guard core.state(of: TaskID(task)) == .ready, key(task) > key(last) else { continue }
+                    if usesWorkers {
+                        guard specs[task].placement == placement, isAdmitted(task) else { continue }
+                    }
+                    violation("fifo dispatched task#\(last) while task#\(task) is ready")
+                }
+            }
+        }
+    }
+
+    func isAdmitted(_ task: Int) -> Bool {
+        switch core.waitReason(of: TaskID(task)) {
+        case .noWorker, .workersBusy: true
+        default: false
+        }
+    }
+
+    mutating func afterStep() {
+        for problem in core.checkInvariants() { violation("checkInvariants: \(problem)") }
+        for queue in widths.indices {
+            let count = core.runningCount(of: QueueID(queue))
+            if count != runningPerQueue[queue] {
+                violation("queue#\(queue) counts \(count) running, driver sees \(runningPerQueue[queue])")
+            }
+            if core.width(of: QueueID(queue)) != widths[queue] {
+                violation("queue#\(queue) has width \(core.width(of: QueueID(queue))), set to \(widths[queue])")
+            }
+            // A narrowed queue may run over its width until attempts end, but must not dispatch meanwhile.
+            if count > widths[queue], dispatchedThisStep.contains(queue) {
+                violation("queue#\(queue) runs \(count) with width \(widths[queue])")
+            }
+        }
+        let finished = completions.reduce(0) { $0 + min($1, 1) }
+        if core.unfinishedCount != submitted - finished {
+            violation("core has \(core.unfinishedCount) unfinished, driver counts \(submitted - finished)")
+        }
+        for attempt in running where core.state(of: TaskID(attempt.task)) != .running(attempt: attempt.attempt) {
+            let state = core.state(of: TaskID(attempt.task))
+            violation("task#\(attempt.task) runs attempt \(attempt.attempt), core says \(state)")
+        }
+        if options.workers != nil { checkWorkers() }
+    }
+
+    mutating func finalChecks() {
+        report.steps = step
+        report.counts = core.counts
+        report.staleReports = core.staleReports
+        if core.unfinishedCount != 0 { violation("finished with \(core.unfinishedCount) unfinished tasks") }
+        if !running.isEmpty { violation("finished with \(running.count) attempts running") }
+        for task in specs.indices where completions[task] != 1 {
+            violation("task#\(task) completed \(completions[task]) times")
+        }
+        if core.counts.total != specs.count { violation("outcome counts \(core.counts) for \(specs.count) tasks") }
+        if core.staleReports != report.expectedStaleReports {
+            violation("core counted \(core.staleReports) stale events, driver sent \(report.expectedStaleReports)")
+        }
+    }
+}
+
+extension [SchedulerAction] {
+    /// The tasks dispatched by these actions.
+    var dispatched: [TaskID] {
+        compactMap { action in
+            if case .dispatch(let task, _, _) = action { return task }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,237 @@
+import TrellisCore
+
+/// A worker as the harness sees it.
+struct HarnessWorker {
+    var spec: WorkerSpec
+    var connected = true
+    var accepting = true
+    var running = 0
+    var free: [String: Double]
+    var leaseDeadline: Duration
+
+    static let types = ["cpu", "gpu"]
+
+    /// A worker of a random type with random tags, slots and resources.
+    static func randomSpec(using rng: inout SplitMix64) -> WorkerSpec {
+        let type = types.randomElement(using: &rng)!
+        var tags: Set<String> = []
+        if rng.chance(0.5) { tags.insert("ssd") }
+        if rng.chance(0.3) { tags.insert("big") }
+        var resources = ["mem": Double(Int.random(in: 1...6, using: &rng))]
+        if type == "gpu" { resources["gpus"] = Double(Int.random(in: 0...2, using: &rng)) }
+        return WorkerSpec(type: type, tags: tags, slots: Int.random(in: 1...3, using: &rng), resources: resources)
+    }
+
+    /// A placement some workers offer and others do not.
+    static func randomPlacement(using rng: inout SplitMix64) -> Placement {
+        switch Int.random(in: 0..<5, using: &rng) {
+        case 0: Placement(type: "cpu")
+        case 1: Placement(type: "gpu", resources: ["mem": 2])
+        case 2: Placement(tags: ["ssd"])
+        case 3: Placement(resources: ["mem": 1.5])
+        default: Placement(type: "gpu", tags: ["ssd"], resources: ["mem": 3, "gpus": 1])
+        }
+    }
+
+    /// A worker that can run `placement`.
+    static func spec(fitting placement: Placement, using rng: inout SplitMix64) -> WorkerSpec {
+        let factor = Double(Int.random(in: 1...2, using: &rng))
+        return WorkerSpec(
+            type: placement.type ?? types.randomElement(using: &rng)!, tags: Set(placement.tags),
+            slots: Int.random(in: 1...2, using: &rng), resources: placement.resources.mapValues { $0 * factor })
+    }
+}
+
+extension HarnessDriver.Attempt {
+    var workerID: WorkerID? { worker >= 0 ? WorkerID(worker) : nil }
+}
+
+extension HarnessDriver {
+    /// A worker event, drawn before the others; `nil` for none this step.
+    mutating func nextWorkerEvent() -> Event? {
+        guard let options = options.workers else { return nil }
+        if workers.count < 40, rng.chance(options.joinProbability) { return .join }
+        guard !workers.isEmpty else { return nil }
+        if rng.chance(options.drainProbability) { return .drain }
+        if rng.chance(options.leaveProbability) { return .leave }
+        if rng.chance(options.leaseProbability) { return .lease }
+        if rng.chance(options.heartbeatProbability) { return .heartbeat }
+        if rng.chance(options.impostorProbability), running.contains(where: { $0.worker >= 0 }) { return .impostor }
+        return nil
+    }
+
+    mutating func join(_ spec: WorkerSpec) {
+        let lease = options.workers?.leaseTimeout ?? .zero
+        workers.append(HarnessWorker(spec: spec, free: spec.resources, leaseDeadline: now + lease))
+        report.workersJoined += 1
+        var actions: [SchedulerAction] = []
+        do {
+            let id = try core.joinWorker(spec, now: now, into: &actions)
+            if id.rawValue != workers.count - 1 { violation("worker \(workers.count - 1) joined as \(id)") }
+        } catch {
+            violation("joinWorker(\(spec)) threw \(error)")
+        }
+        apply(actions)
+    }
+
+    mutating func drainOne() {
+        let worker = Int.random(in: workers.indices, using: &rng)
+        let expected: EventDisposition = workers[worker].connected && workers[worker].accepting ? .accepted : .stale
+        if expected == .stale { report.expectedStaleReports += 1 }
+        let disposition = core.drainWorker(WorkerID(worker))
+        if disposition != expected { violation("drainWorker(\(worker)) answered \(disposition), expected \(expected)") }
+        if disposition == .accepted { workers[worker].accepting = false }
+    }
+
+    /// A worker leaves, or a lease deadline is checked: often the worker's own (it is lost), sometimes one
+    /// a heartbeat has moved on (stale).
+    mutating func leaveOne(byLease: Bool) {
+        let worker = Int.random(in: workers.indices, using: &rng)
+        if byLease, workers[worker].connected, rng.chance(0.7) { now = max(now, workers[worker].leaseDeadline) }
+        let leaves = workers[worker].connected && (!byLease || workers[worker].leaseDeadline <= now)
+        if !leaves { report.expectedStaleReports += 1 }
+        if leaves {
+            // Its attempts end before the core answers, so completions see them gone.
+            while let position = running.firstIndex(where: { $0.worker == worker }) {
+                let attempt = running[position]
+                endAttempt(at: position)
+                if !attempt.cancelRequested, !attempt.timedOut {
+                    lost[attempt.task] += 1
+                    report.attemptsLost += 1
+                }
+            }
+            workers[worker].connected = false
+            workers[worker].accepting = false
+        }
+        var actions: [SchedulerAction] = []
+        let disposition =
+            byLease
+            ? core.leaseExpired(WorkerID(worker), now: now, into: &actions)
+            : core.workerLeft(WorkerID(worker), now: now, into: &actions)
+        if disposition != (leaves ? .accepted : .stale) {
+            violation("worker#\(worker) \(byLease ? "lease check" : "leaving") answered \(disposition)")
+        }
+        apply(actions)
+    }
+
+    mutating func heartbeatOne() {
+        let worker = Int.random(in: workers.indices, using: &rng)
+        let expected: EventDisposition = workers[worker].connected ? .accepted : .stale
+        if expected == .stale { report.expectedStaleReports += 1 }
+        var actions: [SchedulerAction] = []
+        let disposition = core.heartbeat(WorkerID(worker), now: now, into: &actions)
+        if disposition != expected { violation("heartbeat of worker#\(worker) answered \(disposition)") }
+        let lease = options.workers?.leaseTimeout ?? .zero
+        if disposition == .accepted, actions != [.scheduleLease(WorkerID(worker), deadline: now + lease)] {
+            violation("heartbeat of worker#\(worker) produced \(actions)")
+        }
+        apply(actions)
+    }
+
+    /// A report about a running attempt from a worker that does not hold it changes nothing.
+    mutating func impostorReport() {
+        guard workers.count > 1 else { return }
+        let current = running.filter { $0.worker >= 0 }.randomElement(using: &rng)!
+        var impostor = Int.random(in: 0..<(workers.count - 1), using: &rng)
+        if impostor >= current.worker { impostor += 1 }
+        let task = TaskID(current.task)
+        let from = WorkerID(impostor)
+        var actions: [SchedulerAction] = []
+        let disposition: EventDisposition
+        switch Int.random(in: 0..<3, using: &rng) {
+        case 0: disposition = core.succeeded(task, attempt: current.attempt, worker: from, now: now, into: &actions)
+        case 1: disposition = core.failed(task, attempt: current.attempt, worker: from, now: now, into: &actions)
+        default:
+            disposition = core.partialResult(
+                task, index: current.nextItem, attempt: current.attempt, worker: from, now: now, into: &actions)
+        }
+        report.expectedStaleReports += 1
+        if disposition != .stale { violation("report on \(task) from \(from), not its holder, was \(disposition)") }
+        if !actions.isEmpty { violation("report on \(task) from \(from) produced \(actions)") }
+    }
+
+    /// Nothing can happen: some ready task fits no worker that accepts work, so one that fits it joins.
+    mutating func rescue() {
+        for task in 0..<submitted {
+            switch core.waitReason(of: TaskID(task)) {
+            case .noWorker(let placement):
+                if placement != specs[task].placement {
+                    violation("task#\(task) waits for \(placement), its placement is \(specs[task].placement)")
+                }
+                join(HarnessWorker.spec(fitting: placement, using: &rng))
+                return
+            default:
+                continue
+            }
+        }
+        let reasons = (0..<submitted).compactMap { task in
+            core.waitReason(of: TaskID(task)).map { "task#\(task): \($0)" }
+        }
+        violation("stuck with \(core.unfinishedCount) unfinished, no worker missing: \(reasons.prefix(5))")
+    }
+
+    // MARK: - Bookkeeping
+
+    /// Removes a running attempt, freeing its queue slot and its worker's slot and resources.
+    mutating func endAttempt(at position: Int) {
+        let attempt = running.remove(at: position)
+        runningPerQueue[specs[attempt.task].queue.rawValue] -= 1
+        timers.removeAll { $0.task == attempt.task && $0.attempt == attempt.attempt }
+        guard attempt.worker >= 0 else { return }
+        workers[attempt.worker].running -= 1
+        for (name, amount) in specs[attempt.task].placement.resources {
+            workers[attempt.worker].free[name, default: 0] += amount
+        }
+    }
+
+    /// Checks an assignment against what the driver knows of the worker, and takes its slot and resources.
+    mutating func assigned(_ task: Int, to worker: Int, attempt: Int) {
+        guard workers.indices.contains(worker) else {
+            violation("task#\(task) assigned to unknown worker#\(worker)")
+            return
+        }
+        let placement = specs[task].placement
+        if !workers[worker].connected || !workers[worker].accepting {
+            violation("task#\(task) assigned to worker#\(worker), which does not accept work")
+        }
+        if !placement.admits(workers[worker].spec) {
+            violation("task#\(task) (\(placement)) assigned to worker#\(worker) \(workers[worker].spec)")
+        }
+        if workers[worker].running >= workers[worker].spec.slots {
+            violation("worker#\(worker) gets a task with all \(workers[worker].spec.slots) slots busy")
+        }
+        workers[worker].running += 1
+        for (name, amount) in placement.resources {
+            workers[worker].free[name, default: 0] -= amount
+            if workers[worker].free[name]! < -1e-9 { violation("worker#\(worker) overdraws \(name)") }
+        }
+    }
+
+    mutating func leaseScheduled(_ worker: Int, deadline: Duration) {
+        let expected = now + (options.workers?.leaseTimeout ?? .zero)
+        if deadline != expected { violation("lease of worker#\(worker) until \(deadline), expected \(expected)") }
+        if workers.indices.contains(worker) { workers[worker].leaseDeadline = deadline }
+    }
+
+    /// The core and the driver agree on every worker and every holder.
+    mutating func checkWorkers() {
+        for (index, worker) in workers.enumerated() {
+            let id = WorkerID(index)
+            if core.isConnected(id) != worker.connected || core.isAccepting(id) != worker.accepting {
+                violation("worker#\(index) connected/accepting \(core.isConnected(id))/\(core.isAccepting(id))")
+            }
+            if core.runningCount(of: id) != worker.running {
+                violation("worker#\(index) runs \(core.runningCount(of: id)), driver sees \(worker.running)")
+            }
+            if worker.connected, core.leaseDeadline(of: id) != worker.leaseDeadline {
+                violation("worker#\(index) lease \(String(describing: core.leaseDeadline(of: id)))")
+            }
+        }
+        for attempt in running where core.holder(of: TaskID(attempt.task)) != attempt.workerID {
+            violation("task#\(attempt.task) held by \(String(describing: core.holder(of: TaskID(attempt.task))))")
+        }
+        for task in 0..<submitted where core.lostAttempts(of: TaskID(task)) != lost[task] {
+            violation("task#\(task) lost \(core.lostAttempts(of: TaskID(task))) attempts, driver saw \(lost[task])")
+        }
+    }
+}
