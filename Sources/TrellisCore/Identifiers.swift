@@ -30,3 +30,17 @@ public struct Dependency: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { item.map { "\(task)[\($0)]" } ?? task.description }
 }
+
+/// Identifies one job (a workflow with its own policies and queues) inside a `SchedulerCore`.
+/// Job 0 is the default job a core starts with.
+public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: Int
+
+    public init(_ rawValue: Int) { self.rawValue = rawValue }
+
+    /// The job a core starts with; `addQueue(width:)` adds its queues to it.
+    public static let initial = JobID(0)
+
+    public static func < (lhs: JobID, rhs: JobID) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "job#\(rawValue)" }
+}

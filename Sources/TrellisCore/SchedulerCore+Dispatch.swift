@@ -15,14 +15,16 @@ extension SchedulerCore {
     /// is done, and fills free slots of the queues whose state changed.
     mutating func flush(now: Duration, into actions: inout [SchedulerAction]) {
         guard isDispatching else { return }
-        if policy.usesRanks, rankWatermark < tasks.count { updateRanks() }
+        if anyJobUsesRanks, rankWatermark < tasks.count { updateRanks() }
         if !newlyReady.isEmpty {
             for id in newlyReady where tasks[Int(id)].phase == .ready && !tasks[Int(id)].flags.contains(.queued) {
                 enqueue(id)
             }
             newlyReady.removeAll(keepingCapacity: true)
         }
-        if let chunk = policy.barrierChunk, batchRemaining == 0, !pending.isEmpty { releaseBatch(chunk) }
+        for job in barrierJobs where jobs[Int(job)].batchRemaining == 0 && !jobs[Int(job)].pending.isEmpty {
+            releaseBatch(of: job)
+        }
         while let queue = dirtyQueues.popLast() {
             queues[Int(queue)].isDirty = false
             fill(queue, now: now, into: &actions)
@@ -32,13 +34,17 @@ extension SchedulerCore {
 
     func entry(for id: Int32, level: Int32 = 0) -> ReadyEntry {
         let record = tasks[Int(id)]
-        return ReadyEntry(level: level, priority: record.priority, rank: record.rank, task: id)
+        return ReadyEntry(
+            level: level, priority: record.priority, rank: record.rank, task: id, job: queues[Int(record.queue)].job)
     }
 
     mutating func enqueue(_ id: Int32) {
-        if policy.barrierChunk != nil, !tasks[Int(id)].flags.contains(.inBatch) {
-            pending.insert(entry(for: id, level: -(currentWave + 1)))
-            return
+        if !barrierJobs.isEmpty, !tasks[Int(id)].flags.contains(.inBatch) {
+            let job = jobIndex(of: id)
+            if jobs[Int(job)].policy.barrierChunk != nil {
+                jobs[Int(job)].pending.insert(entry(for: id, level: -(jobs[Int(job)].currentWave + 1)))
+                return
+            }
         }
         tasks[Int(id)].flags.insert(.queued)
         let queue = tasks[Int(id)].queue
@@ -48,22 +54,23 @@ extension SchedulerCore {
 
     /// Opens the next barrier batch: up to `chunk` ready tasks of the oldest wave. A wave is everything that
     /// became ready while the previous wave ran; its chunks are released one after another.
-    mutating func releaseBatch(_ chunk: Int) {
+    mutating func releaseBatch(of job: Int32) {
+        let chunk = jobs[Int(job)].policy.barrierChunk ?? Int.max
         var released = 0
-        while released < chunk, let top = pending.max {
+        while released < chunk, let top = jobs[Int(job)].pending.max {
             guard tasks[Int(top.task)].phase == .ready else {
-                _ = pending.popMax()
+                _ = jobs[Int(job)].pending.popMax()
                 continue
             }
             let wave = -top.level
-            if released > 0, wave != currentWave { break }
-            currentWave = max(currentWave, wave)
-            _ = pending.popMax()
+            if released > 0, wave != jobs[Int(job)].currentWave { break }
+            jobs[Int(job)].currentWave = max(jobs[Int(job)].currentWave, wave)
+            _ = jobs[Int(job)].pending.popMax()
             tasks[Int(top.task)].flags.insert(.inBatch)
             released += 1
             enqueue(top.task)
         }
-        batchRemaining = released
+        jobs[Int(job)].batchRemaining = released
     }
 
     /// Dispatches the best ready tasks of `queue` while it has free slots; with workers, admits them into
@@ -108,7 +115,7 @@ extension SchedulerCore {
 
     /// The rank a predecessor `id` gets from a successor of rank `successorRank`.
     func rank(of id: Int32, through successorRank: Double) -> Double {
-        policy == .criticalPath ? tasks[Int(id)].cost + successorRank : successorRank
+        jobs[Int(jobIndex(of: id))].policy == .criticalPath ? tasks[Int(id)].cost + successorRank : successorRank
     }
 
     /// Propagates ranks from the tasks submitted since the last update to their unfinished ancestors.
@@ -141,11 +148,14 @@ extension SchedulerCore {
 
     mutating func propagateRank(from id: Int32, below start: Int32, worklist: inout Heap<Int32>) {
         let childRank = tasks[Int(id)].rank
+        let job = jobIndex(of: id)
+        guard jobs[Int(job)].policy.usesRanks else { return }
         var edge = tasks[Int(id)].firstPredecessor
         while edge >= 0 {
             let parent = predecessorSource[Int(edge)]
             edge = predecessorNext[Int(edge)]
-            guard !tasks[Int(parent)].phase.isTerminal else { continue }
+            // Ranks mean something only within one job's policy.
+            guard !tasks[Int(parent)].phase.isTerminal, jobIndex(of: parent) == job else { continue }
             let candidate = rank(of: parent, through: childRank)
             guard candidate > tasks[Int(parent)].rank else { continue }
             tasks[Int(parent)].rank = candidate

@@ -204,13 +204,9 @@ extension SchedulerCore {
         }
         tasks[Int(id)].reason = reason
         finish(id, phase: .failed, cause: -1, into: &actions)
-        switch failurePolicy {
-        case .continueIndependent:
-            doomDependants(of: id, phase: .upstreamFailed, cause: id, into: &actions)
-        case .failFast:
-            doomDependants(of: id, phase: .upstreamFailed, cause: id, into: &actions)
-            cancelEverything(cause: id, into: &actions)
-        }
+        doomDependants(of: id, phase: .upstreamFailed, cause: id, into: &actions)
+        let job = jobIndex(of: id)
+        if jobs[Int(job)].failurePolicy == .failFast { cancelJobTasks(job, cause: id, into: &actions) }
     }
 
     /// Records a final state. Does not touch dependants.
@@ -225,13 +221,16 @@ extension SchedulerCore {
             queues[Int(tasks[Int(id)].queue)].admitted -= 1
             markDirty(tasks[Int(id)].queue)
         }
+        let job = Int(jobIndex(of: id))
         if tasks[Int(id)].flags.contains(.inBatch) {
             tasks[Int(id)].flags.remove(.inBatch)
-            batchRemaining -= 1
+            jobs[job].batchRemaining -= 1
         }
         unfinishedCount -= 1
+        jobs[job].unfinished -= 1
         let outcome = outcome(of: id)
         counts.record(outcome)
+        jobs[job].counts.record(outcome)
         actions.append(.completed(TaskID(Int(id)), outcome))
     }
 

@@ -7,7 +7,6 @@ extension SchedulerCore {
         var queuedValid = [Int](repeating: 0, count: queues.count)
         var admitted = [Int](repeating: 0, count: queues.count)
         var unfinished = 0
-        var inBatch = 0
         var counted = OutcomeCounts()
         let pendingReady = Set(newlyReady)
 
@@ -29,7 +28,6 @@ extension SchedulerCore {
             } else {
                 unfinished += 1
             }
-            if record.flags.contains(.inBatch) { inBatch += 1 }
             switch record.phase {
             case .waiting:
                 if record.remaining != unsatisfied || unsatisfied == 0 {
@@ -42,7 +40,9 @@ extension SchedulerCore {
                     if record.flags.contains(.admitted) { problems.append("task#\(id) is both queued and admitted") }
                 } else if record.flags.contains(.admitted) {
                     admitted[Int(record.queue)] += 1
-                } else if isDispatching, !pendingReady.contains(id), policy.barrierChunk == nil {
+                } else if isDispatching, !pendingReady.contains(id),
+                    jobs[Int(jobIndex(of: id))].policy.barrierChunk == nil
+                {
                     problems.append("task#\(id) is ready but in no ready heap")
                 }
             case .running, .backoff:
@@ -87,9 +87,7 @@ extension SchedulerCore {
         }
         if unfinished != unfinishedCount { problems.append("unfinished \(unfinishedCount), tasks say \(unfinished)") }
         if counted != counts { problems.append("outcome counts \(counts), tasks say \(counted)") }
-        if policy.barrierChunk != nil, inBatch != batchRemaining {
-            problems.append("barrier batch counts \(batchRemaining), tasks say \(inBatch)")
-        }
+        checkJobs(into: &problems)
         if usesWorkers {
             checkWorkers(into: &problems)
         } else if !pool.holders.isEmpty || !pool.workers.isEmpty {
@@ -155,5 +153,44 @@ extension SchedulerCore {
                 problems.append("class \(placementClass) has \(live) admitted tasks while worker#\(worker) has room")
             }
         }
+    }
+}
+
+extension SchedulerCore {
+    /// Jobs: each task listed by exactly its queue's job, and each job's counts and barrier batch match its
+    /// tasks.
+    func checkJobs(into problems: inout [String]) {
+        var listed = [Int32](repeating: -1, count: tasks.count)
+        for (index, job) in jobs.enumerated() {
+            var unfinished = 0
+            var inBatch = 0
+            var counted = OutcomeCounts()
+            for (position, id) in job.tasks.enumerated() {
+                if listed[Int(id)] >= 0 {
+                    problems.append("task#\(id) listed by job#\(listed[Int(id)]) and job#\(index)")
+                }
+                listed[Int(id)] = Int32(index)
+                if jobIndex(of: id) != Int32(index) { problems.append("job#\(index) lists task#\(id) of another job") }
+                let record = tasks[Int(id)]
+                if record.phase.isTerminal {
+                    counted.record(outcome(of: id))
+                } else {
+                    unfinished += 1
+                    if position < job.firstUnfinished { problems.append("job#\(index) skips unfinished task#\(id)") }
+                }
+                if record.flags.contains(.inBatch) { inBatch += 1 }
+            }
+            if unfinished != job.unfinished {
+                problems.append("job#\(index) counts \(job.unfinished) unfinished, tasks say \(unfinished)")
+            }
+            if counted != job.counts { problems.append("job#\(index) counts \(job.counts), tasks say \(counted)") }
+            if job.policy.barrierChunk != nil, inBatch != job.batchRemaining {
+                problems.append("job#\(index) barrier batch counts \(job.batchRemaining), tasks say \(inBatch)")
+            }
+            if job.policy.barrierChunk == nil, inBatch != 0 {
+                problems.append("job#\(index) has \(inBatch) tasks in a batch")
+            }
+        }
+        for (id, job) in listed.enumerated() where job < 0 { problems.append("task#\(id) belongs to no job") }
     }
 }

@@ -20,12 +20,18 @@ import HeapModule
 /// Every event costs amortised O(log n) in the number of ready tasks plus the edges it touches; nothing
 /// rescans all tasks except `cancelAll` and a fail-fast abort, which end every unfinished task anyway.
 public struct SchedulerCore: Sendable {
+    /// The policies of the initial job (`JobID.initial`).
     public let policy: SchedulingPolicy
     public let failurePolicy: FailurePolicy
     public let execution: Execution
 
     var tasks: [TaskRecord] = []
     var queues: [QueueState] = []
+    var jobs: [JobState] = []
+    /// Whether some job orders by ranks (output-first, critical-path).
+    var anyJobUsesRanks = false
+    /// Jobs with a barrier policy (wave, threshold).
+    var barrierJobs: [Int32] = []
     var extras: [Int32: TaskExtras] = [:]
     /// Workers and placement classes (`.workers` execution only).
     var pool = WorkerPool()
@@ -48,12 +54,6 @@ public struct SchedulerCore: Sendable {
     /// Tasks below this id have ranks computed from all their successors known so far.
     var rankWatermark = 0
 
-    // Barrier policies (wave, threshold).
-    var pending = Heap<ReadyEntry>()
-    /// The wave whose chunks are being released; tasks that become ready now belong to the next one.
-    var currentWave: Int32 = -1
-    var batchRemaining = 0
-
     /// Lowest id that may still be unfinished; advanced lazily.
     var firstUnfinished = 0
 
@@ -67,6 +67,7 @@ public struct SchedulerCore: Sendable {
 
     struct QueueState {
         var width: Int
+        var job: Int32
         var running = 0
         /// Tasks admitted into their placement class, not yet on a worker (`.workers` execution).
         var admitted = 0
@@ -91,6 +92,7 @@ public struct SchedulerCore: Sendable {
         self.failurePolicy = failurePolicy
         self.execution = execution
         if case .workers(let leaseTimeout) = execution { pool.leaseTimeout = leaseTimeout }
+        _ = addJob(policy: policy, failurePolicy: failurePolicy)
     }
 
     var isDispatching: Bool { isStarted && !isPaused }
@@ -164,12 +166,15 @@ public struct SchedulerCore: Sendable {
 
     // MARK: - Queues and life cycle
 
-    /// Adds a queue with `width` slots.
-    public mutating func addQueue(width: Int) throws(TrellisCoreError) -> QueueID {
+    /// Adds a queue with `width` slots to `job`; its tasks follow the job's policies.
+    public mutating func addQueue(width: Int, job: JobID = .initial) throws(TrellisCoreError) -> QueueID {
         guard width >= 1 else {
             throw TrellisCoreError(code: .invalidWidth, message: "a queue needs a width of at least 1, got \(width)")
         }
-        queues.append(QueueState(width: width))
+        guard job.rawValue >= 0, job.rawValue < jobs.count else {
+            throw TrellisCoreError(code: .unknownJob, message: "\(job) does not exist (\(jobs.count) jobs)")
+        }
+        queues.append(QueueState(width: width, job: Int32(job.rawValue)))
         return QueueID(queues.count - 1)
     }
 
@@ -241,13 +246,14 @@ public struct SchedulerCore: Sendable {
             }
         }
         let placementClass = try placementClass(for: spec.placement)
+        let job = queues[spec.queue.rawValue].job
         let cost = max(0, spec.estimate ?? 1)
         var record = TaskRecord(
             phase: .waiting,
             queue: Int32(spec.queue.rawValue),
             priority: Int32(clamping: spec.priority),
             partialCount: Int32(clamping: spec.partialCount),
-            rank: initialRank(id: id, cost: cost),
+            rank: initialRank(id: id, cost: cost, policy: jobs[Int(job)].policy),
             cost: cost
         )
         if spec.retry.maxAttempts > 1 || spec.timeout != nil || placementClass != 0 {
@@ -275,6 +281,8 @@ public struct SchedulerCore: Sendable {
             }
         }
         unfinishedCount += 1
+        jobs[Int(job)].unfinished += 1
+        jobs[Int(job)].tasks.append(id)
         if let doom {
             finish(id, phase: doom.phase, cause: doom.cause, into: &actions)
         } else if tasks[Int(id)].remaining == 0 {
@@ -284,7 +292,7 @@ public struct SchedulerCore: Sendable {
         return TaskID(Int(id))
     }
 
-    func initialRank(id: Int32, cost: Double) -> Double {
+    func initialRank(id: Int32, cost: Double, policy: SchedulingPolicy) -> Double {
         switch policy {
         case .outputFirst: Double(id)
         case .criticalPath: cost

@@ -57,16 +57,21 @@ struct TaskExtras {
 }
 
 /// An entry of a ready heap or of the barrier's pending heap; the maximum runs first.
+///
+/// Order: a barrier's older wave, then explicit priority, then the older job, then the job policy's rank,
+/// then submission order. Waves only differ within one job's pending heap.
 struct ReadyEntry: Comparable {
     /// Barrier policies: minus the wave the task belongs to (older waves first).
     var level: Int32
     var priority: Int32
     var rank: Double
     var task: Int32
+    var job: Int32
 
     static func < (lhs: ReadyEntry, rhs: ReadyEntry) -> Bool {
         if lhs.level != rhs.level { return lhs.level < rhs.level }
         if lhs.priority != rhs.priority { return lhs.priority < rhs.priority }
+        if lhs.job != rhs.job { return lhs.job > rhs.job }
         if lhs.rank != rhs.rank { return lhs.rank < rhs.rank }
         return lhs.task > rhs.task
     }

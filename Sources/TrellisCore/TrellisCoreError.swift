@@ -2,13 +2,15 @@
 public struct TrellisCoreError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
-            case unknownQueue, unknownDependency, itemOutOfRange, invalidWidth, invalidPlacement, invalidWorker
+            case unknownQueue, unknownDependency, itemOutOfRange, invalidWidth, invalidPlacement, invalidWorker,
+                unknownJob
         }
         private let value: Value
         public static let unknownQueue = Code(value: .unknownQueue)
         public static let unknownDependency = Code(value: .unknownDependency)
         public static let itemOutOfRange = Code(value: .itemOutOfRange)
         public static let invalidWidth = Code(value: .invalidWidth)
+        public static let unknownJob = Code(value: .unknownJob)
         /// A placement the core cannot honour: resources that are not finite, or placement without workers.
         public static let invalidPlacement = Code(value: .invalidPlacement)
         /// A worker with no slots or resources that are not finite amounts.

@@ -34,6 +34,11 @@ public struct CoreHarness: Sendable {
         public var maxSteps = 100_000
         /// With workers, the core places tasks on workers that join, drain, leave and lose their leases.
         public var workers: WorkerOptions?
+        /// Jobs sharing the core. Job 0 has the harness's policies; each further job gets a policy and a
+        /// failure policy drawn from the seed, and the queues are dealt to the jobs in turn.
+        public var jobs = 1
+        /// Per-step chance of cancelling one job.
+        public var cancelJobProbability = 0.0
 
         /// The default mix: a bit of every event.
         public init() {}
@@ -113,6 +118,9 @@ public struct CoreHarness: Sendable {
                 + "\(violations.count) violations" + violations.prefix(5).map { "\n  \($0)" }.joined()
         }
     }
+
+    /// Every ordering policy, a threshold among them.
+    public static let policies: [SchedulingPolicy] = [.outputFirst, .fifo, .wave, .threshold(3), .criticalPath]
 
     public var graph: GraphSpec
     public var policy: SchedulingPolicy

@@ -4,7 +4,7 @@ extension HarnessDriver {
     // MARK: - Actions
 
     mutating func apply(_ actions: [SchedulerAction]) {
-        defer { if policy == .fifo { checkFifoOrder(actions.dispatched) } }
+        defer { checkFifoOrder(actions.dispatched) }
         for action in actions {
             switch action {
             case .dispatch(let task, let queue, let attempt):
@@ -113,6 +113,12 @@ extension HarnessDriver {
                 violation("task#\(task) upstream-failed from \(root), which has not failed")
             }
         case .cancelled(let cause):
+            // A fail-fast cancels its own job only; other jobs' dependants end upstream-failed.
+            if let cause, case .failed = report.outcomes[cause.rawValue],
+                queueJobs[specs[cause.rawValue].queue.rawValue] != queueJobs[specs[task].queue.rawValue]
+            {
+                violation("task#\(task) cancelled by the failure of \(cause) of another job")
+            }
             if let cause, report.outcomes[cause.rawValue] == nil, cause.rawValue != task {
                 if !running.contains(where: { $0.task == cause.rawValue && $0.cancelRequested }) {
                     violation("task#\(task) cancelled because of \(cause), which is neither finished nor stopping")

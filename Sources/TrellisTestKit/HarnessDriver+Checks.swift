@@ -10,7 +10,7 @@ extension HarnessDriver {
         func key(_ task: Int) -> (Int, Int) { (Int(Int32(clamping: specs[task].priority)), -task) }
         let usesWorkers = options.workers != nil
         let placements = usesWorkers ? Set(dispatched.map { specs[$0.rawValue].placement }) : [Placement.anywhere]
-        for queue in widths.indices {
+        for queue in widths.indices where queuePolicies[queue] == .fifo {
             for placement in placements {
                 let picked = dispatched.map(\.rawValue).filter {
                     specs[$0].queue.rawValue == queue && (!usesWorkers || specs[$0].placement == placement)

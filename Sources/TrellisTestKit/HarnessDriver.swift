@@ -21,11 +21,15 @@ struct HarnessDriver {
 
     enum Event {
         case report, timeout, retries, cancel, cancelAll, pause, resume, stale, width, submit
-        case join, drain, leave, heartbeat, lease, impostor, rescue
+        case join, drain, leave, heartbeat, lease, impostor, rescue, cancelJob
     }
 
     let options: CoreHarness.Options
-    let policy: SchedulingPolicy
+    /// The policy of each queue's job.
+    var queuePolicies: [SchedulingPolicy] = []
+    /// The job of each queue.
+    var queueJobs: [Int] = []
+    var jobCount: Int
     var specs: [TaskSpec]
     var core: SchedulerCore
     var rng: SplitMix64
@@ -54,7 +58,7 @@ struct HarnessDriver {
 
     init(harness: CoreHarness, seed: UInt64) {
         options = harness.options
-        policy = harness.policy
+        jobCount = max(1, harness.options.jobs)
         specs = harness.graph.tasks
         rng = SplitMix64(seed: seed)
         if let workers = harness.options.workers {
@@ -69,6 +73,15 @@ struct HarnessDriver {
         }
         report = CoreHarness.Report(seed: seed)
         widths = harness.graph.queueWidths
+        var jobPolicies = [harness.policy]
+        for _ in 1..<jobCount {
+            jobPolicies.append(CoreHarness.policies.randomElement(using: &rng)!)
+            let failurePolicy: FailurePolicy = rng.chance(0.5) ? .failFast : .continueIndependent
+            _ = core.addJob(policy: jobPolicies.last!, failurePolicy: failurePolicy)
+        }
+        let jobs = widths.indices.map { $0 % max(1, harness.options.jobs) }
+        queueJobs = jobs
+        queuePolicies = jobs.map { jobPolicies[$0] }
         runningPerQueue = Array(repeating: 0, count: widths.count)
         report.maxRunning = runningPerQueue
         lastAttempt = Array(repeating: 0, count: specs.count)
@@ -86,9 +99,9 @@ struct HarnessDriver {
     // MARK: - Run
 
     mutating func run() {
-        for width in widths {
+        for (queue, width) in widths.enumerated() {
             do {
-                _ = try core.addQueue(width: width)
+                _ = try core.addQueue(width: width, job: JobID(queueJobs[queue]))
             } catch {
                 violation("addQueue(width: \(width)) threw \(error)")
                 return
@@ -132,6 +145,7 @@ struct HarnessDriver {
         }
         if rng.chance(options.cancelProbability) { return .cancel }
         if rng.chance(options.cancelAllProbability) { return .cancelAll }
+        if rng.chance(options.cancelJobProbability) { return .cancelJob }
         if rng.chance(options.widthChangeProbability), !widths.isEmpty { return .width }
         if rng.chance(options.staleReportProbability), lastAttempt.contains(where: { $0 > 0 }) { return .stale }
         if !timers.isEmpty, rng.chance(options.timeoutProbability) { return .timeout }
@@ -173,6 +187,7 @@ struct HarnessDriver {
         case .heartbeat: heartbeatOne()
         case .impostor: impostorReport()
         case .rescue: rescue()
+        case .cancelJob: cancelJob()
         }
     }
 
@@ -291,6 +306,24 @@ struct HarnessDriver {
         }
         apply(actions)
         if attempt == nil, completions[task] != 1 { violation("cancelled task#\(task) did not complete") }
+    }
+
+    mutating func cancelJob() {
+        let job = Int.random(in: 0..<jobCount, using: &rng)
+        let members = (0..<submitted).filter { queueJobs[specs[$0].queue.rawValue] == job }
+        let open = members.filter { completions[$0] == 0 }
+        let expected: EventDisposition = open.isEmpty ? .stale : .accepted
+        if expected == .stale { report.expectedStaleReports += 1 }
+        var actions: [SchedulerAction] = []
+        let disposition = core.cancelJob(JobID(job), now: now, into: &actions)
+        if disposition != expected { violation("cancelJob(\(job)) answered \(disposition), expected \(expected)") }
+        if disposition == .accepted { report.cancels += 1 }
+        apply(actions)
+        for task in open where completions[task] == 0 {
+            if running.first(where: { $0.task == task })?.cancelRequested != true {
+                violation("task#\(task) of job#\(job) survived its job's cancel")
+            }
+        }
     }
 
     mutating func cancelAll() {

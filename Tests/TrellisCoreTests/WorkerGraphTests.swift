@@ -53,4 +53,29 @@ struct WorkerGraphTests {
             #expect(report.staleReports == 0)
         }
     }
+
+    /// Several jobs with their own policies share the workers; jobs are cancelled now and then, and a
+    /// fail-fast in one job cancels nothing in another.
+    @Test(arguments: [false, true])
+    func jobsShareTheCoreWithTheirOwnPolicies(onWorkers: Bool) {
+        var options = CoreHarness.Options()
+        options.jobs = 3
+        options.cancelJobProbability = 0.004
+        if onWorkers { options.workers = CoreHarness.WorkerOptions() }
+        var graphOptions = RandomDAG.Options()
+        graphOptions.queueCount = 3...6
+        var jobCancels = 0
+        for index in UInt64(0)..<150 {
+            let seed = 0x10B5_0000 | index | (onWorkers ? 1 << 20 : 0)
+            let policy = Self.policies[Int(index) % Self.policies.count]
+            let failurePolicy: FailurePolicy = index.isMultiple(of: 2) ? .failFast : .continueIndependent
+            let graph = RandomDAG(options: graphOptions).generate(seed: seed)
+            let report = CoreHarness(graph: graph, policy: policy, failurePolicy: failurePolicy, options: options)
+                .run(seed: seed)
+            #expect(report.isClean, "\(policy) \(failurePolicy)\n\(report)\n\(graph)")
+            if !report.isClean { return }
+            jobCancels += report.cancels
+        }
+        #expect(jobCancels > 0)
+    }
 }
