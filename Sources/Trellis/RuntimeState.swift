@@ -267,6 +267,8 @@ struct RuntimeState {
                 TrellisError(
                     code: .upstreamFailed, message: "\(describe(task)) did not run: \(describe(root)) failed",
                     task: task, cause: errors[Int32(root.rawValue)]))
+        case .skipped:
+            preconditionFailure("Internal inconsistency: \(task) skipped, but the runtime submits no finale tasks")
         }
         if !producerItems.isEmpty, let items = producerItems.removeValue(forKey: index), outcome != .succeeded {
             let error = TrellisError(code: .cancelled, message: "\(describe(task)) ended (\(outcome))", task: task)

@@ -28,6 +28,9 @@ public struct Placement: Hashable, Sendable, CustomStringConvertible {
         self.resources = resources.filter { $0.value > 0 }
     }
 
+    /// Whether the placement asks for nothing (cheaper than comparing with `.anywhere`).
+    public var isAnywhere: Bool { type == nil && tags.isEmpty && resources.isEmpty }
+
     /// Whether a worker offering `worker` could ever run such a task (type, tags, total resources).
     public func admits(_ worker: WorkerSpec) -> Bool {
         if let type, type != worker.type { return false }
@@ -82,6 +85,8 @@ public enum WaitReason: Hashable, Sendable, CustomStringConvertible {
     case workersBusy(Placement)
     /// The back-off after a failed attempt has not passed yet.
     case retryDelay(afterAttempt: Int)
+    /// A finale task: its job's main tasks have not all ended.
+    case finale
 
     public var description: String {
         switch self {
@@ -91,6 +96,7 @@ public enum WaitReason: Hashable, Sendable, CustomStringConvertible {
         case .noWorker(let placement): "no connected worker \(placement)"
         case .workersBusy(let placement): "every worker \(placement) is busy"
         case .retryDelay(let attempt): "waiting to retry after attempt \(attempt)"
+        case .finale: "waiting for the job's main tasks to end"
         }
     }
 }

@@ -14,6 +14,7 @@ extension SchedulerCore {
     /// Brings ranks up to date, enqueues newly ready tasks, opens the next barrier batch when the current one
     /// is done, and fills free slots of the queues whose state changed.
     mutating func flush(now: Duration, into actions: inout [SchedulerAction]) {
+        while let job = jobsToDecide.popLast() { decideFinale(job, into: &actions) }
         guard isDispatching else { return }
         if anyJobUsesRanks, rankWatermark < tasks.count { updateRanks() }
         if !newlyReady.isEmpty {
@@ -113,11 +114,6 @@ extension SchedulerCore {
 
     // MARK: - Ranks
 
-    /// The rank a predecessor `id` gets from a successor of rank `successorRank`.
-    func rank(of id: Int32, through successorRank: Double) -> Double {
-        jobs[Int(jobIndex(of: id))].policy == .criticalPath ? tasks[Int(id)].cost + successorRank : successorRank
-    }
-
     /// Propagates ranks from the tasks submitted since the last update to their unfinished ancestors.
     ///
     /// New tasks are visited in decreasing id order; since a task only depends on older ones, each is final
@@ -148,15 +144,22 @@ extension SchedulerCore {
 
     mutating func propagateRank(from id: Int32, below start: Int32, worklist: inout Heap<Int32>) {
         let childRank = tasks[Int(id)].rank
-        let job = jobIndex(of: id)
-        guard jobs[Int(job)].policy.usesRanks else { return }
+        let queue = tasks[Int(id)].queue
+        let job = queues[Int(queue)].job
+        let policy = jobs[Int(job)].policy
+        guard policy.usesRanks else { return }
+        // Critical path: a predecessor's rank adds its own cost; output-first: it inherits the newest sink.
+        let addsCost = policy == .criticalPath
         var edge = tasks[Int(id)].firstPredecessor
         while edge >= 0 {
             let parent = predecessorSource[Int(edge)]
             edge = predecessorNext[Int(edge)]
+            let record = tasks[Int(parent)]
             // Ranks mean something only within one job's policy.
-            guard !tasks[Int(parent)].phase.isTerminal, jobIndex(of: parent) == job else { continue }
-            let candidate = rank(of: parent, through: childRank)
+            guard !record.phase.isTerminal, record.queue == queue || queues[Int(record.queue)].job == job else {
+                continue
+            }
+            let candidate = addsCost ? record.cost + childRank : childRank
             guard candidate > tasks[Int(parent)].rank else { continue }
             tasks[Int(parent)].rank = candidate
             if parent < start, !tasks[Int(parent)].flags.contains(.inWorklist) {

@@ -215,7 +215,7 @@ extension SchedulerCore {
         precondition(!tasks[Int(id)].phase.isTerminal, "Internal inconsistency: task#\(id) finished twice")
         tasks[Int(id)].phase = phase
         tasks[Int(id)].cause = cause
-        tasks[Int(id)].flags.remove(.queued)
+        tasks[Int(id)].flags.remove([.queued, .gated])
         if tasks[Int(id)].flags.contains(.admitted) {
             tasks[Int(id)].flags.remove(.admitted)
             queues[Int(tasks[Int(id)].queue)].admitted -= 1
@@ -228,6 +228,7 @@ extension SchedulerCore {
         }
         unfinishedCount -= 1
         jobs[job].unfinished -= 1
+        if role(of: id) == .main { mainTaskEnded(id, job: job, succeeded: phase == .succeeded) }
         let outcome = outcome(of: id)
         counts.record(outcome)
         jobs[job].counts.record(outcome)
@@ -243,7 +244,7 @@ extension SchedulerCore {
     mutating func requestCancel(_ id: Int32, cause: Int32, into actions: inout [SchedulerAction]) -> Bool {
         let record = tasks[Int(id)]
         switch record.phase {
-        case .succeeded, .failed, .cancelled, .upstreamFailed:
+        case .succeeded, .failed, .cancelled, .upstreamFailed, .skipped:
             return false
         case .running:
             guard !record.flags.contains(.cancelRequested) else { return false }

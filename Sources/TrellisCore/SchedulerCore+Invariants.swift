@@ -30,7 +30,8 @@ extension SchedulerCore {
             }
             switch record.phase {
             case .waiting:
-                if record.remaining != unsatisfied || unsatisfied == 0 {
+                let expected = unsatisfied + (record.flags.contains(.gated) ? 1 : 0)
+                if record.remaining != expected || expected == 0 {
                     problems.append("task#\(id) waits with remaining \(record.remaining), unsatisfied \(unsatisfied)")
                 }
             case .ready:
@@ -54,7 +55,7 @@ extension SchedulerCore {
                 if record.emitted != record.partialCount {
                     problems.append("task#\(id) succeeded with \(record.emitted)/\(record.partialCount) items")
                 }
-            case .failed, .cancelled, .upstreamFailed:
+            case .failed, .cancelled, .upstreamFailed, .skipped:
                 break
             }
             for key in itemsAhead where key.task == id && key.item <= record.emitted {
@@ -165,7 +166,7 @@ extension SchedulerCore {
             var unfinished = 0
             var inBatch = 0
             var counted = OutcomeCounts()
-            for (position, id) in job.tasks.enumerated() {
+            for (position, id) in taskList(of: Int32(index)).enumerated() {
                 if listed[Int(id)] >= 0 {
                     problems.append("task#\(id) listed by job#\(listed[Int(id)]) and job#\(index)")
                 }

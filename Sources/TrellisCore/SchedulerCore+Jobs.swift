@@ -8,12 +8,22 @@ import HeapModule
 struct JobState {
     var policy: SchedulingPolicy
     var failurePolicy: FailurePolicy
-    /// The job's tasks in submission order.
+    /// The job's tasks in submission order. The initial job keeps none while it is the only job (its tasks
+    /// are then all tasks); the list is built when a second job is added.
     var tasks: [Int32] = []
     /// Index into `tasks` below which every task has finished; advanced lazily.
     var firstUnfinished = 0
     var unfinished = 0
     var counts = OutcomeCounts()
+
+    // Finale.
+    var mainUnfinished = 0
+    /// No main task has ended other than succeeded.
+    var mainAllSucceeded = true
+    /// The finale group that runs, once decided.
+    var decision: TaskRole?
+    /// Finale tasks waiting for the decision.
+    var gated: [Int32] = []
 
     // Barrier policies (wave, threshold).
     var pending = Heap<ReadyEntry>()
@@ -30,6 +40,7 @@ struct JobState {
 extension SchedulerCore {
     /// Adds a job with its own policies; give it queues with `addQueue(width:job:)`.
     public mutating func addJob(policy: SchedulingPolicy, failurePolicy: FailurePolicy) -> JobID {
+        if jobs.count == 1 { jobs[0].tasks = (0..<Int32(tasks.count)).map { $0 } }
         jobs.append(JobState(policy: policy, failurePolicy: failurePolicy))
         if policy.usesRanks { anyJobUsesRanks = true }
         if policy.barrierChunk != nil { barrierJobs.append(Int32(jobs.count - 1)) }
@@ -37,6 +48,8 @@ extension SchedulerCore {
     }
 
     /// Cancels every unfinished task of `job` (and what waits for them elsewhere), in O(the job's tasks).
+    /// A finale waiting for the main tasks is spared, so the job's `onFailure` clean-up runs; cancelling
+    /// again while the finale runs cancels the finale.
     @discardableResult
     public mutating func cancelJob(
         _ job: JobID,
@@ -68,19 +81,79 @@ extension SchedulerCore {
     /// How the job's finished tasks ended.
     public func counts(of job: JobID) -> OutcomeCounts { jobs[job.rawValue].counts }
 
+    /// The finale group that runs (`.onSuccess` or `.onFailure`), once the job's main tasks have all ended
+    /// and it has finale tasks; `nil` before.
+    public func finaleDecision(of job: JobID) -> TaskRole? { jobs[job.rawValue].decision }
+
+    /// Whether a task is main work or part of its job's finale.
+    public func role(of task: TaskID) -> TaskRole { role(of: Int32(task.rawValue)) }
+
     // MARK: - Internals
 
     func jobIndex(of id: Int32) -> Int32 { queues[Int(tasks[Int(id)].queue)].job }
 
+    func role(of id: Int32) -> TaskRole {
+        tasks[Int(id)].flags.contains(.hasExtras) ? extras[id]?.role ?? .main : .main
+    }
+
+    /// Counts a main task's end; the job's finale is decided at the next flush once none is left.
+    mutating func mainTaskEnded(_ id: Int32, job: Int, succeeded: Bool) {
+        jobs[job].mainUnfinished -= 1
+        if !succeeded { jobs[job].mainAllSucceeded = false }
+        if jobs[job].mainUnfinished == 0, jobs[job].decision == nil, !jobs[job].gated.isEmpty {
+            jobsToDecide.append(Int32(job))
+        }
+    }
+
+    /// Opens the finale of a job whose main tasks have all ended: one group's gate opens, the other group
+    /// ends skipped (with whatever waits for it).
+    mutating func decideFinale(_ job: Int32, into actions: inout [SchedulerAction]) {
+        guard jobs[Int(job)].decision == nil, jobs[Int(job)].mainUnfinished == 0, !jobs[Int(job)].gated.isEmpty
+        else { return }
+        let runs: TaskRole = jobs[Int(job)].mainAllSucceeded ? .onSuccess : .onFailure
+        jobs[Int(job)].decision = runs
+        let gated = jobs[Int(job)].gated
+        jobs[Int(job)].gated = []
+        for id in gated where tasks[Int(id)].flags.contains(.gated) {
+            tasks[Int(id)].flags.remove(.gated)
+            if role(of: id) == runs {
+                tasks[Int(id)].remaining -= 1
+                if tasks[Int(id)].remaining == 0 { makeReady(id) }
+            } else {
+                finish(id, phase: .skipped, cause: -1, into: &actions)
+                doomDependants(of: id, phase: .skipped, cause: id, into: &actions)
+            }
+        }
+    }
+
+    /// The job's tasks, in submission order: `jobs[job].tasks`, or every task while there is one job.
+    func taskList(of job: Int32) -> [Int32] {
+        jobs.count == 1 ? Array(0..<Int32(tasks.count)) : jobs[Int(job)].tasks
+    }
+
     mutating func cancelJobTasks(_ job: Int32, cause: Int32, into actions: inout [SchedulerAction]) {
+        if jobs.count == 1 {
+            jobs[0].firstUnfinished = firstUnfinished
+            while jobs[0].firstUnfinished < tasks.count, tasks[jobs[0].firstUnfinished].phase.isTerminal {
+                jobs[0].firstUnfinished += 1
+            }
+            var id = Int32(jobs[0].firstUnfinished)
+            while id < Int32(tasks.count) {
+                if !tasks[Int(id)].flags.contains(.gated) { _ = requestCancel(id, cause: cause, into: &actions) }
+                id += 1
+            }
+            return
+        }
         while jobs[Int(job)].firstUnfinished < jobs[Int(job)].tasks.count,
             tasks[Int(jobs[Int(job)].tasks[jobs[Int(job)].firstUnfinished])].phase.isTerminal
         {
             jobs[Int(job)].firstUnfinished += 1
         }
+        // A finale still waiting for the main tasks is not cancelled with them: the clean-up runs.
         var index = jobs[Int(job)].firstUnfinished
         while index < jobs[Int(job)].tasks.count {
-            _ = requestCancel(jobs[Int(job)].tasks[index], cause: cause, into: &actions)
+            let id = jobs[Int(job)].tasks[index]
+            if !tasks[Int(id)].flags.contains(.gated) { _ = requestCancel(id, cause: cause, into: &actions) }
             index += 1
         }
     }

@@ -157,9 +157,13 @@ extension SchedulerCore {
         let id = Int32(task.rawValue)
         let record = tasks[task.rawValue]
         switch record.phase {
-        case .waiting: return .inputs(remaining: Int(record.remaining))
+        case .waiting:
+            if record.flags.contains(.gated) {
+                return record.remaining == 1 ? .finale : .inputs(remaining: Int(record.remaining) - 1)
+            }
+            return .inputs(remaining: Int(record.remaining))
         case .backoff: return .retryDelay(afterAttempt: Int(record.attempt))
-        case .running, .succeeded, .failed, .cancelled, .upstreamFailed: return nil
+        case .running, .succeeded, .failed, .cancelled, .upstreamFailed, .skipped: return nil
         case .ready:
             guard isDispatching else { return .paused }
             if record.flags.contains(.admitted) {

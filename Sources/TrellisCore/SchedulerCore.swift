@@ -32,6 +32,8 @@ public struct SchedulerCore: Sendable {
     var anyJobUsesRanks = false
     /// Jobs with a barrier policy (wave, threshold).
     var barrierJobs: [Int32] = []
+    /// Jobs whose main tasks have all ended and whose finale is to be decided at the next flush.
+    var jobsToDecide: [Int32] = []
     var extras: [Int32: TaskExtras] = [:]
     /// Workers and placement classes (`.workers` execution only).
     var pool = WorkerPool()
@@ -117,7 +119,8 @@ public struct SchedulerCore: Sendable {
         case .ready: return .ready
         case .running: return .running(attempt: Int(record.attempt))
         case .backoff: return .retrying(afterAttempt: Int(record.attempt))
-        case .succeeded, .failed, .cancelled, .upstreamFailed: return .finished(outcome(of: Int32(task.rawValue)))
+        case .succeeded, .failed, .cancelled, .upstreamFailed, .skipped:
+            return .finished(outcome(of: Int32(task.rawValue)))
         }
     }
 
@@ -159,6 +162,7 @@ public struct SchedulerCore: Sendable {
             }
         case .cancelled: return .cancelled(cause: record.cause < 0 ? nil : TaskID(Int(record.cause)))
         case .upstreamFailed: return .upstreamFailed(root: TaskID(Int(record.cause)))
+        case .skipped: return .skipped
         case .waiting, .ready, .running, .backoff:
             preconditionFailure("Internal inconsistency: outcome of unfinished task in phase \(record.phase)")
         }
@@ -245,8 +249,15 @@ public struct SchedulerCore: Sendable {
                 doom = inheritedDoom(from: Int32(source))
             }
         }
-        let placementClass = try placementClass(for: spec.placement)
+        var placementClass: Int32 = 0
+        if let placement = spec.placementIfAny { placementClass = try self.placementClass(for: placement) }
         let job = queues[spec.queue.rawValue].job
+        if spec.role == .main, let decision = jobs[Int(job)].decision {
+            throw TrellisCoreError(
+                code: .finaleStarted,
+                message: "job#\(job) has already started its \(decision == .onSuccess ? "on_success" : "on_failure") "
+                    + "finale; it takes no more main tasks")
+        }
         let cost = max(0, spec.estimate ?? 1)
         var record = TaskRecord(
             phase: .waiting,
@@ -256,9 +267,10 @@ public struct SchedulerCore: Sendable {
             rank: initialRank(id: id, cost: cost, policy: jobs[Int(job)].policy),
             cost: cost
         )
-        if spec.retry.maxAttempts > 1 || spec.timeout != nil || placementClass != 0 {
+        if spec.retry.maxAttempts > 1 || spec.timeout != nil || placementClass != 0 || spec.role != .main {
             record.flags.insert(.hasExtras)
-            extras[id] = TaskExtras(retry: spec.retry, timeout: spec.timeout, placementClass: placementClass)
+            extras[id] = TaskExtras(
+                retry: spec.retry, timeout: spec.timeout, placementClass: placementClass, role: spec.role)
         }
         tasks.append(record)
         for dependency in spec.dependencies {
@@ -282,7 +294,18 @@ public struct SchedulerCore: Sendable {
         }
         unfinishedCount += 1
         jobs[Int(job)].unfinished += 1
-        jobs[Int(job)].tasks.append(id)
+        if jobs.count > 1 { jobs[Int(job)].tasks.append(id) }
+        if spec.role == .main {
+            jobs[Int(job)].mainUnfinished += 1
+        } else if let decision = jobs[Int(job)].decision {
+            if decision != spec.role { doom = (.skipped, -1) }
+        } else {
+            // Gated: one more input, the end of the job's main tasks.
+            tasks[Int(id)].flags.insert(.gated)
+            tasks[Int(id)].remaining += 1
+            jobs[Int(job)].gated.append(id)
+            if jobs[Int(job)].mainUnfinished == 0 { jobsToDecide.append(job) }
+        }
         if let doom {
             finish(id, phase: doom.phase, cause: doom.cause, into: &actions)
         } else if tasks[Int(id)].remaining == 0 {
@@ -313,6 +336,7 @@ public struct SchedulerCore: Sendable {
         case .failed: return (.upstreamFailed, source)
         case .upstreamFailed: return (.upstreamFailed, record.cause)
         case .cancelled: return (.cancelled, source)
+        case .skipped: return (.skipped, source)
         case .succeeded, .waiting, .ready, .running, .backoff:
             preconditionFailure("Internal inconsistency: doom inherited from task#\(source) in phase \(record.phase)")
         }
@@ -320,7 +344,7 @@ public struct SchedulerCore: Sendable {
 
     /// The placement class of a new task; checked before anything changes.
     mutating func placementClass(for placement: Placement) throws(TrellisCoreError) -> Int32 {
-        guard placement != .anywhere else { return 0 }
+        guard !placement.isAnywhere else { return 0 }
         guard usesWorkers else {
             throw TrellisCoreError(
                 code: .invalidPlacement, message: "this core runs tasks in queue slots; it cannot place \(placement)")

@@ -17,6 +17,9 @@ public enum TaskOutcome: Hashable, Sendable, CustomStringConvertible {
     case cancelled(cause: TaskID?)
     /// Never ran because `root` failed for good.
     case upstreamFailed(root: TaskID)
+    /// A finale task of the group that was not needed: `on_success` when the job's main tasks did not all
+    /// succeed, `on_failure` when they did.
+    case skipped
 
     public var description: String {
         switch self {
@@ -27,6 +30,7 @@ public enum TaskOutcome: Hashable, Sendable, CustomStringConvertible {
         case .cancelled(nil): "cancelled"
         case .cancelled(let cause?): "cancelled (because of \(cause))"
         case .upstreamFailed(let root): "upstream failed (\(root))"
+        case .skipped: "skipped"
         }
     }
 }

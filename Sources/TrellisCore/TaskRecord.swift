@@ -1,7 +1,7 @@
 /// The core's bookkeeping for one task; kept small because there may be millions.
 struct TaskRecord {
     enum Phase: UInt8 {
-        case waiting, ready, running, backoff, succeeded, failed, cancelled, upstreamFailed
+        case waiting, ready, running, backoff, succeeded, failed, cancelled, upstreamFailed, skipped
 
         var isTerminal: Bool { rawValue >= Phase.succeeded.rawValue }
     }
@@ -22,6 +22,8 @@ struct TaskRecord {
         static let hasExtras = Flags(rawValue: 1 << 5)
         /// Admitted by its queue and waiting in its placement class for a worker (`.workers` execution).
         static let admitted = Flags(rawValue: 1 << 6)
+        /// A finale task waiting for its job's main tasks to end (one extra unsatisfied input).
+        static let gated = Flags(rawValue: 1 << 7)
     }
 
     var phase: Phase
@@ -54,6 +56,7 @@ struct TaskExtras {
     var placementClass: Int32 = 0
     /// Attempts that ended because their worker was lost; they do not count against `retry`.
     var lostAttempts: Int32 = 0
+    var role = TaskRole.main
 }
 
 /// An entry of a ready heap or of the barrier's pending heap; the maximum runs first.

@@ -14,7 +14,14 @@ public struct TaskSpec: Hashable, Sendable {
     /// Per-attempt time limit; `nil` for none.
     public var timeout: Duration?
     /// Where the task may run; only a core with `.workers` execution places tasks.
-    public var placement: Placement
+    public var placement: Placement {
+        get { placementIfAny ?? .anywhere }
+        set { placementIfAny = newValue.isAnywhere ? nil : newValue }
+    }
+    /// `nil` runs anywhere; kept optional so the common spec copies without touching reference counts.
+    var placementIfAny: Placement?
+    /// Main work, or part of a finale that runs once the job's main tasks have ended.
+    public var role: TaskRole
 
     public init(
         queue: QueueID,
@@ -24,7 +31,8 @@ public struct TaskSpec: Hashable, Sendable {
         estimate: Double? = nil,
         retry: RetryPolicy = .none,
         timeout: Duration? = nil,
-        placement: Placement = .anywhere
+        placement: Placement = .anywhere,
+        role: TaskRole = .main
     ) {
         self.queue = queue
         self.priority = priority
@@ -33,6 +41,15 @@ public struct TaskSpec: Hashable, Sendable {
         self.estimate = estimate
         self.retry = retry
         self.timeout = timeout
-        self.placement = placement
+        self.placementIfAny = placement.isAnywhere ? nil : placement
+        self.role = role
     }
+}
+
+/// What a task is to its job. A job's finale runs once all its main tasks have ended: the `onSuccess` tasks
+/// when every main task succeeded, the `onFailure` tasks otherwise; the other group ends `.skipped`.
+public enum TaskRole: Hashable, Sendable {
+    case main
+    case onSuccess
+    case onFailure
 }

@@ -22,10 +22,11 @@ public struct OutcomeCounts: Hashable, Sendable {
     public var failed = 0
     public var cancelled = 0
     public var upstreamFailed = 0
+    public var skipped = 0
 
     public init() {}
 
-    public var total: Int { succeeded + failed + cancelled + upstreamFailed }
+    public var total: Int { succeeded + failed + cancelled + upstreamFailed + skipped }
 
     mutating func record(_ outcome: TaskOutcome) {
         switch outcome {
@@ -33,6 +34,7 @@ public struct OutcomeCounts: Hashable, Sendable {
         case .failed: failed += 1
         case .cancelled: cancelled += 1
         case .upstreamFailed: upstreamFailed += 1
+        case .skipped: skipped += 1
         }
     }
 }

@@ -39,6 +39,9 @@ public struct CoreHarness: Sendable {
         public var jobs = 1
         /// Per-step chance of cancelling one job.
         public var cancelJobProbability = 0.0
+        /// Share of the tasks, taken from the end of the graph, that form finales (`onSuccess` or
+        /// `onFailure`, at random); a finale task keeps only its needs on main tasks and on its own group.
+        public var finaleFraction = 0.0
 
         /// The default mix: a bit of every event.
         public init() {}

@@ -62,6 +62,7 @@ extension HarnessDriver {
                 violation("task#\(task) dispatched before \(dependency) succeeded")
             }
         }
+        if spec.role != .main { checkFinaleMayRun(task) }
         lastAttempt[task] = attempt
         running.append(Attempt(task: task, attempt: attempt, worker: worker))
         runningPerQueue[queue.rawValue] += 1
@@ -108,6 +109,14 @@ extension HarnessDriver {
         case .failed(.timedOut):
             // A timed-out attempt also ends when its worker goes.
             if ![.report, .leave, .lease].contains(currentEvent) { violation("task#\(task) timed out unreported") }
+        case .skipped:
+            let job = queueJobs[specs[task].queue.rawValue]
+            if specs[task].role == .main { violation("main task#\(task) skipped") }
+            if let decision = core.finaleDecision(of: JobID(job)), decision == specs[task].role,
+                !specs[task].dependencies.contains(where: { report.outcomes[$0.task.rawValue] == .skipped })
+            {
+                violation("task#\(task) of the \(decision) finale that runs was skipped")
+            }
         case .upstreamFailed(let root):
             if report.outcomes[root.rawValue].map({ if case .failed = $0 { true } else { false } }) != true {
                 violation("task#\(task) upstream-failed from \(root), which has not failed")

@@ -88,3 +88,26 @@ extension [SchedulerAction] {
         }
     }
 }
+
+extension HarnessDriver {
+    /// A finale task starts only once every main task of its job has ended, and only in the group that
+    /// the main outcomes call for.
+    mutating func checkFinaleMayRun(_ task: Int) {
+        let job = queueJobs[specs[task].queue.rawValue]
+        var allSucceeded = true
+        for other in 0..<submitted where specs[other].role == .main && queueJobs[specs[other].queue.rawValue] == job {
+            guard let outcome = report.outcomes[other] else {
+                violation("finale task#\(task) started while main task#\(other) of job#\(job) is unfinished")
+                return
+            }
+            if outcome != .succeeded { allSucceeded = false }
+        }
+        let runs: TaskRole = allSucceeded ? .onSuccess : .onFailure
+        if specs[task].role != runs {
+            violation("task#\(task) of the \(specs[task].role) finale started; \(runs) runs")
+        }
+        if core.finaleDecision(of: JobID(job)) != runs {
+            violation("job#\(job) decided \(String(describing: core.finaleDecision(of: JobID(job)))), expected \(runs)")
+        }
+    }
+}

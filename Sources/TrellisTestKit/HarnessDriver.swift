@@ -71,6 +71,16 @@ struct HarnessDriver {
         } else {
             core = SchedulerCore(policy: harness.policy, failurePolicy: harness.failurePolicy)
         }
+        let finales = Int((Double(specs.count) * harness.options.finaleFraction).rounded(.down))
+        for index in (specs.count - finales)..<specs.count {
+            let role: TaskRole = rng.chance(0.5) ? .onSuccess : .onFailure
+            let roles = specs.map(\.role)
+            specs[index].role = role
+            specs[index].dependencies.removeAll { dependency in
+                let source = roles[dependency.task.rawValue]
+                return source != .main && source != role
+            }
+        }
         report = CoreHarness.Report(seed: seed)
         widths = harness.graph.queueWidths
         var jobPolicies = [harness.policy]
@@ -312,6 +322,9 @@ struct HarnessDriver {
         let job = Int.random(in: 0..<jobCount, using: &rng)
         let members = (0..<submitted).filter { queueJobs[specs[$0].queue.rawValue] == job }
         let open = members.filter { completions[$0] == 0 }
+        // A finale still waiting for the main tasks is spared, so the clean-up runs.
+        let decided = core.finaleDecision(of: JobID(job)) != nil
+        let cancellable = open.filter { specs[$0].role == .main || decided }
         let expected: EventDisposition = open.isEmpty ? .stale : .accepted
         if expected == .stale { report.expectedStaleReports += 1 }
         var actions: [SchedulerAction] = []
@@ -319,7 +332,7 @@ struct HarnessDriver {
         if disposition != expected { violation("cancelJob(\(job)) answered \(disposition), expected \(expected)") }
         if disposition == .accepted { report.cancels += 1 }
         apply(actions)
-        for task in open where completions[task] == 0 {
+        for task in cancellable where completions[task] == 0 {
             if running.first(where: { $0.task == task })?.cancelRequested != true {
                 violation("task#\(task) of job#\(job) survived its job's cancel")
             }

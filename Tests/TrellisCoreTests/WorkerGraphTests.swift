@@ -54,13 +54,14 @@ struct WorkerGraphTests {
         }
     }
 
-    /// Several jobs with their own policies share the workers; jobs are cancelled now and then, and a
-    /// fail-fast in one job cancels nothing in another.
+    /// Several jobs with their own policies and finales share the workers; jobs are cancelled now and then,
+    /// a fail-fast in one job cancels nothing in another, and each finale runs the group its main tasks call for.
     @Test(arguments: [false, true])
     func jobsShareTheCoreWithTheirOwnPolicies(onWorkers: Bool) {
         var options = CoreHarness.Options()
         options.jobs = 3
         options.cancelJobProbability = 0.004
+        options.finaleFraction = 0.25
         if onWorkers { options.workers = CoreHarness.WorkerOptions() }
         var graphOptions = RandomDAG.Options()
         graphOptions.queueCount = 3...6

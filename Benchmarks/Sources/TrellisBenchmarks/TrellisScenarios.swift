@@ -159,6 +159,52 @@ enum CoreScenario {
         precondition(core.counts.succeeded == specs.count, "core finished \(core.counts.succeeded) of \(specs.count)")
         return Double(events) / seconds(start.duration(to: clock.now))
     }
+
+    /// The same on workers: a core with `.workers` execution, one unbounded queue, and `workers` workers of
+    /// `slots` slots (2 × 2 matches the queue of width 4). With `classes` > 1, task `i` needs tag `i % classes`
+    /// and worker `w` offers tag `w % classes`, so placement has that many classes to choose among.
+    static func eventsPerSecondOnWorkers(
+        _ specs: [TaskSpec], policy: SchedulingPolicy, workers: Int, slots: Int, classes: Int = 1
+    ) throws -> Double {
+        let placed = specs.enumerated().map { index, spec in
+            var spec = spec
+            if classes > 1 { spec.placement = Placement(tags: ["t\(index % classes)"]) }
+            return spec
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var core = SchedulerCore(policy: policy, execution: .workers(leaseTimeout: .seconds(10)))
+        _ = try core.addQueue(width: .max)
+        var actions: [SchedulerAction] = []
+        actions.reserveCapacity(64)
+        var events = 0
+        for spec in placed {
+            try core.submit(spec, now: .zero, into: &actions)
+            events += 1
+        }
+        core.start(now: .zero, into: &actions)
+        for worker in 0..<workers {
+            let tags: Set<String> = classes > 1 ? ["t\(worker % classes)"] : []
+            _ = try core.joinWorker(WorkerSpec(type: "cpu", tags: tags, slots: slots), now: .zero, into: &actions)
+            events += 1
+        }
+        var running: [(TaskID, WorkerID)] = []
+        running.reserveCapacity(workers * slots)
+        var cursor = 0
+        while true {
+            while cursor < actions.count {
+                if case .assign(let task, let worker, _) = actions[cursor] { running.append((task, worker)) }
+                cursor += 1
+            }
+            actions.removeAll(keepingCapacity: true)
+            cursor = 0
+            guard let (task, worker) = running.popLast() else { break }
+            core.succeeded(task, attempt: 1, worker: worker, now: .zero, into: &actions)
+            events += 1
+        }
+        precondition(core.counts.succeeded == specs.count, "core finished \(core.counts.succeeded) of \(specs.count)")
+        return Double(events) / seconds(start.duration(to: clock.now))
+    }
 }
 
 struct SplitMix {

@@ -8,7 +8,7 @@ import Yams
     import Glibc
 #endif
 
-// Usage: trellis-benchmarks [all|runtime|core|smq|memory|cli|replay|distributed|distributed-memory|workflow-parse]
+// Usage: trellis-benchmarks [all|runtime|core|core-workers|smq|memory|cli|replay|distributed|distributed-memory|workflow-parse]
 //        [--runs N]
 // Release builds only: swift run -c release --package-path Benchmarks trellis-benchmarks
 
@@ -257,6 +257,30 @@ if mode == "all" || mode == "core" {
             }
             let rate = median(figures["rate"]!)
             row("SchedulerCore \(shape.rawValue) 200,000 (\(policy))", rate, nil, "M events/s", "≥ 3", met: rate >= 3)
+        }
+    }
+}
+
+if mode == "all" || mode == "core-workers" {
+    // The core placing on workers, beside the same graphs on queue slots in the same run.
+    for shape in CoreScenario.Shape.allCases {
+        let specs = CoreScenario.specs(shape, n: 200_000)
+        for policy in [SchedulingPolicy.fifo, .outputFirst] {
+            let figures = try await repeatRuns(runs) {
+                [
+                    "slots": try CoreScenario.eventsPerSecond(specs, policy: policy) / 1e6,
+                    "workers": try CoreScenario.eventsPerSecondOnWorkers(specs, policy: policy, workers: 2, slots: 2)
+                        / 1e6,
+                    "classes": try CoreScenario.eventsPerSecondOnWorkers(
+                        specs, policy: policy, workers: 16, slots: 4, classes: 4) / 1e6,
+                ]
+            }
+            let slots = median(figures["slots"]!)
+            let workers = median(figures["workers"]!)
+            let classes = median(figures["classes"]!)
+            print(
+                "| SchedulerCore \(shape.rawValue) 200,000 (\(policy)) | queue slots \(format(slots)) | "
+                    + "2 workers × 2 \(format(workers)) | 16 workers × 4, 4 classes \(format(classes)) | M events/s |")
         }
     }
 }

@@ -406,6 +406,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
         case .failed: .failed
         case .cancelled: .cancelled
         case .upstreamFailed: .upstreamFailed
+        case .skipped: .skipped
         }
     }
 
@@ -424,6 +425,8 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             return "upstream task \(plan.nodes[coreToNode[root.rawValue]].id) failed"
         case .succeeded:
             return nil
+        case .skipped:
+            return "not needed"
         case .failed(.error), nil:
             switch end {
             case .exited(let code): return code == 0 ? nil : "exit status \(code)"
