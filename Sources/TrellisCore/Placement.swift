@@ -87,6 +87,8 @@ public enum WaitReason: Hashable, Sendable, CustomStringConvertible {
     case retryDelay(afterAttempt: Int)
     /// A finale task: its job's main tasks have not all ended.
     case finale
+    /// Held by an operator (paused, or added and not yet played).
+    case held
 
     public var description: String {
         switch self {
@@ -97,6 +99,7 @@ public enum WaitReason: Hashable, Sendable, CustomStringConvertible {
         case .workersBusy(let placement): "every worker \(placement) is busy"
         case .retryDelay(let attempt): "waiting to retry after attempt \(attempt)"
         case .finale: "waiting for the job's main tasks to end"
+        case .held: "held (paused, or not played yet)"
         }
     }
 }

@@ -18,7 +18,8 @@ extension SchedulerCore {
         guard isDispatching else { return }
         if anyJobUsesRanks, rankWatermark < tasks.count { updateRanks() }
         if !newlyReady.isEmpty {
-            for id in newlyReady where tasks[Int(id)].phase == .ready && !tasks[Int(id)].flags.contains(.queued) {
+            for id in newlyReady
+            where tasks[Int(id)].phase == .ready && tasks[Int(id)].flags.isDisjoint(with: [.queued, .admitted, .held]) {
                 enqueue(id)
             }
             newlyReady.removeAll(keepingCapacity: true)
@@ -59,7 +60,7 @@ extension SchedulerCore {
         let chunk = jobs[Int(job)].policy.barrierChunk ?? Int.max
         var released = 0
         while released < chunk, let top = jobs[Int(job)].pending.max {
-            guard tasks[Int(top.task)].phase == .ready else {
+            guard tasks[Int(top.task)].phase == .ready, !tasks[Int(top.task)].flags.contains(.held) else {
                 _ = jobs[Int(job)].pending.popMax()
                 continue
             }

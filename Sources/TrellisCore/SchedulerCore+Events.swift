@@ -215,7 +215,7 @@ extension SchedulerCore {
         precondition(!tasks[Int(id)].phase.isTerminal, "Internal inconsistency: task#\(id) finished twice")
         tasks[Int(id)].phase = phase
         tasks[Int(id)].cause = cause
-        tasks[Int(id)].flags.remove([.queued, .gated])
+        tasks[Int(id)].flags.remove([.queued, .gated, .held])
         if tasks[Int(id)].flags.contains(.admitted) {
             tasks[Int(id)].flags.remove(.admitted)
             queues[Int(tasks[Int(id)].queue)].admitted -= 1

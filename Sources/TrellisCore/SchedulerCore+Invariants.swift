@@ -41,6 +41,8 @@ extension SchedulerCore {
                     if record.flags.contains(.admitted) { problems.append("task#\(id) is both queued and admitted") }
                 } else if record.flags.contains(.admitted) {
                     admitted[Int(record.queue)] += 1
+                } else if record.flags.contains(.held) {
+                    if record.flags.contains(.inBatch) { problems.append("held task#\(id) is in a barrier batch") }
                 } else if isDispatching, !pendingReady.contains(id),
                     jobs[Int(jobIndex(of: id))].policy.barrierChunk == nil
                 {

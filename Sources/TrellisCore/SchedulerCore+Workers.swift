@@ -165,6 +165,7 @@ extension SchedulerCore {
         case .backoff: return .retryDelay(afterAttempt: Int(record.attempt))
         case .running, .succeeded, .failed, .cancelled, .upstreamFailed, .skipped: return nil
         case .ready:
+            if record.flags.contains(.held) { return .held }
             guard isDispatching else { return .paused }
             if record.flags.contains(.admitted) {
                 let placementClass = placementClass(of: id)

@@ -272,6 +272,7 @@ public struct SchedulerCore: Sendable {
             extras[id] = TaskExtras(
                 retry: spec.retry, timeout: spec.timeout, placementClass: placementClass, role: spec.role)
         }
+        if spec.held { record.flags.insert(.held) }
         tasks.append(record)
         for dependency in spec.dependencies {
             let source = Int32(dependency.task.rawValue)

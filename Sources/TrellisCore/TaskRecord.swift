@@ -7,7 +7,7 @@ struct TaskRecord {
     }
 
     struct Flags: OptionSet {
-        let rawValue: UInt8
+        let rawValue: UInt16
         /// A cancellation was requested while running; the attempt ends as cancelled whatever it reports.
         static let cancelRequested = Flags(rawValue: 1 << 0)
         /// The running attempt passed its deadline; it ends as a timed-out failure.
@@ -24,6 +24,8 @@ struct TaskRecord {
         static let admitted = Flags(rawValue: 1 << 6)
         /// A finale task waiting for its job's main tasks to end (one extra unsatisfied input).
         static let gated = Flags(rawValue: 1 << 7)
+        /// Held by an operator (paused, or submitted unplayed): it does not start until released.
+        static let held = Flags(rawValue: 1 << 8)
     }
 
     var phase: Phase

@@ -22,6 +22,8 @@ public struct TaskSpec: Hashable, Sendable {
     var placementIfAny: Placement?
     /// Main work, or part of a finale that runs once the job's main tasks have ended.
     public var role: TaskRole
+    /// Submitted held: it does not start until `release(_:now:into:)` (a task added but not yet played).
+    public var held: Bool
 
     public init(
         queue: QueueID,
@@ -32,7 +34,8 @@ public struct TaskSpec: Hashable, Sendable {
         retry: RetryPolicy = .none,
         timeout: Duration? = nil,
         placement: Placement = .anywhere,
-        role: TaskRole = .main
+        role: TaskRole = .main,
+        held: Bool = false
     ) {
         self.queue = queue
         self.priority = priority
@@ -43,6 +46,7 @@ public struct TaskSpec: Hashable, Sendable {
         self.timeout = timeout
         self.placementIfAny = placement.isAnywhere ? nil : placement
         self.role = role
+        self.held = held
     }
 }
 

@@ -39,6 +39,11 @@ public struct CoreHarness: Sendable {
         public var jobs = 1
         /// Per-step chance of cancelling one job.
         public var cancelJobProbability = 0.0
+        /// Per-step chances of holding a task that is not running, and of releasing a held one; and the share
+        /// of tasks submitted held (added, not yet played).
+        public var holdProbability = 0.0
+        public var releaseProbability = 0.25
+        public var heldFraction = 0.0
         /// Share of the tasks, taken from the end of the graph, that form finales (`onSuccess` or
         /// `onFailure`, at random); a finale task keeps only its needs on main tasks and on its own group.
         public var finaleFraction = 0.0

@@ -63,6 +63,7 @@ extension HarnessDriver {
             }
         }
         if spec.role != .main { checkFinaleMayRun(task) }
+        if held.contains(task) { violation("held task#\(task) dispatched") }
         lastAttempt[task] = attempt
         running.append(Attempt(task: task, attempt: attempt, worker: worker))
         runningPerQueue[queue.rawValue] += 1
@@ -93,6 +94,7 @@ extension HarnessDriver {
         }
         report.outcomes[task] = outcome
         retries.removeAll { $0.task == task }
+        held.remove(task)
         switch outcome {
         case .succeeded:
             succeeded[task] = true

@@ -20,7 +20,9 @@ extension HarnessDriver {
                 }
                 guard let last = picked.last else { continue }
                 for task in 0..<submitted where specs[task].queue.rawValue == queue {
-                    guard core.state(of: TaskID(task)) == .ready, key(task) > key(last) else { continue }
+                    guard core.state(of: TaskID(task)) == .ready, key(task) > key(last), !held.contains(task) else {
+                        continue
+                    }
                     if usesWorkers {
                         guard specs[task].placement == placement, isAdmitted(task) else { continue }
                     }
@@ -61,6 +63,9 @@ extension HarnessDriver {
             violation("task#\(attempt.task) runs attempt \(attempt.attempt), core says \(state)")
         }
         if options.workers != nil { checkWorkers() }
+        for task in 0..<submitted where core.isHeld(TaskID(task)) != held.contains(task) {
+            violation("task#\(task) held: core \(core.isHeld(TaskID(task))), driver \(held.contains(task))")
+        }
     }
 
     mutating func finalChecks() {

@@ -21,7 +21,7 @@ struct HarnessDriver {
 
     enum Event {
         case report, timeout, retries, cancel, cancelAll, pause, resume, stale, width, submit
-        case join, drain, leave, heartbeat, lease, impostor, rescue, cancelJob
+        case join, drain, leave, heartbeat, lease, impostor, rescue, cancelJob, hold, release
     }
 
     let options: CoreHarness.Options
@@ -55,6 +55,8 @@ struct HarnessDriver {
     var workers: [HarnessWorker] = []
     /// Attempts of each task lost with their worker.
     var lost: [Int]
+    /// Tasks held and not released.
+    var held: Set<Int> = []
 
     init(harness: CoreHarness, seed: UInt64) {
         options = harness.options
@@ -81,6 +83,7 @@ struct HarnessDriver {
                 return source != .main && source != role
             }
         }
+        for index in specs.indices where rng.chance(harness.options.heldFraction) { specs[index].held = true }
         report = CoreHarness.Report(seed: seed)
         widths = harness.graph.queueWidths
         var jobPolicies = [harness.policy]
@@ -156,6 +159,8 @@ struct HarnessDriver {
         if rng.chance(options.cancelProbability) { return .cancel }
         if rng.chance(options.cancelAllProbability) { return .cancelAll }
         if rng.chance(options.cancelJobProbability) { return .cancelJob }
+        if submitted > 0, rng.chance(options.holdProbability) { return .hold }
+        if !held.isEmpty, rng.chance(options.releaseProbability) { return .release }
         if rng.chance(options.widthChangeProbability), !widths.isEmpty { return .width }
         if rng.chance(options.staleReportProbability), lastAttempt.contains(where: { $0 > 0 }) { return .stale }
         if !timers.isEmpty, rng.chance(options.timeoutProbability) { return .timeout }
@@ -165,6 +170,7 @@ struct HarnessDriver {
         if !retries.isEmpty { return .retries }
         if submitted < specs.count { return .submit }
         if paused { return .resume }
+        if !held.isEmpty { return .release }
         if options.workers != nil { return .rescue }
         return nil
     }
@@ -198,12 +204,15 @@ struct HarnessDriver {
         case .impostor: impostorReport()
         case .rescue: rescue()
         case .cancelJob: cancelJob()
+        case .hold: holdOne()
+        case .release: releaseOne()
         }
     }
 
     mutating func submitNext() {
         let index = submitted
         var actions: [SchedulerAction] = []
+        if specs[index].held { held.insert(index) }
         do {
             let id = try core.submit(specs[index], now: now, into: &actions)
             if id != TaskID(index) { violation("task \(index) got id \(id)") }
@@ -316,6 +325,35 @@ struct HarnessDriver {
         }
         apply(actions)
         if attempt == nil, completions[task] != 1 { violation("cancelled task#\(task) did not complete") }
+    }
+
+    /// Holds a random task; it is accepted only for an unfinished task that is neither running nor held.
+    mutating func holdOne() {
+        let task = Int.random(in: 0..<submitted, using: &rng)
+        let isRunning = running.contains { $0.task == task }
+        let expected: EventDisposition =
+            completions[task] > 0 || isRunning || held.contains(task) ? .stale : .accepted
+        if expected == .stale { report.expectedStaleReports += 1 }
+        var actions: [SchedulerAction] = []
+        let disposition = core.hold(TaskID(task), now: now, into: &actions)
+        if disposition != expected { violation("hold(task#\(task)) answered \(disposition), expected \(expected)") }
+        if disposition == .accepted { held.insert(task) }
+        apply(actions)
+        if !core.isHeld(TaskID(task)), disposition == .accepted { violation("task#\(task) is not held after hold") }
+    }
+
+    /// Releases a held task (now and then one that is not held: stale).
+    mutating func releaseOne() {
+        let task =
+            held.isEmpty || rng.chance(0.1)
+            ? Int.random(in: 0..<submitted, using: &rng) : held.randomElement(using: &rng)!
+        let expected: EventDisposition = held.contains(task) ? .accepted : .stale
+        if expected == .stale { report.expectedStaleReports += 1 }
+        var actions: [SchedulerAction] = []
+        held.remove(task)
+        let disposition = core.release(TaskID(task), now: now, into: &actions)
+        if disposition != expected { violation("release(task#\(task)) answered \(disposition), expected \(expected)") }
+        apply(actions)
     }
 
     mutating func cancelJob() {

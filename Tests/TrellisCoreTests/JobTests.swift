@@ -94,3 +94,31 @@ struct JobTests {
         #expect(actions == [.completed(a, .succeeded), .dispatch(b, queue: waveQueue, attempt: 1)])
     }
 }
+
+@Suite("Holding tasks")
+struct HoldTests {
+    @Test func aHeldTaskWaitsUntilReleasedAndARunningOneCannotBeHeld() {
+        var core = SchedulerCore(policy: .fifo)
+        var actions: [SchedulerAction] = []
+        let queue = try! core.addQueue(width: 1)
+        let a = try! core.submit(TaskSpec(queue: queue), now: .zero, into: &actions)
+        let unplayed = try! core.submit(TaskSpec(queue: queue, held: true), now: .zero, into: &actions)
+        let c = try! core.submit(TaskSpec(queue: queue), now: .zero, into: &actions)
+        core.start(now: .zero, into: &actions)
+        #expect(actions == [.dispatch(a, queue: queue, attempt: 1)])
+        #expect(core.hold(a, now: .zero, into: &actions) == .stale)
+        #expect(core.hold(c, now: .zero, into: &actions) == .accepted)
+        #expect(core.waitReason(of: c) == .held && core.waitReason(of: unplayed) == .held)
+        actions = []
+        core.succeeded(a, attempt: 1, now: .zero, into: &actions)
+        #expect(actions == [.completed(a, .succeeded)])
+        #expect(core.release(c, now: .zero, into: &actions) == .accepted)
+        #expect(core.release(c, now: .zero, into: &actions) == .stale)
+        #expect(actions == [.completed(a, .succeeded), .dispatch(c, queue: queue, attempt: 1)])
+        actions = []
+        core.succeeded(c, attempt: 1, now: .zero, into: &actions)
+        core.release(unplayed, now: .zero, into: &actions)
+        #expect(actions == [.completed(c, .succeeded), .dispatch(unplayed, queue: queue, attempt: 1)])
+        #expect(core.checkInvariants() == [])
+    }
+}

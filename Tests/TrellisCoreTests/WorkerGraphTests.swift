@@ -54,7 +54,8 @@ struct WorkerGraphTests {
         }
     }
 
-    /// Several jobs with their own policies and finales share the workers; jobs are cancelled now and then,
+    /// Several jobs with their own policies and finales share the workers; tasks are held and released, some
+    /// are added held; jobs are cancelled now and then,
     /// a fail-fast in one job cancels nothing in another, and each finale runs the group its main tasks call for.
     @Test(arguments: [false, true])
     func jobsShareTheCoreWithTheirOwnPolicies(onWorkers: Bool) {
@@ -62,6 +63,8 @@ struct WorkerGraphTests {
         options.jobs = 3
         options.cancelJobProbability = 0.004
         options.finaleFraction = 0.25
+        options.holdProbability = 0.02
+        options.heldFraction = 0.05
         if onWorkers { options.workers = CoreHarness.WorkerOptions() }
         var graphOptions = RandomDAG.Options()
         graphOptions.queueCount = 3...6
