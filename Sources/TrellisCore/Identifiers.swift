@@ -1,5 +1,5 @@
 /// Identifies one task inside a `SchedulerCore`; ids are dense and increase in submission order.
-public struct TaskID: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct TaskID: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
     public let rawValue: Int
 
     public init(_ rawValue: Int) { self.rawValue = rawValue }
@@ -9,7 +9,7 @@ public struct TaskID: Hashable, Comparable, Sendable, CustomStringConvertible {
 }
 
 /// Identifies one queue (a named pool of slots with a width) inside a `SchedulerCore`.
-public struct QueueID: Hashable, Sendable, CustomStringConvertible {
+public struct QueueID: Hashable, Sendable, Codable, CustomStringConvertible {
     public let rawValue: Int
 
     public init(_ rawValue: Int) { self.rawValue = rawValue }
@@ -18,7 +18,7 @@ public struct QueueID: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// One input of a task: the whole result of `task`, or only partial result number `item` of a producer.
-public struct Dependency: Hashable, Sendable, CustomStringConvertible {
+public struct Dependency: Hashable, Sendable, Codable, CustomStringConvertible {
     public var task: TaskID
     /// `nil` waits for the task to succeed; an index waits only for that partial result.
     public var item: Int?
@@ -33,7 +33,7 @@ public struct Dependency: Hashable, Sendable, CustomStringConvertible {
 
 /// Identifies one job (a workflow with its own policies and queues) inside a `SchedulerCore`.
 /// Job 0 is the default job a core starts with.
-public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct JobID: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
     public let rawValue: Int
 
     public init(_ rawValue: Int) { self.rawValue = rawValue }
@@ -43,4 +43,37 @@ public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public static func < (lhs: JobID, rhs: JobID) -> Bool { lhs.rawValue < rhs.rawValue }
     public var description: String { "job#\(rawValue)" }
+}
+
+// Ids encode as bare numbers.
+extension TaskID {
+    public init(from decoder: any Decoder) throws { self.init(try decoder.singleValueContainer().decode(Int.self)) }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
+extension QueueID {
+    public init(from decoder: any Decoder) throws { self.init(try decoder.singleValueContainer().decode(Int.self)) }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
+extension JobID {
+    public init(from decoder: any Decoder) throws { self.init(try decoder.singleValueContainer().decode(Int.self)) }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
+extension WorkerID {
+    public init(from decoder: any Decoder) throws { self.init(try decoder.singleValueContainer().decode(Int.self)) }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
 }

@@ -1,6 +1,6 @@
 /// Identifies one worker session inside a `SchedulerCore`. A worker that connects again gets a new id, so a
 /// report from its earlier session can be told apart. Ids are dense and never reused.
-public struct WorkerID: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct WorkerID: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
     public let rawValue: Int
 
     public init(_ rawValue: Int) { self.rawValue = rawValue }
@@ -11,7 +11,7 @@ public struct WorkerID: Hashable, Comparable, Sendable, CustomStringConvertible 
 
 /// Where a task may run: the worker type, tags and resources it needs. A separate notion from its queue,
 /// which only limits how many of the queue's tasks run at once.
-public struct Placement: Hashable, Sendable, CustomStringConvertible {
+public struct Placement: Hashable, Sendable, Codable, CustomStringConvertible {
     /// The worker type the task needs; `nil` runs on a worker of any type.
     public var type: String?
     /// Tags every one of which the worker must offer.
@@ -55,7 +55,7 @@ public struct Placement: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// What a worker offers when it joins.
-public struct WorkerSpec: Hashable, Sendable {
+public struct WorkerSpec: Hashable, Sendable, Codable {
     public var type: String
     public var tags: Set<String>
     /// How many attempts it runs at once.

@@ -1,5 +1,5 @@
 /// Decides the order in which ready tasks are handed out. An explicit task priority always comes first.
-public enum SchedulingPolicy: Hashable, Sendable, CustomStringConvertible {
+public enum SchedulingPolicy: Hashable, Sendable, Codable, CustomStringConvertible {
     /// Work toward the most recently submitted sinks first, pulling their unfinished inputs on demand,
     /// so that final results start arriving as early as possible.
     case outputFirst
@@ -41,7 +41,7 @@ public enum SchedulingPolicy: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// What happens to the rest of the graph when a task has failed for good (all attempts used).
-public enum FailurePolicy: Hashable, Sendable {
+public enum FailurePolicy: Hashable, Sendable, Codable {
     /// Cancel every unfinished task at once.
     case failFast
     /// Keep running every branch that does not depend on the failure; its dependants end as `upstreamFailed`.
@@ -49,7 +49,7 @@ public enum FailurePolicy: Hashable, Sendable {
 }
 
 /// How often a failing task is tried and how long to wait between attempts.
-public struct RetryPolicy: Hashable, Sendable {
+public struct RetryPolicy: Hashable, Sendable, Codable {
     /// Total attempts, the first one included; 1 means no retry.
     public var maxAttempts: Int
     /// Delay before the second attempt.
@@ -89,6 +89,23 @@ public struct RetryPolicy: Hashable, Sendable {
 }
 
 extension RetryPolicy {
+    enum CodingKeys: String, CodingKey { case maxAttempts, initialBackoff, multiplier, maxBackoff }
+
+    /// Decodes a policy, refusing what `init` would trap on.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let attempts = try container.decode(Int.self, forKey: .maxAttempts)
+        guard attempts >= 1 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .maxAttempts, in: container, debugDescription: "maxAttempts must be at least 1, got \(attempts)"
+            )
+        }
+        self.init(
+            maxAttempts: attempts, initialBackoff: try container.decode(Duration.self, forKey: .initialBackoff),
+            multiplier: try container.decode(Double.self, forKey: .multiplier),
+            maxBackoff: try container.decode(Duration.self, forKey: .maxBackoff))
+    }
+
     /// The longest pause between two attempts of a workflow task, whether it runs locally or on a worker.
     public static let longestWorkflowBackoff: Duration = .seconds(300)
 }

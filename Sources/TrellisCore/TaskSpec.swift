@@ -1,5 +1,5 @@
 /// Everything the scheduling core needs to know about a task; what the task does is the driver's business.
-public struct TaskSpec: Hashable, Sendable {
+public struct TaskSpec: Hashable, Sendable, Codable {
     public var queue: QueueID
     /// Higher runs first, before any policy order.
     public var priority: Int
@@ -52,7 +52,7 @@ public struct TaskSpec: Hashable, Sendable {
 
 /// What a task is to its job. A job's finale runs once all its main tasks have ended: the `onSuccess` tasks
 /// when every main task succeeded, the `onFailure` tasks otherwise; the other group ends `.skipped`.
-public enum TaskRole: Hashable, Sendable {
+public enum TaskRole: Hashable, Sendable, Codable {
     case main
     case onSuccess
     case onFailure

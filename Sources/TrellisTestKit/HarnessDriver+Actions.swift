@@ -3,7 +3,21 @@ import TrellisCore
 extension HarnessDriver {
     // MARK: - Actions
 
+    /// Feeds a fact to the core and records it when accepted; a refusal is a violation.
+    @discardableResult
+    mutating func feed(_ fact: CoreFact, into actions: inout [SchedulerAction]) -> EventDisposition {
+        do {
+            let disposition = try core.apply(fact, now: now, into: &actions)
+            if disposition == .accepted { facts.append(TimedFact(at: now, fact)) }
+            return disposition
+        } catch {
+            violation("\(fact) was refused: \(error)")
+            return .stale
+        }
+    }
+
     mutating func apply(_ actions: [SchedulerAction]) {
+        actionLog += actions
         defer { checkFifoOrder(actions.dispatched) }
         for action in actions {
             switch action {

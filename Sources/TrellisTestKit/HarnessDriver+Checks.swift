@@ -1,3 +1,4 @@
+import Foundation
 import TrellisCore
 
 extension HarnessDriver {
@@ -81,6 +82,7 @@ extension HarnessDriver {
         if core.staleReports != report.expectedStaleReports {
             violation("core counted \(core.staleReports) stale events, driver sent \(report.expectedStaleReports)")
         }
+        checkReplay()
     }
 }
 
@@ -114,5 +116,58 @@ extension HarnessDriver {
         if core.finaleDecision(of: JobID(job)) != runs {
             violation("job#\(job) decided \(String(describing: core.finaleDecision(of: JobID(job)))), expected \(runs)")
         }
+    }
+
+    /// The facts, through JSON and into a fresh core, give the same actions (heartbeats' lease renewals aside,
+    /// as heartbeats are not facts) and the same final state.
+    mutating func checkReplay() {
+        var replayed = SchedulerCore(policy: core.policy, failurePolicy: core.failurePolicy, execution: core.execution)
+        var actions: [SchedulerAction] = []
+        do {
+            let data = try JSONEncoder().encode(facts)
+            try replayed.replay(try JSONDecoder().decode([TimedFact].self, from: data), into: &actions)
+        } catch {
+            violation("replaying \(facts.count) facts failed: \(error)")
+            return
+        }
+        func withoutLeases(_ list: [SchedulerAction]) -> [SchedulerAction] {
+            list.filter { if case .scheduleLease = $0 { false } else { true } }
+        }
+        let original = withoutLeases(actionLog)
+        let again = withoutLeases(actions)
+        if original != again {
+            let index =
+                zip(original, again).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                ?? min(original.count, again.count)
+            violation(
+                "replay differs at action \(index) of \(original.count): "
+                    + "\(index < original.count ? "\(original[index])" : "nothing") vs "
+                    + "\(index < again.count ? "\(again[index])" : "nothing")")
+            return
+        }
+        for index in 0..<core.taskCount {
+            let task = TaskID(index)
+            if replayed.state(of: task) != core.state(of: task) || replayed.holder(of: task) != core.holder(of: task)
+                || replayed.lostAttempts(of: task) != core.lostAttempts(of: task)
+                || replayed.isHeld(task) != core.isHeld(task)
+            {
+                violation("replayed \(task) is \(replayed.state(of: task)), was \(core.state(of: task))")
+            }
+        }
+        for index in 0..<core.workerCount {
+            let worker = WorkerID(index)
+            if replayed.isConnected(worker) != core.isConnected(worker)
+                || replayed.isAccepting(worker) != core.isAccepting(worker)
+                || replayed.runningCount(of: worker) != core.runningCount(of: worker)
+            {
+                violation("replayed \(worker) differs")
+            }
+        }
+        for index in 0..<core.jobCount
+        where replayed.finaleDecision(of: JobID(index)) != core.finaleDecision(of: JobID(index)) {
+            violation("replayed job#\(index) decided differently")
+        }
+        if replayed.counts != core.counts { violation("replayed counts \(replayed.counts), were \(core.counts)") }
+        for problem in replayed.checkInvariants() { violation("replayed core: \(problem)") }
     }
 }

@@ -66,8 +66,11 @@ extension HarnessDriver {
         report.workersJoined += 1
         var actions: [SchedulerAction] = []
         do {
-            let id = try core.joinWorker(spec, now: now, into: &actions)
-            if id.rawValue != workers.count - 1 { violation("worker \(workers.count - 1) joined as \(id)") }
+            _ = try core.apply(.workerJoined(spec), now: now, into: &actions)
+            facts.append(TimedFact(at: now, .workerJoined(spec)))
+            if core.workerCount != workers.count {
+                violation("worker \(workers.count - 1) joined as #\(core.workerCount - 1)")
+            }
         } catch {
             violation("joinWorker(\(spec)) threw \(error)")
         }
@@ -78,7 +81,8 @@ extension HarnessDriver {
         let worker = Int.random(in: workers.indices, using: &rng)
         let expected: EventDisposition = workers[worker].connected && workers[worker].accepting ? .accepted : .stale
         if expected == .stale { report.expectedStaleReports += 1 }
-        let disposition = core.drainWorker(WorkerID(worker))
+        var actions: [SchedulerAction] = []
+        let disposition = feed(.workerDrained(WorkerID(worker)), into: &actions)
         if disposition != expected { violation("drainWorker(\(worker)) answered \(disposition), expected \(expected)") }
         if disposition == .accepted { workers[worker].accepting = false }
     }
@@ -104,10 +108,14 @@ extension HarnessDriver {
             workers[worker].accepting = false
         }
         var actions: [SchedulerAction] = []
-        let disposition =
-            byLease
-            ? core.leaseExpired(WorkerID(worker), now: now, into: &actions)
-            : core.workerLeft(WorkerID(worker), now: now, into: &actions)
+        let disposition: EventDisposition
+        if byLease {
+            // A lost lease is journaled as the worker leaving: heartbeats are not facts.
+            disposition = core.leaseExpired(WorkerID(worker), now: now, into: &actions)
+            if disposition == .accepted { facts.append(TimedFact(at: now, .workerLeft(WorkerID(worker)))) }
+        } else {
+            disposition = feed(.workerLeft(WorkerID(worker)), into: &actions)
+        }
         if disposition != (leaves ? .accepted : .stale) {
             violation("worker#\(worker) \(byLease ? "lease check" : "leaving") answered \(disposition)")
         }

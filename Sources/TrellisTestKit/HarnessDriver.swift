@@ -57,6 +57,9 @@ struct HarnessDriver {
     var lost: [Int]
     /// Tasks held and not released.
     var held: Set<Int> = []
+    /// Every fact the core accepted, and every action it emitted, for the replay check at the end.
+    var facts: [TimedFact] = []
+    var actionLog: [SchedulerAction] = []
 
     init(harness: CoreHarness, seed: UInt64) {
         options = harness.options
@@ -91,6 +94,7 @@ struct HarnessDriver {
             jobPolicies.append(CoreHarness.policies.randomElement(using: &rng)!)
             let failurePolicy: FailurePolicy = rng.chance(0.5) ? .failFast : .continueIndependent
             _ = core.addJob(policy: jobPolicies.last!, failurePolicy: failurePolicy)
+            facts.append(TimedFact(at: .zero, .jobAdded(policy: jobPolicies.last!, failurePolicy: failurePolicy)))
         }
         let jobs = widths.indices.map { $0 % max(1, harness.options.jobs) }
         queueJobs = jobs
@@ -115,6 +119,7 @@ struct HarnessDriver {
         for (queue, width) in widths.enumerated() {
             do {
                 _ = try core.addQueue(width: width, job: JobID(queueJobs[queue]))
+                facts.append(TimedFact(at: now, .queueAdded(width: width, job: JobID(queueJobs[queue]))))
             } catch {
                 violation("addQueue(width: \(width)) threw \(error)")
                 return
@@ -124,7 +129,7 @@ struct HarnessDriver {
         while submitted < early { submitNext() }
         for _ in 0..<(options.workers?.initialWorkers ?? 0) { join(HarnessWorker.randomSpec(using: &rng)) }
         var actions: [SchedulerAction] = []
-        core.start(now: now, into: &actions)
+        feed(.started, into: &actions)
         started = true
         apply(actions)
         afterStep()
@@ -185,13 +190,14 @@ struct HarnessDriver {
         case .cancel: cancelOne()
         case .cancelAll: cancelAll()
         case .pause:
-            core.pause()
+            var actions: [SchedulerAction] = []
+            feed(.paused, into: &actions)
             paused = true
             report.pauses += 1
         case .resume:
             var actions: [SchedulerAction] = []
             paused = false
-            core.resume(now: now, into: &actions)
+            feed(.resumed, into: &actions)
             apply(actions)
         case .stale: staleReport()
         case .width: changeWidth()
@@ -214,8 +220,9 @@ struct HarnessDriver {
         var actions: [SchedulerAction] = []
         if specs[index].held { held.insert(index) }
         do {
-            let id = try core.submit(specs[index], now: now, into: &actions)
-            if id != TaskID(index) { violation("task \(index) got id \(id)") }
+            _ = try core.apply(.submitted(specs[index]), now: now, into: &actions)
+            facts.append(TimedFact(at: now, .submitted(specs[index])))
+            if core.taskCount != index + 1 { violation("task \(index) got id \(core.taskCount - 1)") }
         } catch {
             violation("submitting task \(index) threw \(error)")
         }
@@ -238,8 +245,8 @@ struct HarnessDriver {
             running[position].nextItem += 1
             let expected: EventDisposition = index == emitted[current.task] ? .accepted : .stale
             if expected == .stale { report.expectedStaleReports += 1 }
-            let disposition = core.partialResult(
-                task, index: index, attempt: current.attempt, worker: current.workerID, now: now, into: &actions)
+            let disposition = feed(
+                .partialResult(task, index: index, attempt: current.attempt, worker: current.workerID), into: &actions)
             if disposition != expected {
                 violation("\(task)[\(index)] attempt \(current.attempt) answered \(disposition), expected \(expected)")
             }
@@ -257,12 +264,11 @@ struct HarnessDriver {
         let disposition: EventDisposition
         if rng.chance(options.failureProbability) {
             let retryable = !rng.chance(options.fatalFailureProbability)
-            disposition = core.failed(
-                task, attempt: current.attempt, retryable: retryable, worker: current.workerID, now: now,
+            disposition = feed(
+                .failed(task, attempt: current.attempt, retryable: retryable, worker: current.workerID),
                 into: &actions)
         } else {
-            disposition = core.succeeded(
-                task, attempt: current.attempt, worker: current.workerID, now: now, into: &actions)
+            disposition = feed(.succeeded(task, attempt: current.attempt, worker: current.workerID), into: &actions)
         }
         if disposition != .accepted { violation("report of running \(task) attempt \(current.attempt) was stale") }
         apply(actions)
@@ -283,7 +289,7 @@ struct HarnessDriver {
             attempt.map { running[$0].cancelRequested || running[$0].timedOut ? .stale : .accepted } ?? .stale
         if expected == .stale { report.expectedStaleReports += 1 }
         var actions: [SchedulerAction] = []
-        let disposition = core.timedOut(TaskID(timer.task), attempt: timer.attempt, now: now, into: &actions)
+        let disposition = feed(.timedOut(TaskID(timer.task), attempt: timer.attempt), into: &actions)
         if disposition != expected {
             violation("timeout of task#\(timer.task)/\(timer.attempt) answered \(disposition), expected \(expected)")
         }
@@ -300,7 +306,7 @@ struct HarnessDriver {
             var actions: [SchedulerAction] = []
             let expected: EventDisposition = completions[retry.task] == 0 ? .accepted : .stale
             if expected == .stale { report.expectedStaleReports += 1 }
-            let disposition = core.retryDue(TaskID(retry.task), now: now, into: &actions)
+            let disposition = feed(.retryDue(TaskID(retry.task)), into: &actions)
             if disposition != expected {
                 violation("retry of task#\(retry.task) answered \(disposition), expected \(expected)")
             }
@@ -317,7 +323,7 @@ struct HarnessDriver {
             completions[task] > 0 || attempt.map({ running[$0].cancelRequested }) == true ? .stale : .accepted
         if expected == .stale { report.expectedStaleReports += 1 }
         var actions: [SchedulerAction] = []
-        let disposition = core.cancel(TaskID(task), now: now, into: &actions)
+        let disposition = feed(.cancelled(TaskID(task)), into: &actions)
         if disposition != expected { violation("cancel(task#\(task)) answered \(disposition), expected \(expected)") }
         if disposition == .accepted {
             report.cancels += 1
@@ -335,7 +341,7 @@ struct HarnessDriver {
             completions[task] > 0 || isRunning || held.contains(task) ? .stale : .accepted
         if expected == .stale { report.expectedStaleReports += 1 }
         var actions: [SchedulerAction] = []
-        let disposition = core.hold(TaskID(task), now: now, into: &actions)
+        let disposition = feed(.held(TaskID(task)), into: &actions)
         if disposition != expected { violation("hold(task#\(task)) answered \(disposition), expected \(expected)") }
         if disposition == .accepted { held.insert(task) }
         apply(actions)
@@ -351,7 +357,7 @@ struct HarnessDriver {
         if expected == .stale { report.expectedStaleReports += 1 }
         var actions: [SchedulerAction] = []
         held.remove(task)
-        let disposition = core.release(TaskID(task), now: now, into: &actions)
+        let disposition = feed(.released(TaskID(task)), into: &actions)
         if disposition != expected { violation("release(task#\(task)) answered \(disposition), expected \(expected)") }
         apply(actions)
     }
@@ -366,7 +372,7 @@ struct HarnessDriver {
         let expected: EventDisposition = open.isEmpty ? .stale : .accepted
         if expected == .stale { report.expectedStaleReports += 1 }
         var actions: [SchedulerAction] = []
-        let disposition = core.cancelJob(JobID(job), now: now, into: &actions)
+        let disposition = feed(.jobCancelled(JobID(job)), into: &actions)
         if disposition != expected { violation("cancelJob(\(job)) answered \(disposition), expected \(expected)") }
         if disposition == .accepted { report.cancels += 1 }
         apply(actions)
@@ -379,7 +385,7 @@ struct HarnessDriver {
 
     mutating func cancelAll() {
         var actions: [SchedulerAction] = []
-        core.cancelAll(now: now, into: &actions)
+        feed(.cancelledAll, into: &actions)
         report.cancels += 1
         apply(actions)
         if !actions.dispatched.isEmpty { violation("cancelAll dispatched \(actions.dispatched)") }
@@ -421,7 +427,9 @@ struct HarnessDriver {
         let width = Int.random(in: 1...4, using: &rng)
         var actions: [SchedulerAction] = []
         do {
-            try core.setWidth(width, of: QueueID(queue), now: now, into: &actions)
+            guard try core.apply(.widthChanged(QueueID(queue), width: width), now: now, into: &actions) == .accepted
+            else { return }
+            facts.append(TimedFact(at: now, .widthChanged(QueueID(queue), width: width)))
             widths[queue] = width
         } catch {
             violation("setWidth(\(width)) threw \(error)")
