@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "TrellisExamples", targets: ["TrellisExamples"]),
         .library(name: "TrellisWorkflow", targets: ["TrellisWorkflow"]),
         .library(name: "TrellisStore", targets: ["TrellisStore"]),
+        .library(name: "TrellisJournal", targets: ["TrellisJournal"]),
         .library(name: "TrellisSQLite", targets: ["TrellisSQLite"]),
         .library(name: "TrellisProtocol", targets: ["TrellisProtocol"]),
         .library(name: "TrellisCoordinator", targets: ["TrellisCoordinator"]),
@@ -70,9 +71,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "TrellisStore", swiftSettings: strict),
+        .target(name: "TrellisJournal", swiftSettings: strict),
         .target(
             name: "TrellisSQLite",
-            dependencies: ["TrellisStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TrellisStore", "TrellisJournal", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .target(
@@ -142,6 +144,14 @@ let package = Package(
             name: "TrellisWorkflowTests",
             dependencies: ["TrellisWorkflow", "TrellisTestKit"],
             resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TrellisJournalTests",
+            dependencies: [
+                "TrellisJournal", "TrellisSQLite", "TrellisCore", "TrellisTestKit",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -60,7 +60,9 @@ extension SchedulerCore {
         let chunk = jobs[Int(job)].policy.barrierChunk ?? Int.max
         var released = 0
         while released < chunk, let top = jobs[Int(job)].pending.max {
-            guard tasks[Int(top.task)].phase == .ready, !tasks[Int(top.task)].flags.contains(.held) else {
+            // Skip what is no longer ready, held, or already released (a task held and released is pending twice).
+            guard tasks[Int(top.task)].phase == .ready, tasks[Int(top.task)].flags.isDisjoint(with: [.held, .inBatch])
+            else {
                 _ = jobs[Int(job)].pending.popMax()
                 continue
             }

@@ -74,10 +74,14 @@ extension SchedulerCore {
             if queue.running != running[index] {
                 problems.append("queue#\(index) counts \(queue.running) running, tasks say \(running[index])")
             }
-            let heapValid = queue.ready.unordered.filter { entry in
-                let record = tasks[Int(entry.task)]
-                return record.phase == .ready && record.flags.contains(.queued) && record.rank == entry.rank
-            }.count
+            // Entries are deleted lazily, and a task held and released is inserted again, so a queued task may
+            // have more than one live entry; each counts once (the first one popped wins).
+            let heapValid = Set(
+                queue.ready.unordered.filter { entry in
+                    let record = tasks[Int(entry.task)]
+                    return record.phase == .ready && record.flags.contains(.queued) && record.rank == entry.rank
+                }.map(\.task)
+            ).count
             if heapValid != queuedValid[index] {
                 problems.append("queue#\(index) heap holds \(heapValid) live entries, \(queuedValid[index]) queued")
             }
@@ -148,7 +152,7 @@ extension SchedulerCore {
         }
         guard isDispatching, !pool.isDirty else { return }
         for (placementClass, entry) in pool.classes.enumerated() {
-            let live = entry.ready.unordered.filter(isLiveAdmitted).count
+            let live = Set(entry.ready.unordered.filter(isLiveAdmitted).map(\.task)).count
             if live > 0, !entry.isActive {
                 problems.append("class \(placementClass) has admitted tasks but is inactive")
             }

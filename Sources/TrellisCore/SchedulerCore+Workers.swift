@@ -201,6 +201,15 @@ extension SchedulerCore {
         pool.isDirty = true
     }
 
+    /// Puts an admitted task back into its queue's ready heap.
+    mutating func unadmit(_ id: Int32) {
+        let queue = tasks[Int(id)].queue
+        tasks[Int(id)].flags.remove(.admitted)
+        tasks[Int(id)].flags.insert(.queued)
+        queues[Int(queue)].admitted -= 1
+        queues[Int(queue)].ready.insert(entry(for: id))
+    }
+
     func isLiveAdmitted(_ entry: ReadyEntry) -> Bool {
         let record = tasks[Int(entry.task)]
         return record.phase == .ready && record.flags.contains(.admitted) && record.rank == entry.rank
@@ -216,7 +225,13 @@ extension SchedulerCore {
             var index = 0
             while index < pool.active.count {
                 let placementClass = pool.active[index]
-                while let top = pool.classes[Int(placementClass)].ready.max, !isLiveAdmitted(top) {
+                while let top = pool.classes[Int(placementClass)].ready.max {
+                    if isLiveAdmitted(top) {
+                        let queue = Int(tasks[Int(top.task)].queue)
+                        guard queues[queue].running >= queues[queue].width else { break }
+                        // Admitted before its queue was narrowed: back to the queue until a slot frees.
+                        unadmit(top.task)
+                    }
                     _ = pool.classes[Int(placementClass)].ready.popMax()
                 }
                 guard let top = pool.classes[Int(placementClass)].ready.max else {

@@ -118,6 +118,8 @@ public struct CoreHarness: Sendable {
         /// Workers joined, and attempts handed back because their worker left or lost its lease.
         public var workersJoined = 0
         public var attemptsLost = 0
+        /// Every fact the core accepted, in order: replaying them rebuilds the final state.
+        public var facts: [TimedFact] = []
 
         public var isClean: Bool { violations.isEmpty }
 

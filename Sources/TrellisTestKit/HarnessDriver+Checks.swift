@@ -83,6 +83,7 @@ extension HarnessDriver {
             violation("core counted \(core.staleReports) stale events, driver sent \(report.expectedStaleReports)")
         }
         checkReplay()
+        report.facts = facts
     }
 }
 

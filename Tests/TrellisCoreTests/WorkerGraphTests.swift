@@ -82,4 +82,25 @@ struct WorkerGraphTests {
         }
         #expect(jobCancels > 0)
     }
+
+    /// Larger graphs on narrow queues whose widths change while workers come and go: a queue narrowed
+    /// below what it had admitted starts nothing until its running attempts are under the new width.
+    @Test(arguments: policies)
+    func largerGraphsOnNarrowQueuesAndWorkers(policy: SchedulingPolicy) {
+        var graphOptions = RandomDAG.Options()
+        graphOptions.taskCount = 20...60
+        graphOptions.queueWidth = 1...2
+        var options = CoreHarness.Options()
+        options.workers = CoreHarness.WorkerOptions()
+        options.widthChangeProbability = 0.05
+        options.jobs = 2
+        options.finaleFraction = 0.15
+        options.holdProbability = 0.01
+        for seed in UInt64(900)..<950 {
+            let graph = RandomDAG(options: graphOptions).generate(seed: seed)
+            let report = CoreHarness(graph: graph, policy: policy, options: options).run(seed: seed)
+            #expect(report.isClean, "\(policy)\n\(report)\n\(graph)")
+            if !report.isClean { return }
+        }
+    }
 }

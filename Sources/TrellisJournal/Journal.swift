@@ -1,0 +1,121 @@
+/// One numbered entry of a journal.
+public struct JournalEntry<Record: Sendable>: Sendable {
+    /// 1, 2, 3…: dense and increasing, never reused, even across compaction.
+    public var sequence: UInt64
+    /// The session that wrote it.
+    public var epoch: UInt64
+    public var record: Record
+
+    public init(sequence: UInt64, epoch: UInt64, record: Record) {
+        self.sequence = sequence
+        self.epoch = epoch
+        self.record = record
+    }
+}
+
+extension JournalEntry: Equatable where Record: Equatable {}
+
+/// A saved state that stands for every entry up to `sequence`, so a restart reads the snapshot and only the
+/// entries after it.
+public struct JournalSnapshot: Hashable, Sendable {
+    public var sequence: UInt64
+    public var epoch: UInt64
+    public var state: [UInt8]
+
+    public init(sequence: UInt64, epoch: UInt64, state: [UInt8]) {
+        self.sequence = sequence
+        self.epoch = epoch
+        self.state = state
+    }
+}
+
+/// Why a journal refused.
+public struct JournalError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: Hashable, Sendable {
+        /// A newer session has begun: this writer's epoch is over, and nothing it asked was written.
+        case fenced
+        /// A stored record could not be decoded.
+        case corrupt
+        /// The storage was written by a version of Trellis this one does not read.
+        case unsupportedVersion
+        /// The storage failed (disk, permissions, locks).
+        case storage
+        /// The request itself is wrong (a snapshot ahead of the entries).
+        case invalidRequest
+    }
+
+    public var code: Code
+    public var message: String
+    public var cause: String?
+
+    public init(_ code: Code, _ message: String, cause: String? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String { cause.map { "\(message): \($0)" } ?? message }
+
+    /// Refuses a write from any session but the latest.
+    public static func checkEpoch(_ epoch: UInt64, current: UInt64) throws(JournalError) {
+        if epoch < current {
+            throw JournalError(.fenced, "session \(epoch) is over: session \(current) has begun, and only it may write")
+        }
+        if epoch > current {
+            throw JournalError(.fenced, "session \(epoch) has not begun (the latest is \(current))")
+        }
+    }
+}
+
+/// The durable record of what a driver's core consumed: append-only, numbered, written by one session at a
+/// time.
+///
+/// A session begins by taking the next epoch; from then on, appends that name an older epoch are refused
+/// with `.fenced` and change nothing, so a coordinator that lost its lease cannot write behind its successor.
+/// Each `append` is one transaction (group commit): all its records become durable together, or none does.
+/// Entries may be read while another task appends. A snapshot stands for the entries up to its sequence;
+/// `compact` then drops them.
+public protocol Journal<Record>: Sendable {
+    associatedtype Record: Codable & Sendable
+
+    /// Begins a session: returns its epoch, one more than any before.
+    func begin() async throws(JournalError) -> UInt64
+
+    /// Appends `records`, numbered after the last entry, in one transaction; returns their sequence numbers.
+    /// Refused with `.fenced` unless `epoch` is the latest session's.
+    @discardableResult
+    func append(_ records: [Record], epoch: UInt64) async throws(JournalError) -> ClosedRange<UInt64>?
+
+    /// Up to `limit` entries with a sequence above `sequence`, oldest first.
+    func entries(after sequence: UInt64, limit: Int) async throws(JournalError) -> [JournalEntry<Record>]
+
+    /// The newest entry's sequence, or 0 when nothing was ever appended.
+    func lastSequence() async throws(JournalError) -> UInt64
+
+    /// Saves a snapshot standing for every entry up to `snapshot.sequence` (fenced like `append`).
+    func saveSnapshot(_ snapshot: JournalSnapshot) async throws(JournalError)
+
+    /// The newest snapshot, if any.
+    func latestSnapshot() async throws(JournalError) -> JournalSnapshot?
+
+    /// Drops entries up to `sequence`, which a saved snapshot must cover (fenced like `append`).
+    func compact(through sequence: UInt64, epoch: UInt64) async throws(JournalError)
+}
+
+extension Journal {
+    /// Every entry after `sequence`, read in pages.
+    public func allEntries(
+        after sequence: UInt64 = 0, pageSize: Int = 10_000
+    ) async throws(JournalError)
+        -> [JournalEntry<Record>]
+    {
+        var result: [JournalEntry<Record>] = []
+        var cursor = sequence
+        while true {
+            let page = try await entries(after: cursor, limit: pageSize)
+            result += page
+            guard let last = page.last, page.count == pageSize else { return result }
+            cursor = last.sequence
+        }
+    }
+}

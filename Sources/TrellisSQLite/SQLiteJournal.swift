@@ -1,0 +1,199 @@
+internal import Foundation
+internal import GRDB
+public import TrellisJournal
+
+/// The embedded default journal: one SQLite database in WAL mode, through GRDB.
+///
+/// Every `append` is one transaction. With `.normal` durability (`synchronous = NORMAL`) a committed append
+/// survives `kill -9` of any process; `.full` also survives losing power, at the cost of an fsync per append.
+/// Records are stored as JSON. Reads run on GRDB's reader connections beside the writer, never on the
+/// cooperative thread pool.
+public final class SQLiteJournal<Record: Codable & Sendable>: Journal {
+    public enum Durability: Sendable {
+        case normal
+        case full
+    }
+
+    /// The schema this version writes and reads.
+    public static var schemaVersion: Int { 1 }
+
+    private let pool: DatabasePool
+    public let path: String
+
+    /// Opens (creating if needed) the journal at `path`.
+    public init(path: String, durability: Durability = .normal) throws(JournalError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        let synchronous = durability == .full ? "FULL" : "NORMAL"
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            var migrator = DatabaseMigrator()
+            migrator.registerMigration("journal-v1") { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE journal_meta (
+                            id INTEGER PRIMARY KEY CHECK (id = 1),
+                            version INTEGER NOT NULL,
+                            epoch INTEGER NOT NULL,
+                            last INTEGER NOT NULL);
+                        INSERT INTO journal_meta (id, version, epoch, last) VALUES (1, 1, 0, 0);
+                        CREATE TABLE journal (
+                            sequence INTEGER PRIMARY KEY,
+                            epoch INTEGER NOT NULL,
+                            record BLOB NOT NULL);
+                        CREATE TABLE journal_snapshot (
+                            id INTEGER PRIMARY KEY CHECK (id = 1),
+                            sequence INTEGER NOT NULL,
+                            epoch INTEGER NOT NULL,
+                            state BLOB NOT NULL);
+                        """)
+            }
+            try migrator.migrate(pool)
+        } catch {
+            throw JournalError(.storage, "cannot open the journal '\(path)'", cause: "\(error)")
+        }
+        let version: Int
+        do {
+            version = try pool.read { db in try Int.fetchOne(db, sql: "SELECT version FROM journal_meta") ?? 0 }
+        } catch {
+            throw JournalError(.storage, "cannot read the journal '\(path)'", cause: "\(error)")
+        }
+        guard version == Self.schemaVersion else {
+            throw JournalError(
+                .unsupportedVersion,
+                "the journal '\(path)' has format version \(version); this Trellis reads version \(Self.schemaVersion)")
+        }
+    }
+
+    public func begin() async throws(JournalError) -> UInt64 {
+        try await write("begin a session") { db in
+            try db.execute(sql: "UPDATE journal_meta SET epoch = epoch + 1")
+            return try Self.meta(db).epoch
+        }
+    }
+
+    @discardableResult
+    public func append(_ records: [Record], epoch: UInt64) async throws(JournalError) -> ClosedRange<UInt64>? {
+        let encoder = JSONEncoder()
+        var blobs: [Data] = []
+        blobs.reserveCapacity(records.count)
+        do {
+            for record in records { blobs.append(try encoder.encode(record)) }
+        } catch {
+            throw JournalError(.invalidRequest, "cannot encode a journal record", cause: "\(error)")
+        }
+        let encoded = blobs
+        return try await write("append \(records.count) records") { db throws -> ClosedRange<UInt64>? in
+            let (current, last) = try Self.meta(db)
+            try JournalError.checkEpoch(epoch, current: current)
+            guard !encoded.isEmpty else { return nil }
+            let insert = try db.cachedStatement(sql: "INSERT INTO journal (sequence, epoch, record) VALUES (?, ?, ?)")
+            var sequence = last
+            for blob in encoded {
+                sequence += 1
+                try insert.execute(arguments: [Int64(sequence), Int64(epoch), blob])
+            }
+            try db.execute(sql: "UPDATE journal_meta SET last = ?", arguments: [Int64(sequence)])
+            return (last + 1)...sequence
+        }
+    }
+
+    public func entries(after sequence: UInt64, limit: Int) async throws(JournalError) -> [JournalEntry<Record>] {
+        let rows: [(Int64, Int64, Data)]
+        do {
+            rows = try await pool.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT sequence, epoch, record FROM journal WHERE sequence > ? ORDER BY sequence LIMIT ?",
+                    arguments: [Int64(clamping: sequence), max(0, limit)]
+                ).map { ($0[0], $0[1], $0[2]) }
+            }
+        } catch {
+            throw JournalError(.storage, "cannot read the journal '\(path)'", cause: "\(error)")
+        }
+        let decoder = JSONDecoder()
+        var entries: [JournalEntry<Record>] = []
+        entries.reserveCapacity(rows.count)
+        for (sequence, epoch, data) in rows {
+            do {
+                let record = try decoder.decode(Record.self, from: data)
+                entries.append(JournalEntry(sequence: UInt64(sequence), epoch: UInt64(epoch), record: record))
+            } catch {
+                throw JournalError(
+                    .corrupt, "entry \(sequence) of the journal '\(path)' cannot be read", cause: "\(error)")
+            }
+        }
+        return entries
+    }
+
+    public func lastSequence() async throws(JournalError) -> UInt64 {
+        do {
+            return try await pool.read { db in try Self.meta(db).last }
+        } catch {
+            throw JournalError(.storage, "cannot read the journal '\(path)'", cause: "\(error)")
+        }
+    }
+
+    public func saveSnapshot(_ snapshot: JournalSnapshot) async throws(JournalError) {
+        try await write("save a snapshot") { db in
+            let (current, last) = try Self.meta(db)
+            try JournalError.checkEpoch(snapshot.epoch, current: current)
+            guard snapshot.sequence <= last else {
+                throw JournalError(
+                    .invalidRequest, "a snapshot through entry \(snapshot.sequence) is ahead of the journal (\(last))")
+            }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO journal_snapshot (id, sequence, epoch, state) VALUES (1, ?, ?, ?)",
+                arguments: [Int64(snapshot.sequence), Int64(snapshot.epoch), Data(snapshot.state)])
+        }
+    }
+
+    public func latestSnapshot() async throws(JournalError) -> JournalSnapshot? {
+        do {
+            return try await pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT sequence, epoch, state FROM journal_snapshot").map { row in
+                    let state: Data = row[2]
+                    return JournalSnapshot(
+                        sequence: UInt64(row[0] as Int64), epoch: UInt64(row[1] as Int64), state: [UInt8](state))
+                }
+            }
+        } catch {
+            throw JournalError(.storage, "cannot read the journal '\(path)'", cause: "\(error)")
+        }
+    }
+
+    public func compact(through sequence: UInt64, epoch: UInt64) async throws(JournalError) {
+        try await write("compact") { db in
+            let (current, _) = try Self.meta(db)
+            try JournalError.checkEpoch(epoch, current: current)
+            let covered = try Int64.fetchOne(db, sql: "SELECT sequence FROM journal_snapshot") ?? 0
+            guard UInt64(covered) >= sequence else {
+                throw JournalError(.invalidRequest, "no snapshot covers the entries through \(sequence)")
+            }
+            try db.execute(sql: "DELETE FROM journal WHERE sequence <= ?", arguments: [Int64(sequence)])
+        }
+    }
+
+    // MARK: - Helpers
+
+    static func meta(_ db: Database) throws -> (epoch: UInt64, last: UInt64) {
+        guard let row = try Row.fetchOne(db, sql: "SELECT epoch, last FROM journal_meta") else {
+            throw JournalError(.corrupt, "the journal has no header row")
+        }
+        return (UInt64(row[0] as Int64), UInt64(row[1] as Int64))
+    }
+
+    /// One write transaction; a `JournalError` thrown inside rolls it back and reaches the caller unchanged.
+    private func write<T: Sendable>(
+        _ what: String, _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws(JournalError) -> T {
+        do {
+            return try await pool.write(body)
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw JournalError(.storage, "cannot \(what) in the journal '\(path)'", cause: "\(error)")
+        }
+    }
+}
