@@ -71,7 +71,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "TrellisStore", swiftSettings: strict),
-        .target(name: "TrellisJournal", swiftSettings: strict),
+        .target(name: "TrellisJournal", dependencies: ["TrellisCore"], swiftSettings: strict),
         .target(
             name: "TrellisSQLite",
             dependencies: ["TrellisStore", "TrellisJournal", .product(name: "GRDB", package: "GRDB.swift")],

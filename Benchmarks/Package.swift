@@ -16,6 +16,8 @@ let package = Package(
                 .product(name: "Trellis", package: trellis),
                 .product(name: "TrellisCore", package: trellis),
                 .product(name: "TrellisExamples", package: trellis),
+                .product(name: "TrellisJournal", package: trellis),
+                .product(name: "TrellisSQLite", package: trellis),
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/TrellisBenchmarks"

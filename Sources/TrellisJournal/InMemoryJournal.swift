@@ -1,7 +1,7 @@
 import Synchronization
 
 /// A journal in memory: for tests and for runs that need no durability. Same rules as every journal.
-public final class InMemoryJournal<Record: Codable & Sendable>: Journal {
+public final class InMemoryJournal<Record: JournalRecord>: Journal {
     struct State {
         var epoch: UInt64 = 0
         var next: UInt64 = 1

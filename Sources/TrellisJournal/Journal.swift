@@ -76,7 +76,7 @@ public struct JournalError: Error, Hashable, Sendable, CustomStringConvertible {
 /// Entries may be read while another task appends. A snapshot stands for the entries up to its sequence;
 /// `compact` then drops them.
 public protocol Journal<Record>: Sendable {
-    associatedtype Record: Codable & Sendable
+    associatedtype Record: JournalRecord
 
     /// Begins a session: returns its epoch, one more than any before.
     func begin() async throws(JournalError) -> UInt64

@@ -6,9 +6,9 @@ public import TrellisJournal
 ///
 /// Every `append` is one transaction. With `.normal` durability (`synchronous = NORMAL`) a committed append
 /// survives `kill -9` of any process; `.full` also survives losing power, at the cost of an fsync per append.
-/// Records are stored as JSON. Reads run on GRDB's reader connections beside the writer, never on the
+/// Records are stored in their compact binary form (`JournalRecord`). Reads run on GRDB's reader connections beside the writer, never on the
 /// cooperative thread pool.
-public final class SQLiteJournal<Record: Codable & Sendable>: Journal {
+public final class SQLiteJournal<Record: JournalRecord>: Journal {
     public enum Durability: Sendable {
         case normal
         case full
@@ -76,15 +76,7 @@ public final class SQLiteJournal<Record: Codable & Sendable>: Journal {
 
     @discardableResult
     public func append(_ records: [Record], epoch: UInt64) async throws(JournalError) -> ClosedRange<UInt64>? {
-        let encoder = JSONEncoder()
-        var blobs: [Data] = []
-        blobs.reserveCapacity(records.count)
-        do {
-            for record in records { blobs.append(try encoder.encode(record)) }
-        } catch {
-            throw JournalError(.invalidRequest, "cannot encode a journal record", cause: "\(error)")
-        }
-        let encoded = blobs
+        let encoded = records.map { Data($0.journalBytes()) }
         return try await write("append \(records.count) records") { db throws -> ClosedRange<UInt64>? in
             let (current, last) = try Self.meta(db)
             try JournalError.checkEpoch(epoch, current: current)
@@ -112,12 +104,11 @@ public final class SQLiteJournal<Record: Codable & Sendable>: Journal {
         } catch {
             throw JournalError(.storage, "cannot read the journal '\(path)'", cause: "\(error)")
         }
-        let decoder = JSONDecoder()
         var entries: [JournalEntry<Record>] = []
         entries.reserveCapacity(rows.count)
         for (sequence, epoch, data) in rows {
             do {
-                let record = try decoder.decode(Record.self, from: data)
+                let record = try Record(journalBytes: [UInt8](data))
                 entries.append(JournalEntry(sequence: UInt64(sequence), epoch: UInt64(epoch), record: record))
             } catch {
                 throw JournalError(

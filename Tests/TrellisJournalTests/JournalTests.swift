@@ -76,7 +76,7 @@ struct JournalTests {
         try await journal.append(["a", "b"], epoch: epoch)
         let queue = try DatabaseQueue(path: path)
         try await queue.write { db in
-            try db.execute(sql: "UPDATE journal SET record = x'7b7b' WHERE sequence = 2")
+            try db.execute(sql: "UPDATE journal SET record = x'ff' WHERE sequence = 2")
         }
         await #expect {
             _ = try await journal.allEntries()
@@ -124,5 +124,42 @@ struct JournalTests {
                 #expect(core.outcome(of: TaskID(index)) == outcome, "seed \(seed) task#\(index)")
             }
         }
+    }
+
+    /// Every fact of many seeded runs survives the binary form; truncated or random bytes are refused as
+    /// corrupt, never trapped on.
+    @Test func factsRoundTripAndBadBytesAreRefused() throws {
+        var options = CoreHarness.Options()
+        options.workers = CoreHarness.WorkerOptions()
+        options.jobs = 2
+        options.finaleFraction = 0.2
+        options.holdProbability = 0.02
+        options.heldFraction = 0.05
+        var rng = SplitMix64(seed: 7)
+        var checked = 0
+        for seed in UInt64(0)..<60 {
+            let graph = RandomDAG().generate(seed: seed)
+            let report = CoreHarness(graph: graph, policy: CoreHarness.policies[Int(seed) % 5], options: options)
+                .run(seed: seed)
+            for fact in report.facts {
+                let bytes = fact.journalBytes()
+                #expect(try TimedFact(journalBytes: bytes) == fact)
+                checked += 1
+                let cut = Int.random(in: 0..<bytes.count, using: &rng)
+                #expect(throws: JournalError.self) { try TimedFact(journalBytes: Array(bytes.prefix(cut))) }
+            }
+        }
+        #expect(checked > 1000)
+        var refused = 0
+        for _ in 0..<20_000 {
+            let bytes = (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            do {
+                _ = try TimedFact(journalBytes: bytes)
+            } catch {
+                #expect(error.code == .corrupt)
+                refused += 1
+            }
+        }
+        #expect(refused > 10_000)
     }
 }

@@ -8,7 +8,7 @@ import Yams
     import Glibc
 #endif
 
-// Usage: trellis-benchmarks [all|runtime|core|core-workers|smq|memory|cli|replay|distributed|distributed-memory|workflow-parse]
+// Usage: trellis-benchmarks [all|runtime|core|core-workers|journal|smq|memory|cli|replay|distributed|distributed-memory|workflow-parse]
 //        [--runs N]
 // Release builds only: swift run -c release --package-path Benchmarks trellis-benchmarks
 
@@ -259,6 +259,37 @@ if mode == "all" || mode == "core" {
             row("SchedulerCore \(shape.rawValue) 200,000 (\(policy))", rate, nil, "M events/s", "≥ 3", met: rate >= 3)
         }
     }
+}
+
+if mode == "all" || mode == "journal" {
+    // Facts of 100,000 independent tasks on two workers (about 200,000 facts).
+    let facts = try JournalScenario.facts(tasks: 100_000)
+    let directory = try CLIScenario.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    print("| journal (SQLite, WAL) | figure | |")
+    print("|---|---|---|")
+    for batch in [1, 100, 1000] {
+        let sample = batch == 1 ? Array(facts.prefix(20_000)) : facts
+        let figures = try await repeatRuns(runs) {
+            ["rate": try await JournalScenario.appendRate(sample, batch: batch, in: directory, durability: .normal)]
+        }
+        print(
+            "| append, \(batch) facts per transaction, synchronous=NORMAL | \(format(median(figures["rate"]!))) facts/s | |"
+        )
+    }
+    let full = try await repeatRuns(runs) {
+        ["rate": try await JournalScenario.appendRate(facts, batch: 1000, in: directory, durability: .full)]
+    }
+    print("| append, 1000 facts per transaction, synchronous=FULL | \(format(median(full["rate"]!))) facts/s | |")
+    let path = try await JournalScenario.journal(of: facts, in: directory)
+    let restart = try await repeatRuns(runs) {
+        let result = try await JournalScenario.restart(path)
+        return ["read": result.read, "replay": result.replay, "total": result.read + result.replay]
+    }
+    print(
+        "| restart: \(facts.count) facts of 100,000 tasks read and decoded / replayed into a fresh core / total | "
+            + "\(format(median(restart["read"]!))) s / \(format(median(restart["replay"]!))) s / "
+            + "\(format(median(restart["total"]!))) s | target ≤ 1 s |")
 }
 
 if mode == "all" || mode == "core-workers" {

@@ -1,0 +1,272 @@
+public import TrellisCore
+
+/// Core facts in the journal's binary form: a tag byte per case, then its fields in order.
+extension TimedFact: JournalRecord {
+    public func journalBytes() -> [UInt8] {
+        var writer = JournalWriter()
+        writer.duration(at)
+        fact.write(to: &writer)
+        return writer.bytes
+    }
+
+    public init(journalBytes: [UInt8]) throws(JournalError) {
+        var reader = JournalReader(journalBytes)
+        let at = try reader.duration()
+        let fact = try CoreFact.read(from: &reader)
+        guard reader.isAtEnd else { throw reader.corrupt("bytes after the fact") }
+        self.init(at: at, fact)
+    }
+}
+
+extension CoreFact {
+    func write(to writer: inout JournalWriter) {
+        switch self {
+        case .jobAdded(let policy, let failurePolicy):
+            writer.byte(1)
+            policy.write(to: &writer)
+            writer.byte(failurePolicy == .failFast ? 1 : 0)
+        case .queueAdded(let width, let job):
+            writer.byte(2)
+            writer.int(width)
+            writer.int(job.rawValue)
+        case .widthChanged(let queue, let width):
+            writer.byte(3)
+            writer.int(queue.rawValue)
+            writer.int(width)
+        case .submitted(let spec):
+            writer.byte(4)
+            spec.write(to: &writer)
+        case .started: writer.byte(5)
+        case .paused: writer.byte(6)
+        case .resumed: writer.byte(7)
+        case .succeeded(let task, let attempt, let worker):
+            writer.byte(8)
+            writer.int(task.rawValue)
+            writer.int(attempt)
+            writer.int(worker.map { $0.rawValue + 1 } ?? 0)
+        case .failed(let task, let attempt, let retryable, let worker):
+            writer.byte(9)
+            writer.int(task.rawValue)
+            writer.int(attempt)
+            writer.byte(retryable ? 1 : 0)
+            writer.int(worker.map { $0.rawValue + 1 } ?? 0)
+        case .partialResult(let task, let index, let attempt, let worker):
+            writer.byte(10)
+            writer.int(task.rawValue)
+            writer.int(index)
+            writer.int(attempt)
+            writer.int(worker.map { $0.rawValue + 1 } ?? 0)
+        case .timedOut(let task, let attempt):
+            writer.byte(11)
+            writer.int(task.rawValue)
+            writer.int(attempt)
+        case .retryDue(let task):
+            writer.byte(12)
+            writer.int(task.rawValue)
+        case .cancelled(let task):
+            writer.byte(13)
+            writer.int(task.rawValue)
+        case .cancelledAll: writer.byte(14)
+        case .jobCancelled(let job):
+            writer.byte(15)
+            writer.int(job.rawValue)
+        case .held(let task):
+            writer.byte(16)
+            writer.int(task.rawValue)
+        case .released(let task):
+            writer.byte(17)
+            writer.int(task.rawValue)
+        case .workerJoined(let spec):
+            writer.byte(18)
+            writer.string(spec.type)
+            writer.unsigned(UInt64(spec.tags.count))
+            for tag in spec.tags.sorted() { writer.string(tag) }
+            writer.int(spec.slots)
+            writeResources(spec.resources, to: &writer)
+        case .workerDrained(let worker):
+            writer.byte(19)
+            writer.int(worker.rawValue)
+        case .workerLeft(let worker):
+            writer.byte(20)
+            writer.int(worker.rawValue)
+        }
+    }
+
+    static func read(from reader: inout JournalReader) throws(JournalError) -> CoreFact {
+        let tag = try reader.byte()
+        switch tag {
+        case 1:
+            let policy = try SchedulingPolicy.read(from: &reader)
+            return .jobAdded(policy: policy, failurePolicy: try reader.byte() == 1 ? .failFast : .continueIndependent)
+        case 2: return .queueAdded(width: try reader.int(), job: JobID(try reader.int()))
+        case 3: return .widthChanged(QueueID(try reader.int()), width: try reader.int())
+        case 4: return .submitted(try TaskSpec.read(from: &reader))
+        case 5: return .started
+        case 6: return .paused
+        case 7: return .resumed
+        case 8: return .succeeded(TaskID(try reader.int()), attempt: try reader.int(), worker: try readWorker(&reader))
+        case 9:
+            return .failed(
+                TaskID(try reader.int()), attempt: try reader.int(), retryable: try reader.byte() == 1,
+                worker: try readWorker(&reader))
+        case 10:
+            return .partialResult(
+                TaskID(try reader.int()), index: try reader.int(), attempt: try reader.int(),
+                worker: try readWorker(&reader))
+        case 11: return .timedOut(TaskID(try reader.int()), attempt: try reader.int())
+        case 12: return .retryDue(TaskID(try reader.int()))
+        case 13: return .cancelled(TaskID(try reader.int()))
+        case 14: return .cancelledAll
+        case 15: return .jobCancelled(JobID(try reader.int()))
+        case 16: return .held(TaskID(try reader.int()))
+        case 17: return .released(TaskID(try reader.int()))
+        case 18:
+            let type = try reader.string()
+            var tags: Set<String> = []
+            for _ in 0..<(try reader.count(atMost: 10_000)) { tags.insert(try reader.string()) }
+            let slots = try reader.int()
+            return .workerJoined(
+                WorkerSpec(type: type, tags: tags, slots: slots, resources: try readResources(&reader)))
+        case 19: return .workerDrained(WorkerID(try reader.int()))
+        case 20: return .workerLeft(WorkerID(try reader.int()))
+        default: throw reader.corrupt("unknown fact \(tag)")
+        }
+    }
+
+    static func readWorker(_ reader: inout JournalReader) throws(JournalError) -> WorkerID? {
+        let raw = try reader.int()
+        return raw == 0 ? nil : WorkerID(raw - 1)
+    }
+}
+
+func writeResources(_ resources: [String: Double], to writer: inout JournalWriter) {
+    writer.unsigned(UInt64(resources.count))
+    for (name, amount) in resources.sorted(by: { $0.key < $1.key }) {
+        writer.string(name)
+        writer.double(amount)
+    }
+}
+
+func readResources(_ reader: inout JournalReader) throws(JournalError) -> [String: Double] {
+    var resources: [String: Double] = [:]
+    for _ in 0..<(try reader.count(atMost: 10_000)) {
+        let name = try reader.string()
+        resources[name] = try reader.double()
+    }
+    return resources
+}
+
+extension SchedulingPolicy {
+    func write(to writer: inout JournalWriter) {
+        switch self {
+        case .outputFirst: writer.byte(0)
+        case .fifo: writer.byte(1)
+        case .wave: writer.byte(2)
+        case .threshold(let n):
+            writer.byte(3)
+            writer.int(n)
+        case .criticalPath: writer.byte(4)
+        }
+    }
+
+    static func read(from reader: inout JournalReader) throws(JournalError) -> SchedulingPolicy {
+        switch try reader.byte() {
+        case 0: return .outputFirst
+        case 1: return .fifo
+        case 2: return .wave
+        case 3: return .threshold(try reader.int())
+        case 4: return .criticalPath
+        case let other: throw reader.corrupt("unknown policy \(other)")
+        }
+    }
+}
+
+extension TaskSpec {
+    func write(to writer: inout JournalWriter) {
+        writer.int(queue.rawValue)
+        writer.int(priority)
+        writer.unsigned(UInt64(dependencies.count))
+        for dependency in dependencies {
+            writer.int(dependency.task.rawValue)
+            writer.int(dependency.item.map { $0 + 1 } ?? 0)
+        }
+        writer.int(partialCount)
+        if let estimate {
+            writer.byte(1)
+            writer.double(estimate)
+        } else {
+            writer.byte(0)
+        }
+        writer.int(retry.maxAttempts)
+        writer.duration(retry.initialBackoff)
+        writer.double(retry.multiplier)
+        writer.duration(retry.maxBackoff)
+        if let timeout {
+            writer.byte(1)
+            writer.duration(timeout)
+        } else {
+            writer.byte(0)
+        }
+        if placement.isAnywhere {
+            writer.byte(0)
+        } else {
+            writer.byte(1)
+            if let type = placement.type {
+                writer.byte(1)
+                writer.string(type)
+            } else {
+                writer.byte(0)
+            }
+            writer.unsigned(UInt64(placement.tags.count))
+            for tag in placement.tags { writer.string(tag) }
+            writeResources(placement.resources, to: &writer)
+        }
+        let roleByte: UInt8 =
+            switch role {
+            case .main: 0
+            case .onSuccess: 1
+            case .onFailure: 2
+            }
+        writer.byte(roleByte)
+        writer.byte(held ? 1 : 0)
+    }
+
+    static func read(from reader: inout JournalReader) throws(JournalError) -> TaskSpec {
+        let queue = QueueID(try reader.int())
+        let priority = try reader.int()
+        var dependencies: [Dependency] = []
+        let count = try reader.count(atMost: 10_000_000)
+        dependencies.reserveCapacity(min(count, 1024))
+        for _ in 0..<count {
+            let task = TaskID(try reader.int())
+            let item = try reader.int()
+            dependencies.append(Dependency(task, item: item == 0 ? nil : item - 1))
+        }
+        let partialCount = try reader.int()
+        let estimate = try reader.byte() == 1 ? try reader.double() : nil
+        let maxAttempts = try reader.int()
+        guard maxAttempts >= 1 else { throw reader.corrupt("a retry policy of \(maxAttempts) attempts") }
+        let retry = RetryPolicy(
+            maxAttempts: maxAttempts, initialBackoff: try reader.duration(), multiplier: try reader.double(),
+            maxBackoff: try reader.duration())
+        let timeout = try reader.byte() == 1 ? try reader.duration() : nil
+        var placement = Placement.anywhere
+        if try reader.byte() == 1 {
+            let type = try reader.byte() == 1 ? try reader.string() : nil
+            var tags: [String] = []
+            for _ in 0..<(try reader.count(atMost: 10_000)) { tags.append(try reader.string()) }
+            placement = Placement(type: type, tags: tags, resources: try readResources(&reader))
+        }
+        let role: TaskRole
+        switch try reader.byte() {
+        case 0: role = .main
+        case 1: role = .onSuccess
+        case 2: role = .onFailure
+        case let other: throw reader.corrupt("unknown task role \(other)")
+        }
+        let held = try reader.byte() == 1
+        return TaskSpec(
+            queue: queue, priority: priority, dependencies: dependencies, partialCount: partialCount,
+            estimate: estimate, retry: retry, timeout: timeout, placement: placement, role: role, held: held)
+    }
+}
