@@ -23,6 +23,8 @@ public enum CoreFact: Hashable, Sendable, Codable {
     case held(TaskID)
     case released(TaskID)
     case workerJoined(WorkerSpec)
+    /// A new session of a worker that connected again, keeping the attempts it still runs.
+    case workerRejoined(WorkerID, WorkerSpec, keeping: [AttemptRef])
     case workerDrained(WorkerID)
     /// Left, or lost its lease.
     case workerLeft(WorkerID)
@@ -85,6 +87,8 @@ extension SchedulerCore {
             return release(task, now: now, into: &actions)
         case .workerJoined(let spec):
             _ = try joinWorker(spec, now: now, into: &actions)
+        case .workerRejoined(let old, let spec, let keeping):
+            _ = try rejoinWorker(old, as: spec, keeping: keeping, now: now, into: &actions)
         case .workerDrained(let worker):
             return drainWorker(worker)
         case .workerLeft(let worker):

@@ -9,6 +9,17 @@ public struct WorkerID: Hashable, Comparable, Sendable, Codable, CustomStringCon
     public var description: String { "worker#\(rawValue)" }
 }
 
+/// One attempt of a task, as a worker names what it runs.
+public struct AttemptRef: Hashable, Sendable, Codable {
+    public var task: TaskID
+    public var attempt: Int
+
+    public init(_ task: TaskID, attempt: Int) {
+        self.task = task
+        self.attempt = attempt
+    }
+}
+
 /// Where a task may run: the worker type, tags and resources it needs. A separate notion from its queue,
 /// which only limits how many of the queue's tasks run at once.
 public struct Placement: Hashable, Sendable, Codable, CustomStringConvertible {

@@ -20,7 +20,45 @@ extension SchedulerCore {
         now: Duration,
         into actions: inout [SchedulerAction]
     ) throws(TrellisCoreError) -> WorkerID {
-        guard case .workers(let leaseTimeout) = execution else {
+        try checkWorkerSpec(spec)
+        let id = addWorker(spec, now: now, into: &actions)
+        flush(now: now, into: &actions)
+        return WorkerID(Int(id))
+    }
+
+    /// A worker connects again (after a network break, or to a restarted coordinator): a new session replaces
+    /// `old`. The attempts of `old` listed in `keeping` that it still holds, with the same attempt number,
+    /// move to the new session when they fit it; every other attempt of `old` runs again elsewhere, as when a
+    /// worker leaves. `holder(of:)` tells which attempts were kept; the driver tells the worker to abandon the
+    /// rest.
+    public mutating func rejoinWorker(
+        _ old: WorkerID,
+        as spec: WorkerSpec,
+        keeping: [AttemptRef],
+        now: Duration,
+        into actions: inout [SchedulerAction]
+    ) throws(TrellisCoreError) -> WorkerID {
+        try checkWorkerSpec(spec)
+        guard liveWorker(old) != nil else {
+            throw TrellisCoreError(code: .invalidWorker, message: "\(old) has left; it cannot connect again")
+        }
+        let id = addWorker(spec, now: now, into: &actions)
+        for kept in keeping where isCurrent(Int32(kept.task.rawValue), attempt: kept.attempt, worker: old) {
+            let task = Int32(kept.task.rawValue)
+            let placementClass = placementClass(of: task)
+            let placement = pool.classes[Int(placementClass)].placement
+            guard pool.workers[Int(id)].running < spec.slots, placement.admits(spec),
+                pool.workers[Int(id)].hasRoom(for: placement)
+            else { continue }
+            pool.release(task, of: placementClass)
+            pool.hold(task, of: placementClass, on: id)
+        }
+        workerLeft(old, now: now, into: &actions)
+        return WorkerID(Int(id))
+    }
+
+    func checkWorkerSpec(_ spec: WorkerSpec) throws(TrellisCoreError) {
+        guard case .workers = execution else {
             throw TrellisCoreError(code: .invalidWorker, message: "this core runs tasks in queue slots, not on workers")
         }
         guard spec.slots >= 1, spec.slots <= Self.maxWorkerSlots else {
@@ -33,8 +71,12 @@ extension SchedulerCore {
                 code: .invalidWorker,
                 message: "resource '\(bad.key)' needs a finite amount of at least 0, got \(bad.value)")
         }
+    }
+
+    /// Adds a checked worker, accepting, with its lease armed; placement waits for the next flush.
+    mutating func addWorker(_ spec: WorkerSpec, now: Duration, into actions: inout [SchedulerAction]) -> Int32 {
         let id = Int32(pool.workers.count)
-        var worker = WorkerPool.Worker(spec: spec, free: spec.resources, leaseDeadline: now + leaseTimeout)
+        var worker = WorkerPool.Worker(spec: spec, free: spec.resources, leaseDeadline: now + pool.leaseTimeout)
         for (index, entry) in pool.classes.enumerated() where entry.placement.admits(spec) {
             worker.classes.append(Int32(index))
             pool.classes[index].admitting.append(id)
@@ -42,9 +84,8 @@ extension SchedulerCore {
         }
         pool.workers.append(worker)
         pool.isDirty = true
-        actions.append(.scheduleLease(WorkerID(Int(id)), deadline: now + leaseTimeout))
-        flush(now: now, into: &actions)
-        return WorkerID(Int(id))
+        actions.append(.scheduleLease(WorkerID(Int(id)), deadline: now + pool.leaseTimeout))
+        return id
     }
 
     /// The worker is alive: its lease runs until `now + leaseTimeout`.

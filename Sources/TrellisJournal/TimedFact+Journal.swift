@@ -78,11 +78,16 @@ extension CoreFact {
             writer.int(task.rawValue)
         case .workerJoined(let spec):
             writer.byte(18)
-            writer.string(spec.type)
-            writer.unsigned(UInt64(spec.tags.count))
-            for tag in spec.tags.sorted() { writer.string(tag) }
-            writer.int(spec.slots)
-            writeResources(spec.resources, to: &writer)
+            spec.write(to: &writer)
+        case .workerRejoined(let old, let spec, let keeping):
+            writer.byte(21)
+            writer.int(old.rawValue)
+            spec.write(to: &writer)
+            writer.unsigned(UInt64(keeping.count))
+            for kept in keeping {
+                writer.int(kept.task.rawValue)
+                writer.int(kept.attempt)
+            }
         case .workerDrained(let worker):
             writer.byte(19)
             writer.int(worker.rawValue)
@@ -120,13 +125,15 @@ extension CoreFact {
         case 15: return .jobCancelled(JobID(try reader.int()))
         case 16: return .held(TaskID(try reader.int()))
         case 17: return .released(TaskID(try reader.int()))
-        case 18:
-            let type = try reader.string()
-            var tags: Set<String> = []
-            for _ in 0..<(try reader.count(atMost: 10_000)) { tags.insert(try reader.string()) }
-            let slots = try reader.int()
-            return .workerJoined(
-                WorkerSpec(type: type, tags: tags, slots: slots, resources: try readResources(&reader)))
+        case 18: return .workerJoined(try WorkerSpec.read(from: &reader))
+        case 21:
+            let old = WorkerID(try reader.int())
+            let spec = try WorkerSpec.read(from: &reader)
+            var keeping: [AttemptRef] = []
+            for _ in 0..<(try reader.count(atMost: 1 << 20)) {
+                keeping.append(AttemptRef(TaskID(try reader.int()), attempt: try reader.int()))
+            }
+            return .workerRejoined(old, spec, keeping: keeping)
         case 19: return .workerDrained(WorkerID(try reader.int()))
         case 20: return .workerLeft(WorkerID(try reader.int()))
         default: throw reader.corrupt("unknown fact \(tag)")
@@ -154,6 +161,24 @@ func readResources(_ reader: inout JournalReader) throws(JournalError) -> [Strin
         resources[name] = try reader.double()
     }
     return resources
+}
+
+extension WorkerSpec {
+    func write(to writer: inout JournalWriter) {
+        writer.string(type)
+        writer.unsigned(UInt64(tags.count))
+        for tag in tags.sorted() { writer.string(tag) }
+        writer.int(slots)
+        writeResources(resources, to: &writer)
+    }
+
+    static func read(from reader: inout JournalReader) throws(JournalError) -> WorkerSpec {
+        let type = try reader.string()
+        var tags: Set<String> = []
+        for _ in 0..<(try reader.count(atMost: 10_000)) { tags.insert(try reader.string()) }
+        let slots = try reader.int()
+        return WorkerSpec(type: type, tags: tags, slots: slots, resources: try readResources(&reader))
+    }
 }
 
 extension SchedulingPolicy {

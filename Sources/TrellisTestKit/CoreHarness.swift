@@ -81,6 +81,9 @@ public struct CoreHarness: Sendable {
         public var leaseProbability = 0.006
         /// Per-step chance of a report about a running attempt from a worker that does not hold it.
         public var impostorProbability = 0.02
+        /// Per-step chance that the driver restarts: a fresh core replays the facts, and each worker
+        /// connects again (keeping its attempts) or is lost.
+        public var restartProbability = 0.01
         /// Share of the tasks that need a worker type, tags or resources.
         public var placedFraction = 0.4
 
@@ -118,6 +121,7 @@ public struct CoreHarness: Sendable {
         /// Workers joined, and attempts handed back because their worker left or lost its lease.
         public var workersJoined = 0
         public var attemptsLost = 0
+        public var restarts = 0
         /// Every fact the core accepted, in order: replaying them rebuilds the final state.
         public var facts: [TimedFact] = []
 

@@ -124,7 +124,9 @@ extension HarnessDriver {
             if currentEvent != .report { violation("task#\(task) failed without a report") }
         case .failed(.timedOut):
             // A timed-out attempt also ends when its worker goes.
-            if ![.report, .leave, .lease].contains(currentEvent) { violation("task#\(task) timed out unreported") }
+            if ![.report, .leave, .lease, .restart].contains(currentEvent) {
+                violation("task#\(task) timed out unreported")
+            }
         case .skipped:
             let job = queueJobs[specs[task].queue.rawValue]
             if specs[task].role == .main { violation("main task#\(task) skipped") }

@@ -57,6 +57,7 @@ extension HarnessDriver {
         if rng.chance(options.leaseProbability) { return .lease }
         if rng.chance(options.heartbeatProbability) { return .heartbeat }
         if rng.chance(options.impostorProbability), running.contains(where: { $0.worker >= 0 }) { return .impostor }
+        if rng.chance(options.restartProbability) { return .restart }
         return nil
     }
 
@@ -118,6 +119,112 @@ extension HarnessDriver {
         }
         if disposition != (leaves ? .accepted : .stale) {
             violation("worker#\(worker) \(byLease ? "lease check" : "leaving") answered \(disposition)")
+        }
+        apply(actions)
+    }
+
+    /// The driver restarts. A fresh core replays the facts; the timeouts and retry delays it hands out again
+    /// match the ones the driver holds; every lease is re-armed; then each connected worker connects again
+    /// (keeping its attempts, now and then all but one it no longer runs) or is lost.
+    mutating func restart() {
+        var replayed = SchedulerCore(policy: core.policy, failurePolicy: core.failurePolicy, execution: core.execution)
+        var replayActions: [SchedulerAction] = []
+        do {
+            try replayed.replay(facts, into: &replayActions)
+        } catch {
+            violation("replay at restart failed: \(error)")
+            return
+        }
+        report.restarts += 1
+        var timeouts: [Int: [Int: Duration]] = [:]
+        var retryDeadlines: [Int: Duration] = [:]
+        for action in replayActions {
+            switch action {
+            case .scheduleTimeout(let task, let attempt, let deadline):
+                timeouts[task.rawValue, default: [:]][attempt] = deadline
+            case .scheduleRetry(let task, let deadline): retryDeadlines[task.rawValue] = deadline
+            default: break
+            }
+        }
+        for timer in timers where running.contains(where: { $0.task == timer.task && $0.attempt == timer.attempt }) {
+            if timeouts[timer.task]?[timer.attempt] != timer.deadline {
+                violation("restart re-arms task#\(timer.task)/\(timer.attempt)'s timeout wrongly")
+            }
+        }
+        for retry in retries where retryDeadlines[retry.task] != retry.deadline {
+            violation("restart re-arms task#\(retry.task)'s retry at \(String(describing: retryDeadlines[retry.task]))")
+        }
+        // Stale events are not facts, so the new core has counted none.
+        report.expectedStaleReports -= core.staleReports - replayed.staleReports
+        core = replayed
+        var actions: [SchedulerAction] = []
+        for (index, worker) in workers.enumerated() where worker.connected {
+            if core.heartbeat(WorkerID(index), now: now, into: &actions) != .accepted {
+                violation("worker#\(index) is not connected after the replay")
+            }
+        }
+        apply(actions)
+        for old in workers.indices where workers[old].connected {
+            if rng.chance(0.7) { reconnect(old) } else { lose(old) }
+        }
+    }
+
+    /// A new session of `old` keeps its attempts, now and then all but one.
+    mutating func reconnect(_ old: Int) {
+        let spec = workers[old].spec
+        var mine = running.filter { $0.worker == old }
+        if !mine.isEmpty, rng.chance(0.3) { mine.remove(at: Int.random(in: mine.indices, using: &rng)) }
+        let kept = Set(mine.map(\.task))
+        let new = workers.count
+        workers.append(HarnessWorker(spec: spec, free: spec.resources, leaseDeadline: now))
+        workers[new].accepting = workers[old].accepting
+        report.workersJoined += 1
+        while let position = running.firstIndex(where: { $0.worker == old && !kept.contains($0.task) }) {
+            let attempt = running[position]
+            endAttempt(at: position)
+            if !attempt.cancelRequested, !attempt.timedOut {
+                lost[attempt.task] += 1
+                report.attemptsLost += 1
+            }
+        }
+        for position in running.indices where running[position].worker == old {
+            running[position].worker = new
+            workers[old].running -= 1
+            workers[new].running += 1
+            for (name, amount) in specs[running[position].task].placement.resources {
+                workers[old].free[name, default: 0] += amount
+                workers[new].free[name, default: 0] -= amount
+            }
+        }
+        workers[old].connected = false
+        workers[old].accepting = false
+        var actions: [SchedulerAction] = []
+        let keeping = mine.map { AttemptRef(TaskID($0.task), attempt: $0.attempt) }
+        feed(.workerRejoined(WorkerID(old), spec, keeping: keeping), into: &actions)
+        if core.workerCount != workers.count { violation("worker#\(old) connected again as #\(core.workerCount - 1)") }
+        // A draining worker that connects again accepts work once more; the driver follows the core.
+        workers[new].accepting = core.isAccepting(WorkerID(new))
+        apply(actions)
+        for task in kept where core.holder(of: TaskID(task)) != WorkerID(new) {
+            violation("task#\(task) was not kept by worker#\(old)'s new session")
+        }
+    }
+
+    /// A worker that does not come back after a restart.
+    mutating func lose(_ worker: Int) {
+        while let position = running.firstIndex(where: { $0.worker == worker }) {
+            let attempt = running[position]
+            endAttempt(at: position)
+            if !attempt.cancelRequested, !attempt.timedOut {
+                lost[attempt.task] += 1
+                report.attemptsLost += 1
+            }
+        }
+        workers[worker].connected = false
+        workers[worker].accepting = false
+        var actions: [SchedulerAction] = []
+        if feed(.workerLeft(WorkerID(worker)), into: &actions) != .accepted {
+            violation("worker#\(worker) could not leave")
         }
         apply(actions)
     }

@@ -21,7 +21,7 @@ struct HarnessDriver {
 
     enum Event {
         case report, timeout, retries, cancel, cancelAll, pause, resume, stale, width, submit
-        case join, drain, leave, heartbeat, lease, impostor, rescue, cancelJob, hold, release
+        case join, drain, leave, heartbeat, lease, impostor, rescue, cancelJob, hold, release, restart
     }
 
     let options: CoreHarness.Options
@@ -210,6 +210,7 @@ struct HarnessDriver {
         case .impostor: impostorReport()
         case .rescue: rescue()
         case .cancelJob: cancelJob()
+        case .restart: restart()
         case .hold: holdOne()
         case .release: releaseOne()
         }

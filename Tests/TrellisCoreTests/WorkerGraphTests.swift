@@ -3,8 +3,8 @@ import TrellisCore
 import TrellisTestKit
 
 /// Seeded random graphs through a core that places tasks on workers: workers join, drain, leave and lose
-/// their leases mid-task, impostors report on attempts they do not hold, and the core's invariants are
-/// checked after every step.
+/// their leases mid-task, impostors report on attempts they do not hold, the driver restarts (a fresh core
+/// replays the facts and workers connect again), and the core's invariants are checked after every step.
 @Suite("Random graphs on workers")
 struct WorkerGraphTests {
     static let policies = RandomGraphTests.policies
@@ -16,6 +16,7 @@ struct WorkerGraphTests {
         options.workers = CoreHarness.WorkerOptions()
         var lost = 0
         var joined = 0
+        var restarts = 0
         var dispatches = 0
         for index in 0..<Self.seedsPerPolicy {
             let seed = UInt64(RandomGraphTests.policies.firstIndex(of: policy)!) << 40 | 0x7700_0000 | index
@@ -27,11 +28,13 @@ struct WorkerGraphTests {
             if !report.isClean { return }
             lost += report.attemptsLost
             joined += report.workersJoined
+            restarts += report.restarts
             dispatches += report.dispatches.count
         }
         // The runs did exercise what they claim to.
         #expect(lost > 0)
         #expect(joined > Int(Self.seedsPerPolicy) * 3)
+        #expect(restarts > 10)
         #expect(dispatches > 0)
     }
 
@@ -43,6 +46,7 @@ struct WorkerGraphTests {
         workers.leaveProbability = 0
         workers.leaseProbability = 0
         workers.impostorProbability = 0
+        workers.restartProbability = 0
         options.workers = workers
         for seed in UInt64(0)..<40 {
             let graph = RandomDAG().generate(seed: seed)
