@@ -86,3 +86,19 @@ extension RunSummary {
     func state(_ task: String) -> StoredState? { snapshot.task(task)?.state }
     func attempts(_ task: String) -> Int { snapshot.task(task)?.attempts.count ?? 0 }
 }
+
+/// `syscall(2)` with two integer arguments. Swift does not import C variadic functions; glibc's `syscall` reads
+/// only integer registers, so calling it through a fixed prototype is sound on x86-64 and arm64 Linux.
+@_silgen_name("syscall")
+private func syscall2(_ number: Int, _ first: Int, _ second: Int) -> Int
+
+/// Waits for process `pid` to end, by polling its pidfd (an event, not a sleep); `true` once it has ended
+/// (or is a zombie), `false` if it still runs after `timeoutMilliseconds`.
+func processEnds(_ pid: Int32, timeoutMilliseconds: Int32 = 5_000) -> Bool {
+    // pidfd_open is system call 434 on every Linux architecture.
+    let descriptor = Int32(truncatingIfNeeded: syscall2(434, Int(pid), 0))
+    guard descriptor >= 0 else { return !isRunning(pid) }
+    defer { close(descriptor) }
+    var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+    return poll(&request, 1, timeoutMilliseconds) == 1 || !isRunning(pid)
+}
