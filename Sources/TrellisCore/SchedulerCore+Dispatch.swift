@@ -157,12 +157,11 @@ extension SchedulerCore {
         while edge >= 0 {
             let parent = predecessorSource[Int(edge)]
             edge = predecessorNext[Int(edge)]
-            let record = tasks[Int(parent)]
+            let parentQueue = tasks[Int(parent)].queue
             // Ranks mean something only within one job's policy.
-            guard !record.phase.isTerminal, record.queue == queue || queues[Int(record.queue)].job == job else {
-                continue
-            }
-            let candidate = addsCost ? record.cost + childRank : childRank
+            guard !tasks[Int(parent)].phase.isTerminal, parentQueue == queue || queues[Int(parentQueue)].job == job
+            else { continue }
+            let candidate = addsCost ? tasks[Int(parent)].cost + childRank : childRank
             guard candidate > tasks[Int(parent)].rank else { continue }
             tasks[Int(parent)].rank = candidate
             if parent < start, !tasks[Int(parent)].flags.contains(.inWorklist) {

@@ -148,6 +148,7 @@ extension SchedulerCore {
     }
 
     /// Whether a report is about the running attempt; with `worker`, only from the worker that holds it.
+    @inline(__always)
     func isCurrent(_ id: Int32, attempt: Int, worker: WorkerID? = nil) -> Bool {
         guard id >= 0, Int(id) < tasks.count else { return false }
         let record = tasks[Int(id)]
@@ -222,16 +223,15 @@ extension SchedulerCore {
             markDirty(tasks[Int(id)].queue)
         }
         let job = Int(jobIndex(of: id))
-        if tasks[Int(id)].flags.contains(.inBatch) {
-            tasks[Int(id)].flags.remove(.inBatch)
-            jobs[job].batchRemaining -= 1
-        }
+        let wasInBatch = tasks[Int(id)].flags.contains(.inBatch)
+        tasks[Int(id)].flags.remove(.inBatch)
         unfinishedCount -= 1
-        jobs[job].unfinished -= 1
-        if role(of: id) == .main { mainTaskEnded(id, job: job, succeeded: phase == .succeeded) }
         let outcome = outcome(of: id)
         counts.record(outcome)
-        jobs[job].counts.record(outcome)
+        // One access to the job's state for everything it counts.
+        let decide = jobs[job].taskEnded(
+            outcome, isMain: role(of: id) == .main, wasInBatch: wasInBatch)
+        if decide { jobsToDecide.append(Int32(job)) }
         actions.append(.completed(TaskID(Int(id)), outcome))
     }
 

@@ -35,6 +35,24 @@ struct JobState {
         self.policy = policy
         self.failurePolicy = failurePolicy
     }
+
+    /// Counts a new task (and lists it, when the core has more than one job).
+    mutating func taskAdded(_ id: Int32, isMain: Bool, listed: Bool) {
+        unfinished += 1
+        if isMain { mainUnfinished += 1 }
+        if listed { tasks.append(id) }
+    }
+
+    /// Counts a task's end; `true` when it was the last main task and the finale is now to be decided.
+    mutating func taskEnded(_ outcome: TaskOutcome, isMain: Bool, wasInBatch: Bool) -> Bool {
+        if wasInBatch { batchRemaining -= 1 }
+        unfinished -= 1
+        counts.record(outcome)
+        guard isMain else { return false }
+        mainUnfinished -= 1
+        if outcome != .succeeded { mainAllSucceeded = false }
+        return mainUnfinished == 0 && decision == nil && !gated.isEmpty
+    }
 }
 
 extension SchedulerCore {
@@ -90,20 +108,15 @@ extension SchedulerCore {
 
     // MARK: - Internals
 
+    @inline(__always)
     func jobIndex(of id: Int32) -> Int32 { queues[Int(tasks[Int(id)].queue)].job }
 
+    @inline(__always)
     func role(of id: Int32) -> TaskRole {
         tasks[Int(id)].flags.contains(.hasExtras) ? extras[id]?.role ?? .main : .main
     }
 
     /// Counts a main task's end; the job's finale is decided at the next flush once none is left.
-    mutating func mainTaskEnded(_ id: Int32, job: Int, succeeded: Bool) {
-        jobs[job].mainUnfinished -= 1
-        if !succeeded { jobs[job].mainAllSucceeded = false }
-        if jobs[job].mainUnfinished == 0, jobs[job].decision == nil, !jobs[job].gated.isEmpty {
-            jobsToDecide.append(Int32(job))
-        }
-    }
 
     /// Opens the finale of a job whose main tasks have all ended: one group's gate opens, the other group
     /// ends skipped (with whatever waits for it).

@@ -227,6 +227,7 @@ extension SchedulerCore {
         return Int32(worker.rawValue)
     }
 
+    @inline(__always)
     func placementClass(of id: Int32) -> Int32 {
         tasks[Int(id)].flags.contains(.hasExtras) ? extras[id]?.placementClass ?? 0 : 0
     }

@@ -294,10 +294,9 @@ public struct SchedulerCore: Sendable {
             }
         }
         unfinishedCount += 1
-        jobs[Int(job)].unfinished += 1
-        if jobs.count > 1 { jobs[Int(job)].tasks.append(id) }
+        jobs[Int(job)].taskAdded(id, isMain: spec.role == .main, listed: jobs.count > 1)
         if spec.role == .main {
-            jobs[Int(job)].mainUnfinished += 1
+            // Main work: counted above.
         } else if let decision = jobs[Int(job)].decision {
             if decision != spec.role { doom = (.skipped, -1) }
         } else {
@@ -357,9 +356,13 @@ public struct SchedulerCore: Sendable {
         return pool.placementClass(of: placement)
     }
 
+    @inline(__always)
     func checkQueue(_ queue: QueueID) throws(TrellisCoreError) {
-        guard queue.rawValue >= 0, queue.rawValue < queues.count else {
-            throw TrellisCoreError(code: .unknownQueue, message: "\(queue) does not exist (\(queues.count) queues)")
-        }
+        guard queue.rawValue >= 0, queue.rawValue < queues.count else { throw unknownQueue(queue) }
     }
+
+    func unknownQueue(_ queue: QueueID) -> TrellisCoreError {
+        TrellisCoreError(code: .unknownQueue, message: "\(queue) does not exist (\(queues.count) queues)")
+    }
+
 }
