@@ -28,13 +28,22 @@ public struct WorkflowPlan: Sendable {
         public var outputs: [String] { task?.outputs ?? [] }
 
         /// What the scheduling core needs, with queue names resolved by `queueID`.
+        /// The node's role as the scheduling core knows it: main work, or one of the job's finales.
+        public var coreRole: TaskRole {
+            switch role {
+            case .main: .main
+            case .onSuccess: .onSuccess
+            case .onFailure: .onFailure
+            }
+        }
+
         public func spec(queue queueID: QueueID) -> TaskSpec {
             switch kind {
             case .task(let task):
                 return TaskSpec(
                     queue: queueID, priority: task.priority, dependencies: dependencies,
                     partialCount: task.outputs.count, estimate: task.expectedSeconds,
-                    retry: task.retryPolicy, timeout: task.timeout)
+                    retry: task.retryPolicy, timeout: task.timeout, role: coreRole)
             case .trigger:
                 // A trigger's own timeout ends its check loop; the core needs no deadline of its own.
                 return TaskSpec(queue: queueID, dependencies: dependencies, estimate: 0)

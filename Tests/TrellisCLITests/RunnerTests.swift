@@ -75,6 +75,7 @@ struct RunnerTests {
         #expect(summary.state("independent") == .succeeded)
         #expect(summary.state("clean") == .succeeded)
         #expect(summary.state("commit") == .skipped)
+        #expect(summary.snapshot.task("commit")?.message == "not needed: a task did not succeed")
         #expect(scratch.read("cleaned") != nil)
         #expect(scratch.read("committed") == nil)
         #expect(scratch.read("should-not-exist") == nil)

@@ -9,12 +9,6 @@ internal import TrellisWorkflow
 struct RunLoop<C: Clock> where C.Duration == Duration {
     typealias Runner = LocalRunner<C>
 
-    enum Phase {
-        case main
-        case finale(WorkflowTask.Role)
-        case finished
-    }
-
     let runner: Runner
     let plan: WorkflowPlan
     let writer: FactWriter
@@ -38,7 +32,8 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
     var actions: [SchedulerAction] = []
     /// The runner's own environment, which every task inherits.
     let baseEnvironment = ProcessInfo.processInfo.environment
-    var phase = Phase.main
+    /// Every task has ended (or the run was interrupted) and no process is left.
+    var isFinished = false
     var interrupted = false
     var forced = false
     let alreadyDone: Int
@@ -86,26 +81,23 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
                 workflow: plan.workflow.name, total: plan.nodes.count, done: doneCount, session: earlier.sessions + 1))
     }
 
-    var isFinished: Bool {
-        if case .finished = phase { return true }
-        return false
-    }
-
     var now: Duration { origin.duration(to: runner.clock.now) }
 
     // MARK: - Phases
 
+    /// Submits every unfinished node, main graph first, then the finales: the core holds the `on_success` and
+    /// `on_failure` tasks until the main tasks have ended, runs the group that applies and skips the other.
     mutating func begin() {
-        submit(role: .main)
+        submit()
         core.start(now: now, into: &actions)
         perform(report: nil)
         advanceIfIdle()
         flushFacts()
     }
 
-    /// Submits the unfinished nodes of one role, leaving out dependencies that earlier sessions satisfied.
-    mutating func submit(role: WorkflowTask.Role) {
-        for (position, node) in plan.nodes.enumerated() where node.role == role && !done[position] {
+    /// Submits the unfinished nodes in plan order, leaving out dependencies that earlier sessions satisfied.
+    mutating func submit() {
+        for (position, node) in plan.nodes.enumerated() where !done[position] {
             var spec = node.spec(queue: queueIDs[node.queue]!)
             spec.dependencies = node.dependencies.compactMap { dependency in
                 let source = dependency.task.rawValue
@@ -130,33 +122,10 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
         perform(report: nil)
     }
 
-    /// When the core has nothing left, moves on: main graph → the finale that applies → finished.
+    /// The run is over once no process is left and either every task has ended or the run was interrupted.
     mutating func advanceIfIdle() {
         guard executions.isEmpty else { return }
-        if interrupted {
-            phase = .finished
-            return
-        }
-        guard core.unfinishedCount == 0 else { return }
-        switch phase {
-        case .main:
-            let succeeded = plan.nodes.indices.allSatisfy { plan.nodes[$0].role != .main || outcomes[$0] == .succeeded }
-            let role: WorkflowTask.Role = succeeded ? .onSuccess : .onFailure
-            let other: WorkflowTask.Role = succeeded ? .onFailure : .onSuccess
-            for (position, node) in plan.nodes.enumerated() where node.role == other && !done[position] {
-                let reason = succeeded ? "every task succeeded" : "a task did not succeed"
-                facts.append(
-                    .settled(task: node.id, state: .skipped, message: "not needed: \(reason)", at: Self.wallClock))
-                events(.settled(task: node.id, state: .skipped, message: "not needed: \(reason)"))
-            }
-            phase = .finale(role)
-            submit(role: role)
-            advanceIfIdle()
-        case .finale:
-            phase = .finished
-        case .finished:
-            break
-        }
+        if interrupted || core.unfinishedCount == 0 { isFinished = true }
     }
 
     /// Ends the session: timers stop; tasks waiting out a retry back-off are recorded as interrupted.
@@ -173,7 +142,8 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
         flushFacts()
         if interrupted { return "interrupted" }
         let allGood = plan.nodes.indices.allSatisfy { position in
-            outcomes[position] == .succeeded || (plan.nodes[position].role != .main && outcomes[position] == nil)
+            outcomes[position] == .succeeded
+                || (plan.nodes[position].role != .main && (outcomes[position] == nil || outcomes[position] == .skipped))
         }
         return allGood ? "succeeded" : "failed"
     }
@@ -426,7 +396,8 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
         case .succeeded:
             return nil
         case .skipped:
-            return "not needed"
+            return core.finaleDecision(of: .initial) == .onSuccess
+                ? "not needed: every task succeeded" : "not needed: a task did not succeed"
         case .failed(.error), nil:
             switch end {
             case .exited(let code): return code == 0 ? nil : "exit status \(code)"
