@@ -22,6 +22,9 @@ struct CoordinatorLoop {
         /// The worker of the current attempt while it is assigned or running.
         var worker: UInt64?
         var notBefore: Double = 0
+        /// A finale task whose job's main tasks have not all ended: a job cancel spares it, so the clean-up
+        /// runs.
+        var finaleWaiting = false
     }
 
     struct Connection {
@@ -110,6 +113,7 @@ struct CoordinatorLoop {
         remember(
             id: task.id, job: task.job, spec: spec, bytes: task.spec, rank: task.rank, epoch: task.epoch,
             attempt: task.attempt, failures: task.failures)
+        entries[task.id]?.finaleWaiting = task.role != .main && !task.played
     }
 
     mutating func remember(
@@ -182,6 +186,7 @@ struct CoordinatorLoop {
                 for (position, id) in added.taskIDs.enumerated() where !ended.contains(id) {
                     let new = batch.tasks[position]
                     remember(id: id, job: added.job, spec: specs[position], bytes: new.spec, rank: new.rank)
+                    entries[id]?.finaleWaiting = new.role != .main
                 }
                 for id in added.ready { enqueue(id) }
                 var response = Trellis_V1_AddTasksResponse()
@@ -411,10 +416,14 @@ struct CoordinatorLoop {
             return
         }
         var ids = selection.taskIds
+        // Cancelling a job (or everything) stops the main work; a finale still waiting for it is spared, so
+        // the job's on_failure clean-up runs, as under `trellis run`. Cancelling again stops the clean-up.
+        let sparesFinales = change == .cancel || change == .kill
         if selection.all {
-            ids += entries.keys.sorted()
+            ids += entries.filter { !(sparesFinales && $0.value.finaleWaiting) }.keys.sorted()
         } else if selection.jobID != 0 {
-            ids += entries.filter { $0.value.job == selection.jobID }.keys.sorted()
+            ids += entries.filter { $0.value.job == selection.jobID && !(sparesFinales && $0.value.finaleWaiting) }
+                .keys.sorted()
         }
         let start = events.count
         for id in ids {
@@ -525,6 +534,7 @@ struct CoordinatorLoop {
     }
 
     private mutating func enqueue(_ id: UInt64) {
+        entries[id]?.finaleWaiting = false
         guard let entry = entries[id] else { return }
         if entry.notBefore > now() {
             delayed.insert(Due(time: entry.notBefore, task: id))

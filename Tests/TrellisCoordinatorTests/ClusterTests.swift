@@ -219,4 +219,35 @@ struct ClusterTests {
         }
         try? FileManager.default.removeItem(atPath: marker)
     }
+
+    @Test("cancelling a job stops its main tasks and still runs its on_failure clean-up")
+    func cancelledJobCleansUp() async throws {
+        let cleaned = FileManager.default.temporaryDirectory.appendingPathComponent("trellis-cleaned-\(UUID())").path
+        try await Cluster.with(clock: ContinuousClock()) { cluster in
+            try await cluster.startWorker(WorkerOptions(name: "w1", slots: 2, gracePeriod: .seconds(5)))
+            let job = try await cluster.add(
+                .job(
+                    [.shell("long", "exec sleep 600"), .shell("after", "true", needs: ["long"])],
+                    onSuccess: [.shell("commit", "true")], onFailure: [.shell("clean", "touch \(cleaned)")]))
+            var request = Trellis_V1_WatchJobRequest()
+            request.jobID = job.jobID
+            var byJob = Trellis_V1_TaskSelection()
+            byJob.jobID = job.jobID
+            let selection = byJob
+            _ = try await cluster.ops.watchJob(request, metadata: cluster.metadata) { response in
+                var cancelled = false
+                for try await event in response.messages where event.state == .running && !cancelled {
+                    cancelled = true
+                    _ = try await cluster.ops.cancel(selection, metadata: cluster.metadata)
+                }
+            }
+            let tasks = Dictionary(uniqueKeysWithValues: try await cluster.tasks(job: job.jobID).map { ($0.name, $0) })
+            #expect(tasks["long"]?.state == .cancelled)
+            #expect(tasks["after"]?.state == .cancelled)
+            #expect(tasks["commit"]?.state == .skipped)
+            #expect(tasks["clean"]?.state == .succeeded)
+            #expect(FileManager.default.fileExists(atPath: cleaned), "the clean-up ran")
+        }
+        try? FileManager.default.removeItem(atPath: cleaned)
+    }
 }
