@@ -33,7 +33,7 @@ public struct TaskSpec: Hashable, Sendable, Codable {
         estimate: Double? = nil,
         retry: RetryPolicy = .none,
         timeout: Duration? = nil,
-        placement: Placement = .anywhere,
+        placement: Placement? = nil,
         role: TaskRole = .main,
         held: Bool = false
     ) {
@@ -44,7 +44,7 @@ public struct TaskSpec: Hashable, Sendable, Codable {
         self.estimate = estimate
         self.retry = retry
         self.timeout = timeout
-        self.placementIfAny = placement.isAnywhere ? nil : placement
+        if let placement, !placement.isAnywhere { placementIfAny = placement }
         self.role = role
         self.held = held
     }
