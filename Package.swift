@@ -70,11 +70,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "TrellisStore", swiftSettings: strict),
+        .target(name: "TrellisStore", dependencies: ["TrellisCore"], swiftSettings: strict),
         .target(name: "TrellisJournal", dependencies: ["TrellisCore"], swiftSettings: strict),
         .target(
             name: "TrellisSQLite",
-            dependencies: ["TrellisStore", "TrellisJournal", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "TrellisCore", "TrellisStore", "TrellisJournal", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         .target(

@@ -1,4 +1,5 @@
 internal import SwiftProtobuf
+internal import TrellisCore
 internal import TrellisProtocol
 internal import TrellisStore
 

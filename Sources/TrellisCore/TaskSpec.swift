@@ -54,6 +54,27 @@ public struct TaskSpec: Hashable, Sendable, Codable {
 /// when every main task succeeded, the `onFailure` tasks otherwise; the other group ends `.skipped`.
 public enum TaskRole: Hashable, Sendable, Codable {
     case main
+    /// Runs once after every main task of the job succeeded (a commit).
     case onSuccess
+    /// Runs once after the job's main tasks ended and any did not succeed (a clean-up).
     case onFailure
+
+    /// The role's name as stores write it: `main`, `on-success`, `on-failure`.
+    public var name: String {
+        switch self {
+        case .main: "main"
+        case .onSuccess: "on-success"
+        case .onFailure: "on-failure"
+        }
+    }
+
+    /// The role a store wrote as `name`.
+    public init?(name: String) {
+        switch name {
+        case "main": self = .main
+        case "on-success": self = .onSuccess
+        case "on-failure": self = .onFailure
+        default: return nil
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 internal import GRDB
+internal import TrellisCore
 public import TrellisStore
 
 /// The coordinator's durable tables in SQLite (WAL), through GRDB. Every `addTasks` and `apply` is one
@@ -208,7 +209,7 @@ public final class SQLiteCoordinatorStore: CoordinatorStore {
             return RemoteTask(
                 id: row[0], job: row[1], name: row[2], state: RemoteTaskState(rawValue: row[3]) ?? .created,
                 spec: [UInt8](row[4] as Data? ?? Data()), outputs: list(row[5]), maxAttempts: row[6],
-                role: TaskRole(rawValue: row[7]) ?? .main, rank: row[8], attempt: row[9], failures: row[10],
+                role: TaskRole(name: row[7]) ?? .main, rank: row[8], attempt: row[9], failures: row[10],
                 epoch: row[11], worker: row[12], unmet: row[13], played: row[14], signalled: list(row[15]),
                 exitCode: row[16], value: (row[17] as Data?).map { [UInt8]($0) }, message: row[18],
                 createdAt: row[19], startedAt: row[20], finishedAt: row[21])
@@ -247,7 +248,7 @@ public final class SQLiteCoordinatorStore: CoordinatorStore {
             ).execute(arguments: [
                 task.id, task.job, task.name, task.state.rawValue, Data(task.spec),
                 task.outputs.joined(separator: Self.separator),
-                task.maxAttempts, task.role.rawValue, task.rank, task.value.map { Data($0) }, task.attempt,
+                task.maxAttempts, task.role.name, task.rank, task.value.map { Data($0) }, task.attempt,
                 task.failures, task.epoch, task.worker, task.unmet, task.played,
                 task.signalled.joined(separator: Self.separator), task.exitCode, task.message, task.createdAt,
                 task.startedAt, task.finishedAt,

@@ -1,3 +1,5 @@
+public import TrellisCore
+
 /// The durable task and worker tables of a coordinator. The store decides readiness: a task's count of
 /// unmet needs goes down in the same transaction that records its parent's success (or output), and a task
 /// whose count reaches zero while played becomes ready. It also fences: an event about an attempt that is
@@ -40,15 +42,6 @@ public protocol CoordinatorStore: Sendable {
     func saveWorker(_ worker: RemoteWorker) throws(RunStoreError) -> RemoteWorker
 
     func workers() throws(RunStoreError) -> [RemoteWorker]
-}
-
-/// Which part of a job a task belongs to: the main graph, or a finale that runs once after it.
-public enum TaskRole: String, Hashable, Sendable {
-    case main
-    /// Runs once after every main task of the job succeeded (a commit).
-    case onSuccess = "on-success"
-    /// Runs once after the job's main tasks ended and any did not succeed (a clean-up).
-    case onFailure = "on-failure"
 }
 
 /// A piece of an attempt's output.

@@ -1,3 +1,5 @@
+import TrellisCore
+
 /// Row access a coordinator store gives the shared transition rules: the in-memory store over dictionaries,
 /// the SQLite store over statements inside one transaction.
 package protocol CoordinatorTables {
