@@ -102,6 +102,14 @@ public struct JournalReader {
         return result
     }
 
+    /// An id (a task, job, queue or worker) or a small index: written with `int`, between 0 and `Int32.max`,
+    /// as the core keeps them.
+    public mutating func id() throws(JournalError) -> Int {
+        let value = try signed()
+        guard value >= 0, value <= Int64(Int32.max) else { throw corrupt("an id of \(value)") }
+        return Int(value)
+    }
+
     /// A count or an index: not negative, and at most `limit`.
     public mutating func count(atMost limit: Int = Int(Int32.max)) throws(JournalError) -> Int {
         let value = try unsigned()

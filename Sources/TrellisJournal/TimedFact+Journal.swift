@@ -103,45 +103,45 @@ extension CoreFact {
         case 1:
             let policy = try SchedulingPolicy.read(from: &reader)
             return .jobAdded(policy: policy, failurePolicy: try reader.byte() == 1 ? .failFast : .continueIndependent)
-        case 2: return .queueAdded(width: try reader.int(), job: JobID(try reader.int()))
-        case 3: return .widthChanged(QueueID(try reader.int()), width: try reader.int())
+        case 2: return .queueAdded(width: try reader.int(), job: JobID(try reader.id()))
+        case 3: return .widthChanged(QueueID(try reader.id()), width: try reader.int())
         case 4: return .submitted(try TaskSpec.read(from: &reader))
         case 5: return .started
         case 6: return .paused
         case 7: return .resumed
-        case 8: return .succeeded(TaskID(try reader.int()), attempt: try reader.int(), worker: try readWorker(&reader))
+        case 8: return .succeeded(TaskID(try reader.id()), attempt: try reader.int(), worker: try readWorker(&reader))
         case 9:
             return .failed(
-                TaskID(try reader.int()), attempt: try reader.int(), retryable: try reader.byte() == 1,
+                TaskID(try reader.id()), attempt: try reader.int(), retryable: try reader.byte() == 1,
                 worker: try readWorker(&reader))
         case 10:
             return .partialResult(
-                TaskID(try reader.int()), index: try reader.int(), attempt: try reader.int(),
+                TaskID(try reader.id()), index: try reader.int(), attempt: try reader.int(),
                 worker: try readWorker(&reader))
-        case 11: return .timedOut(TaskID(try reader.int()), attempt: try reader.int())
-        case 12: return .retryDue(TaskID(try reader.int()))
-        case 13: return .cancelled(TaskID(try reader.int()))
+        case 11: return .timedOut(TaskID(try reader.id()), attempt: try reader.int())
+        case 12: return .retryDue(TaskID(try reader.id()))
+        case 13: return .cancelled(TaskID(try reader.id()))
         case 14: return .cancelledAll
-        case 15: return .jobCancelled(JobID(try reader.int()))
-        case 16: return .held(TaskID(try reader.int()))
-        case 17: return .released(TaskID(try reader.int()))
+        case 15: return .jobCancelled(JobID(try reader.id()))
+        case 16: return .held(TaskID(try reader.id()))
+        case 17: return .released(TaskID(try reader.id()))
         case 18: return .workerJoined(try WorkerSpec.read(from: &reader))
         case 21:
-            let old = WorkerID(try reader.int())
+            let old = WorkerID(try reader.id())
             let spec = try WorkerSpec.read(from: &reader)
             var keeping: [AttemptRef] = []
             for _ in 0..<(try reader.count(atMost: 1 << 20)) {
-                keeping.append(AttemptRef(TaskID(try reader.int()), attempt: try reader.int()))
+                keeping.append(AttemptRef(TaskID(try reader.id()), attempt: try reader.int()))
             }
             return .workerRejoined(old, spec, keeping: keeping)
-        case 19: return .workerDrained(WorkerID(try reader.int()))
-        case 20: return .workerLeft(WorkerID(try reader.int()))
+        case 19: return .workerDrained(WorkerID(try reader.id()))
+        case 20: return .workerLeft(WorkerID(try reader.id()))
         default: throw reader.corrupt("unknown fact \(tag)")
         }
     }
 
     static func readWorker(_ reader: inout JournalReader) throws(JournalError) -> WorkerID? {
-        let raw = try reader.int()
+        let raw = try reader.id()
         return raw == 0 ? nil : WorkerID(raw - 1)
     }
 }
@@ -257,14 +257,14 @@ extension TaskSpec {
     }
 
     static func read(from reader: inout JournalReader) throws(JournalError) -> TaskSpec {
-        let queue = QueueID(try reader.int())
+        let queue = QueueID(try reader.id())
         let priority = try reader.int()
         var dependencies: [Dependency] = []
         let count = try reader.count(atMost: 10_000_000)
         dependencies.reserveCapacity(min(count, 1024))
         for _ in 0..<count {
-            let task = TaskID(try reader.int())
-            let item = try reader.int()
+            let task = TaskID(try reader.id())
+            let item = try reader.id()
             dependencies.append(Dependency(task, item: item == 0 ? nil : item - 1))
         }
         let partialCount = try reader.int()
