@@ -86,7 +86,14 @@ extension SchedulerCore {
             // Skip entries left behind by a cancellation or by a rank that has grown since.
             guard record.phase == .ready, record.flags.contains(.queued), record.rank == top.rank else { continue }
             if usesWorkers {
-                admit(top.task)
+                let placementClass = placementClass(of: top.task)
+                if pool.hasAcceptingWorker(for: placementClass) {
+                    admit(top.task)
+                } else {
+                    // No worker could run it: it waits aside and holds up no other task of its queue.
+                    tasks[Int(top.task)].flags.remove(.queued)
+                    pool.classes[Int(placementClass)].parked.append(top.task)
+                }
             } else {
                 dispatch(top.task, now: now, into: &actions)
             }

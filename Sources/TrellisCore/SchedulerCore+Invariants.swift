@@ -43,6 +43,13 @@ extension SchedulerCore {
                     admitted[Int(record.queue)] += 1
                 } else if record.flags.contains(.held) {
                     if record.flags.contains(.inBatch) { problems.append("held task#\(id) is in a barrier batch") }
+                } else if usesWorkers, !pool.hasAcceptingWorker(for: placementClass(of: id)) {
+                    // Parked: no worker that accepts work could run it.
+                    if !pool.classes[Int(placementClass(of: id))].parked.contains(id), isDispatching,
+                        !pendingReady.contains(id), jobs[Int(jobIndex(of: id))].policy.barrierChunk == nil
+                    {
+                        problems.append("task#\(id) waits for a worker but is not parked")
+                    }
                 } else if isDispatching, !pendingReady.contains(id),
                     jobs[Int(jobIndex(of: id))].policy.barrierChunk == nil
                 {
@@ -142,6 +149,21 @@ extension SchedulerCore {
             }
             for (placementClass, entry) in pool.classes.enumerated() {
                 let admits = worker.state != .gone && entry.placement.admits(worker.spec)
+                if index == 0 {
+                    let accepting = entry.admitting.count { pool.workers[Int($0)].state == .accepting }
+                    if accepting != entry.accepting {
+                        problems.append(
+                            "class \(placementClass) counts \(entry.accepting) accepting workers, not \(accepting)")
+                    }
+                    if entry.accepting > 0,
+                        entry.parked.contains(where: {
+                            tasks[Int($0)].phase == .ready
+                                && tasks[Int($0)].flags.isDisjoint(with: [.queued, .admitted, .held])
+                        })
+                    {
+                        problems.append("class \(placementClass) keeps tasks parked though a worker accepts work")
+                    }
+                }
                 if admits != entry.admitting.contains(Int32(index)) {
                     problems.append("class \(placementClass) lists worker#\(index) wrongly (admits: \(admits))")
                 }

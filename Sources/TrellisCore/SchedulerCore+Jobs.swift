@@ -146,7 +146,7 @@ extension SchedulerCore {
 
     mutating func cancelJobTasks(_ job: Int32, cause: Int32, into actions: inout [SchedulerAction]) {
         if jobs.count == 1 {
-            jobs[0].firstUnfinished = firstUnfinished
+            jobs[0].firstUnfinished = max(jobs[0].firstUnfinished, firstUnfinished)
             while jobs[0].firstUnfinished < tasks.count, tasks[jobs[0].firstUnfinished].phase.isTerminal {
                 jobs[0].firstUnfinished += 1
             }

@@ -81,6 +81,8 @@ extension SchedulerCore {
             worker.classes.append(Int32(index))
             pool.classes[index].admitting.append(id)
             pool.classes[index].candidates.insert(id)
+            pool.classes[index].accepting += 1
+            if pool.classes[index].accepting == 1 { unpark(Int32(index)) }
         }
         pool.workers.append(worker)
         pool.isDirty = true
@@ -108,6 +110,7 @@ extension SchedulerCore {
         guard let id = liveWorker(worker), pool.workers[Int(id)].state == .accepting else { return stale() }
         pool.workers[Int(id)].state = .draining
         pool.updateCandidacy(of: id)
+        stopsAccepting(id)
         return .accepted
     }
 
@@ -132,6 +135,7 @@ extension SchedulerCore {
         into actions: inout [SchedulerAction]
     ) -> EventDisposition {
         guard let id = liveWorker(worker) else { return stale() }
+        if pool.workers[Int(id)].state == .accepting { stopsAccepting(id) }
         pool.workers[Int(id)].state = .gone
         pool.updateCandidacy(of: id)
         for placementClass in pool.workers[Int(id)].classes {
@@ -213,6 +217,12 @@ extension SchedulerCore {
                 let placement = pool.classes[Int(placementClass)].placement
                 return pool.hasAcceptingWorker(for: placementClass) ? .workersBusy(placement) : .noWorker(placement)
             }
+            if usesWorkers, !record.flags.contains(.queued) {
+                let placementClass = placementClass(of: id)
+                if !pool.hasAcceptingWorker(for: placementClass) {
+                    return .noWorker(pool.classes[Int(placementClass)].placement)
+                }
+            }
             let queue = Int(record.queue)
             return .queueFull(QueueID(queue), width: queues[queue].width)
         }
@@ -241,6 +251,36 @@ extension SchedulerCore {
         pool.classes[Int(placementClass)].ready.insert(entry(for: id))
         pool.activate(placementClass)
         pool.isDirty = true
+    }
+
+    /// A worker no longer accepts work: in each class it was the last to accept, the admitted tasks give
+    /// their queue slots back and wait, parked, for a worker that does.
+    mutating func stopsAccepting(_ worker: Int32) {
+        for placementClass in pool.workers[Int(worker)].classes {
+            pool.classes[Int(placementClass)].accepting -= 1
+            guard pool.classes[Int(placementClass)].accepting == 0 else { continue }
+            while let top = pool.classes[Int(placementClass)].ready.popMax() {
+                guard isLiveAdmitted(top) else { continue }
+                let queue = tasks[Int(top.task)].queue
+                tasks[Int(top.task)].flags.remove(.admitted)
+                queues[Int(queue)].admitted -= 1
+                markDirty(queue)
+                pool.classes[Int(placementClass)].parked.append(top.task)
+            }
+        }
+    }
+
+    /// A worker that accepts work can now run `placementClass`: its parked tasks go back to their queues.
+    mutating func unpark(_ placementClass: Int32) {
+        let parked = pool.classes[Int(placementClass)].parked
+        pool.classes[Int(placementClass)].parked = []
+        for id in parked
+        where tasks[Int(id)].phase == .ready && tasks[Int(id)].flags.isDisjoint(with: [.queued, .admitted, .held]) {
+            let queue = tasks[Int(id)].queue
+            tasks[Int(id)].flags.insert(.queued)
+            queues[Int(queue)].ready.insert(entry(for: id))
+            markDirty(queue)
+        }
     }
 
     /// Puts an admitted task back into its queue's ready heap.

@@ -228,7 +228,15 @@ public struct SchedulerCore: Sendable {
         into actions: inout [SchedulerAction]
     ) throws(TrellisCoreError) -> TaskID {
         try checkQueue(spec.queue)
+        try checkSpec(spec)
         let id = Int32(tasks.count)
+        let job = queues[spec.queue.rawValue].job
+        if spec.role == .main, let decision = jobs[Int(job)].decision {
+            throw TrellisCoreError(
+                code: .finaleStarted,
+                message: "job#\(job) has already started its \(decision == .onSuccess ? "on_success" : "on_failure") "
+                    + "finale; it takes no more main tasks")
+        }
         var doom: (phase: TaskRecord.Phase, cause: Int32)?
         for dependency in spec.dependencies {
             let source = dependency.task.rawValue
@@ -245,19 +253,18 @@ public struct SchedulerCore: Sendable {
                         + "\(tasks[source].partialCount) partial results"
                 )
             }
+            if spec.role == .main, role(of: Int32(source)) != .main, jobIndex(of: Int32(source)) == job {
+                throw TrellisCoreError(
+                    code: .invalidTask,
+                    message: "task#\(id) is main work of job#\(job), so it cannot need \(dependency.task), which is "
+                        + "part of that job's finale (it runs only after the main work)")
+            }
             if doom == nil, !isSatisfied(dependency), tasks[source].phase.isTerminal {
                 doom = inheritedDoom(from: Int32(source))
             }
         }
         var placementClass: Int32 = 0
         if let placement = spec.placementIfAny { placementClass = try self.placementClass(for: placement) }
-        let job = queues[spec.queue.rawValue].job
-        if spec.role == .main, let decision = jobs[Int(job)].decision {
-            throw TrellisCoreError(
-                code: .finaleStarted,
-                message: "job#\(job) has already started its \(decision == .onSuccess ? "on_success" : "on_failure") "
-                    + "finale; it takes no more main tasks")
-        }
         let cost = max(0, spec.estimate ?? 1)
         var record = TaskRecord(
             phase: .waiting,
@@ -354,6 +361,36 @@ public struct SchedulerCore: Sendable {
                 code: .invalidPlacement, message: "resource '\(bad.key)' needs a finite amount, got \(bad.value)")
         }
         return pool.placementClass(of: placement)
+    }
+
+    /// Largest number of partial results a producer may promise.
+    public static let maxPartialCount = 1 << 24
+
+    /// Refuses numbers the core could not compute with: a negative or huge partial count, an estimate or a
+    /// retry multiplier that is not a finite amount, a negative or absurd delay.
+    func checkSpec(_ spec: TaskSpec) throws(TrellisCoreError) {
+        guard spec.partialCount >= 0, spec.partialCount <= Self.maxPartialCount else {
+            throw TrellisCoreError(
+                code: .invalidTask,
+                message: "a task yields between 0 and \(Self.maxPartialCount) partial results, not \(spec.partialCount)"
+            )
+        }
+        if let estimate = spec.estimate, !estimate.isFinite {
+            throw TrellisCoreError(code: .invalidTask, message: "an estimate must be a finite number, got \(estimate)")
+        }
+        let retry = spec.retry
+        let longest = Duration.seconds(365 * 24 * 3600)
+        guard retry.multiplier.isFinite, retry.multiplier >= 0, retry.multiplier <= 1_000,
+            retry.initialBackoff >= .zero, retry.initialBackoff <= longest,
+            retry.maxBackoff >= .zero, retry.maxBackoff <= longest
+        else {
+            throw TrellisCoreError(
+                code: .invalidTask,
+                message: "a retry policy needs delays between 0 and 365 days and a multiplier between 0 and 1000")
+        }
+        if let timeout = spec.timeout, timeout < .zero || timeout > longest {
+            throw TrellisCoreError(code: .invalidTask, message: "a timeout lies between 0 and 365 days, not \(timeout)")
+        }
     }
 
     @inline(__always)

@@ -3,7 +3,7 @@ public struct TrellisCoreError: Error, Hashable, Sendable, CustomStringConvertib
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case unknownQueue, unknownDependency, itemOutOfRange, invalidWidth, invalidPlacement, invalidWorker,
-                unknownJob, finaleStarted
+                unknownJob, finaleStarted, invalidTask
         }
         private let value: Value
         public static let unknownQueue = Code(value: .unknownQueue)
@@ -13,6 +13,8 @@ public struct TrellisCoreError: Error, Hashable, Sendable, CustomStringConvertib
         public static let unknownJob = Code(value: .unknownJob)
         /// A main task for a job whose finale has started.
         public static let finaleStarted = Code(value: .finaleStarted)
+        /// A task the core cannot schedule: numbers out of range, or main work needing its job's finale.
+        public static let invalidTask = Code(value: .invalidTask)
         /// A placement the core cannot honour: resources that are not finite, or placement without workers.
         public static let invalidPlacement = Code(value: .invalidPlacement)
         /// A worker with no slots or resources that are not finite amounts.

@@ -43,6 +43,11 @@ struct WorkerPool {
         var admitting: [Int32] = []
         /// Admitting workers with a free slot that accept work.
         var candidates: Set<Int32> = []
+        /// Admitting workers that accept work (busy or not).
+        var accepting = 0
+        /// Ready tasks their queues set aside while no worker that accepts work could run them: they take no
+        /// queue slot, so they hold up no other task. They go back to their queues when such a worker comes.
+        var parked: [Int32] = []
         /// Listed in `WorkerPool.active`.
         var isActive = false
     }
@@ -67,6 +72,7 @@ struct WorkerPool {
             entry.admitting.append(Int32(index))
             workers[index].classes.append(id)
             if worker.hasFreeSlot { entry.candidates.insert(Int32(index)) }
+            if worker.state == .accepting { entry.accepting += 1 }
         }
         classes.append(entry)
         classIndex[placement] = id
@@ -140,6 +146,6 @@ struct WorkerPool {
 
     /// Whether any worker that accepts work could ever run `placementClass`.
     func hasAcceptingWorker(for placementClass: Int32) -> Bool {
-        classes[Int(placementClass)].admitting.contains { workers[Int($0)].state == .accepting }
+        classes[Int(placementClass)].accepting > 0
     }
 }

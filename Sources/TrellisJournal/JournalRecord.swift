@@ -137,7 +137,9 @@ public struct JournalReader {
     public mutating func duration() throws(JournalError) -> Duration {
         let seconds = try signed()
         let attoseconds = try signed()
-        guard abs(attoseconds) < 1_000_000_000_000_000_000 else { throw corrupt("a duration's fraction") }
+        guard attoseconds > -1_000_000_000_000_000_000, attoseconds < 1_000_000_000_000_000_000 else {
+            throw corrupt("a duration's fraction")
+        }
         return Duration(secondsComponent: seconds, attosecondsComponent: attoseconds)
     }
 }

@@ -205,4 +205,30 @@ struct WorkerTests {
         #expect(fixture.core.workerCount == 0 && fixture.core.taskCount == 0 && slotsCore.taskCount == 0)
         #expect(actions.isEmpty)
     }
+
+    /// A task no worker could run takes no slot of its queue: the next one runs meanwhile.
+    @Test func aTaskNoWorkerCanRunHoldsUpNoOtherTaskOfItsQueue() {
+        var fixture = WorkerFixture(width: 1)
+        let (cpu, _) = fixture.join("cpu")
+        var actions: [SchedulerAction] = []
+        let gpuTask = try! fixture.core.submit(
+            TaskSpec(queue: fixture.queue, priority: 1, placement: Placement(type: "gpu")), now: .zero, into: &actions)
+        let (anywhere, started) = fixture.submit()
+        #expect(started == [.assign(anywhere, to: cpu, attempt: 1)])
+        #expect(fixture.core.waitReason(of: gpuTask) == .noWorker(Placement(type: "gpu")))
+        // A gpu worker joins while the queue's one slot is taken: the gpu task waits for the slot.
+        let (gpu, joined) = fixture.join("gpu")
+        #expect(joined == [.scheduleLease(gpu, deadline: .seconds(10))])
+        #expect(fixture.core.waitReason(of: gpuTask) == .queueFull(fixture.queue, width: 1))
+        #expect(
+            fixture.succeed(anywhere, on: cpu) == [
+                .completed(anywhere, .succeeded), .assign(gpuTask, to: gpu, attempt: 1),
+            ])
+        // The gpu worker leaves before the task ends: it runs again once another one comes, and blocks nothing.
+        fixture.core.workerLeft(gpu, now: .seconds(1), into: &actions)
+        let (later, laterActions) = fixture.submit()
+        #expect(laterActions == [.assign(later, to: cpu, attempt: 1)])
+        #expect(fixture.core.waitReason(of: gpuTask) == .noWorker(Placement(type: "gpu")))
+        #expect(fixture.core.checkInvariants() == [])
+    }
 }
