@@ -7,6 +7,8 @@ public final class InMemoryJournal<Record: JournalRecord>: Journal {
         var next: UInt64 = 1
         var entries: [JournalEntry<Record>] = []
         var snapshot: JournalSnapshot?
+        /// Entries up to this one were dropped by compaction.
+        var compacted: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -35,12 +37,17 @@ public final class InMemoryJournal<Record: JournalRecord>: Journal {
     }
 
     public func entries(after sequence: UInt64, limit: Int) async throws(JournalError) -> [JournalEntry<Record>] {
-        state.withLock { state in
+        try state.withLock { state throws(JournalError) -> [JournalEntry<Record>] in
+            guard sequence >= state.compacted else {
+                throw JournalError(
+                    .invalidRequest,
+                    "entries through \(state.compacted) were compacted; read on from the snapshot, not from \(sequence)"
+                )
+            }
             // Entries are dense from the first one kept, so the position is arithmetic.
-            guard let first = state.entries.first?.sequence else { return [] }
+            guard let first = state.entries.first?.sequence, sequence < state.next - 1, limit > 0 else { return [] }
             let start = sequence < first ? 0 : Int(sequence - first + 1)
-            guard start < state.entries.count, limit > 0 else { return [] }
-            return Array(state.entries[start..<min(state.entries.count, start + limit)])
+            return Array(state.entries[start..<(start + min(limit, state.entries.count - start))])
         }
     }
 
@@ -55,6 +62,11 @@ public final class InMemoryJournal<Record: JournalRecord>: Journal {
                 throw JournalError(
                     .invalidRequest,
                     "a snapshot through entry \(snapshot.sequence) is ahead of the journal (\(state.next - 1))")
+            }
+            if let saved = state.snapshot, snapshot.sequence < saved.sequence {
+                throw JournalError(
+                    .invalidRequest,
+                    "a snapshot through entry \(snapshot.sequence) is older than the saved one (\(saved.sequence))")
             }
             state.snapshot = snapshot
         }
@@ -71,6 +83,7 @@ public final class InMemoryJournal<Record: JournalRecord>: Journal {
                 throw JournalError(.invalidRequest, "no snapshot covers the entries through \(sequence)")
             }
             state.entries.removeAll { $0.sequence <= sequence }
+            state.compacted = max(state.compacted, sequence)
         }
     }
 

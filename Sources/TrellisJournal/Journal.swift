@@ -86,13 +86,15 @@ public protocol Journal<Record>: Sendable {
     @discardableResult
     func append(_ records: [Record], epoch: UInt64) async throws(JournalError) -> ClosedRange<UInt64>?
 
-    /// Up to `limit` entries with a sequence above `sequence`, oldest first.
+    /// Up to `limit` entries with a sequence above `sequence`, oldest first. Refused (`.invalidRequest`)
+    /// when entries after `sequence` were compacted away: read from the snapshot instead.
     func entries(after sequence: UInt64, limit: Int) async throws(JournalError) -> [JournalEntry<Record>]
 
     /// The newest entry's sequence, or 0 when nothing was ever appended.
     func lastSequence() async throws(JournalError) -> UInt64
 
-    /// Saves a snapshot standing for every entry up to `snapshot.sequence` (fenced like `append`).
+    /// Saves a snapshot standing for every entry up to `snapshot.sequence` (fenced like `append`); one
+    /// older than the saved snapshot is refused.
     func saveSnapshot(_ snapshot: JournalSnapshot) async throws(JournalError)
 
     /// The newest snapshot, if any.

@@ -85,8 +85,18 @@ public enum JournalConformance {
             problems.append("snapshots: the snapshot did not read back")
         }
         try await journal.compact(through: 3, epoch: epoch)
-        let left = try await journal.entries(after: 0, limit: 10).map(\.sequence)
+        let left = try await journal.entries(after: 3, limit: 10).map(\.sequence)
         if left != [4] { problems.append("snapshots: after compaction the journal holds \(left)") }
+        if await refusal({ () async throws(JournalError) in _ = try await journal.entries(after: 1, limit: 10) })
+            != .invalidRequest
+        {
+            problems.append("snapshots: reading from inside the compacted stretch was not refused")
+        }
+        let older = JournalSnapshot(sequence: 2, epoch: epoch, state: [2])
+        if await refusal({ () async throws(JournalError) in try await journal.saveSnapshot(older) }) != .invalidRequest
+        {
+            problems.append("snapshots: a snapshot older than the saved one was accepted")
+        }
         let next = try await journal.append(["e"], epoch: epoch)
         if next != 5...5 {
             problems.append("snapshots: the next append after compaction got \(String(describing: next))")

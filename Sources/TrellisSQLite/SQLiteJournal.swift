@@ -37,8 +37,9 @@ public final class SQLiteJournal<Record: JournalRecord>: Journal {
                             id INTEGER PRIMARY KEY CHECK (id = 1),
                             version INTEGER NOT NULL,
                             epoch INTEGER NOT NULL,
-                            last INTEGER NOT NULL);
-                        INSERT INTO journal_meta (id, version, epoch, last) VALUES (1, 1, 0, 0);
+                            last INTEGER NOT NULL,
+                            compacted INTEGER NOT NULL);
+                        INSERT INTO journal_meta (id, version, epoch, last, compacted) VALUES (1, 1, 0, 0, 0);
                         CREATE TABLE journal (
                             sequence INTEGER PRIMARY KEY,
                             epoch INTEGER NOT NULL,
@@ -93,23 +94,36 @@ public final class SQLiteJournal<Record: JournalRecord>: Journal {
     }
 
     public func entries(after sequence: UInt64, limit: Int) async throws(JournalError) -> [JournalEntry<Record>] {
-        let rows: [(Int64, Int64, Data)]
+        let after = Int64(clamping: sequence)
+        let compacted: Int64
+        let rows: [(Int64, Int64, Data?)]
         do {
-            rows = try await pool.read { db in
-                try Row.fetchAll(
+            (compacted, rows) = try await pool.read { db in
+                let compacted = try Int64.fetchOne(db, sql: "SELECT compacted FROM journal_meta") ?? 0
+                let rows = try Row.fetchAll(
                     db, sql: "SELECT sequence, epoch, record FROM journal WHERE sequence > ? ORDER BY sequence LIMIT ?",
-                    arguments: [Int64(clamping: sequence), max(0, limit)]
-                ).map { ($0[0], $0[1], $0[2]) }
+                    arguments: [after, max(0, limit)]
+                ).map { row -> (Int64, Int64, Data?) in (row[0], row[1], row[2]) }
+                return (compacted, rows)
             }
         } catch {
             throw JournalError(.storage, "cannot read the journal '\(path)'", cause: "\(error)")
         }
+        guard after >= compacted else {
+            throw JournalError(
+                .invalidRequest,
+                "entries through \(compacted) of the journal '\(path)' were compacted; read on from the snapshot, "
+                    + "not from \(sequence)")
+        }
         var entries: [JournalEntry<Record>] = []
         entries.reserveCapacity(rows.count)
         for (sequence, epoch, data) in rows {
+            guard let number = UInt64(exactly: sequence), let session = UInt64(exactly: epoch), let data else {
+                throw JournalError(.corrupt, "entry \(sequence) of the journal '\(path)' is malformed")
+            }
             do {
                 let record = try Record(journalBytes: [UInt8](data))
-                entries.append(JournalEntry(sequence: UInt64(sequence), epoch: UInt64(epoch), record: record))
+                entries.append(JournalEntry(sequence: number, epoch: session, record: record))
             } catch {
                 throw JournalError(
                     .corrupt, "entry \(sequence) of the journal '\(path)' cannot be read", cause: "\(error)")
@@ -134,6 +148,12 @@ public final class SQLiteJournal<Record: JournalRecord>: Journal {
                 throw JournalError(
                     .invalidRequest, "a snapshot through entry \(snapshot.sequence) is ahead of the journal (\(last))")
             }
+            let saved = try Int64.fetchOne(db, sql: "SELECT sequence FROM journal_snapshot") ?? 0
+            guard Int64(snapshot.sequence) >= saved else {
+                throw JournalError(
+                    .invalidRequest,
+                    "a snapshot through entry \(snapshot.sequence) is older than the saved one (\(saved))")
+            }
             try db.execute(
                 sql: "INSERT OR REPLACE INTO journal_snapshot (id, sequence, epoch, state) VALUES (1, ?, ?, ?)",
                 arguments: [Int64(snapshot.sequence), Int64(snapshot.epoch), Data(snapshot.state)])
@@ -144,9 +164,11 @@ public final class SQLiteJournal<Record: JournalRecord>: Journal {
         do {
             return try await pool.read { db in
                 try Row.fetchOne(db, sql: "SELECT sequence, epoch, state FROM journal_snapshot").map { row in
-                    let state: Data = row[2]
-                    return JournalSnapshot(
-                        sequence: UInt64(row[0] as Int64), epoch: UInt64(row[1] as Int64), state: [UInt8](state))
+                    let state: Data? = row[2]
+                    guard let sequence = UInt64(exactly: row[0] as Int64), let epoch = UInt64(exactly: row[1] as Int64),
+                        let state
+                    else { throw JournalError(.corrupt, "the journal's snapshot is malformed") }
+                    return JournalSnapshot(sequence: sequence, epoch: epoch, state: [UInt8](state))
                 }
             }
         } catch {
@@ -163,16 +185,17 @@ public final class SQLiteJournal<Record: JournalRecord>: Journal {
                 throw JournalError(.invalidRequest, "no snapshot covers the entries through \(sequence)")
             }
             try db.execute(sql: "DELETE FROM journal WHERE sequence <= ?", arguments: [Int64(sequence)])
+            try db.execute(sql: "UPDATE journal_meta SET compacted = MAX(compacted, ?)", arguments: [Int64(sequence)])
         }
     }
 
     // MARK: - Helpers
 
     static func meta(_ db: Database) throws -> (epoch: UInt64, last: UInt64) {
-        guard let row = try Row.fetchOne(db, sql: "SELECT epoch, last FROM journal_meta") else {
-            throw JournalError(.corrupt, "the journal has no header row")
-        }
-        return (UInt64(row[0] as Int64), UInt64(row[1] as Int64))
+        guard let row = try Row.fetchOne(db, sql: "SELECT epoch, last FROM journal_meta"),
+            let epoch = UInt64(exactly: row[0] as Int64), let last = UInt64(exactly: row[1] as Int64)
+        else { throw JournalError(.corrupt, "the journal's header row is missing or malformed") }
+        return (epoch, last)
     }
 
     /// One write transaction; a `JournalError` thrown inside rolls it back and reaches the caller unchanged.
