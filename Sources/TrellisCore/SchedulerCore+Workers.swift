@@ -82,6 +82,7 @@ extension SchedulerCore {
             pool.classes[index].admitting.append(id)
             pool.classes[index].candidates.insert(id)
             pool.classes[index].accepting += 1
+            pool.classes[index].isBlocked = false
             if pool.classes[index].accepting == 1 { unpark(Int32(index)) }
         }
         pool.workers.append(worker)
@@ -324,7 +325,14 @@ extension SchedulerCore {
                 }
                 index += 1
                 if let best, top < best.entry { continue }
-                guard let worker = pool.bestWorker(for: placementClass) else { continue }
+                // A class waiting for resources costs nothing until one of its workers frees some.
+                guard !pool.classes[Int(placementClass)].isBlocked else { continue }
+                guard let worker = pool.bestWorker(for: placementClass) else {
+                    if !pool.classes[Int(placementClass)].candidates.isEmpty {
+                        pool.classes[Int(placementClass)].isBlocked = true
+                    }
+                    continue
+                }
                 best = (top, placementClass, worker)
             }
             guard let best else { return }

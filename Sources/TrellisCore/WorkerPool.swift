@@ -50,6 +50,9 @@ struct WorkerPool {
         var parked: [Int32] = []
         /// Listed in `WorkerPool.active`.
         var isActive = false
+        /// No candidate had room for the class's resources at the last look; it is not looked at again until
+        /// one of its workers frees something or a worker joins.
+        var isBlocked = false
     }
 
     var leaseTimeout: Duration = .zero
@@ -128,6 +131,7 @@ struct WorkerPool {
             workers[Int(worker)].free[name, default: 0] += amount
         }
         updateCandidacy(of: worker)
+        for placementClass in workers[Int(worker)].classes { classes[Int(placementClass)].isBlocked = false }
         isDirty = true
         return worker
     }
