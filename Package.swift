@@ -50,7 +50,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "TrellisTestKit", dependencies: ["TrellisCore"], swiftSettings: strict),
+        .target(name: "TrellisTestKit", dependencies: ["TrellisCore", "TrellisEngine"], swiftSettings: strict),
         .target(
             name: "TrellisExamples",
             dependencies: [
@@ -72,6 +72,7 @@ let package = Package(
         ),
         .target(name: "TrellisStore", dependencies: ["TrellisCore"], swiftSettings: strict),
         .target(name: "TrellisJournal", dependencies: ["TrellisCore"], swiftSettings: strict),
+        .target(name: "TrellisEngine", dependencies: ["TrellisCore"], swiftSettings: strict),
         .target(
             name: "TrellisSQLite",
             dependencies: [
@@ -148,6 +149,8 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "TrellisEngineTests", dependencies: ["TrellisEngine", "TrellisCore"], swiftSettings: strict),
         .testTarget(
             name: "TrellisJournalTests",
             dependencies: [

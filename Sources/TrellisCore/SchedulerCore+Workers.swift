@@ -193,6 +193,11 @@ extension SchedulerCore {
         pool.holders[Int32(task.rawValue)].map { WorkerID(Int($0)) }
     }
 
+    /// Whether the running attempt of `task` has passed its deadline and is being stopped.
+    public func hasTimedOut(_ task: TaskID) -> Bool {
+        tasks[task.rawValue].flags.contains(.timedOut)
+    }
+
     /// Attempts of `task` that ended because their worker was lost.
     public func lostAttempts(of task: TaskID) -> Int {
         Int(extras[Int32(task.rawValue)]?.lostAttempts ?? 0)

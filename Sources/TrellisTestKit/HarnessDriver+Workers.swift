@@ -1,4 +1,5 @@
 import TrellisCore
+import TrellisEngine
 
 /// A worker as the harness sees it.
 struct HarnessWorker {
@@ -127,41 +128,44 @@ extension HarnessDriver {
     /// match the ones the driver holds; every lease is re-armed; then each connected worker connects again
     /// (keeping its attempts, now and then all but one it no longer runs) or is lost.
     mutating func restart() {
-        var replayed = SchedulerCore(policy: core.policy, failurePolicy: core.failurePolicy, execution: core.execution)
-        var replayActions: [SchedulerAction] = []
+        var actions: [SchedulerAction] = []
+        let fresh = SchedulerCore(policy: core.policy, failurePolicy: core.failurePolicy, execution: core.execution)
+        let restored: EngineState
         do {
-            try replayed.replay(facts, into: &replayActions)
+            restored = try EngineState.restore(fresh, from: facts, now: now, into: &actions)
         } catch {
             violation("replay at restart failed: \(error)")
             return
         }
         report.restarts += 1
-        var timeouts: [Int: [Int: Duration]] = [:]
-        var retryDeadlines: [Int: Duration] = [:]
-        for action in replayActions {
-            switch action {
-            case .scheduleTimeout(let task, let attempt, let deadline):
-                timeouts[task.rawValue, default: [:]][attempt] = deadline
-            case .scheduleRetry(let task, let deadline): retryDeadlines[task.rawValue] = deadline
-            default: break
-            }
-        }
-        for timer in timers where running.contains(where: { $0.task == timer.task && $0.attempt == timer.attempt }) {
-            if timeouts[timer.task]?[timer.attempt] != timer.deadline {
+        let timers = restored.timers
+        for timer in self.timers where running.contains(where: { $0.task == timer.task && $0.attempt == timer.attempt })
+        {
+            if timers.timeouts[AttemptRef(TaskID(timer.task), attempt: timer.attempt)] != timer.deadline {
                 violation("restart re-arms task#\(timer.task)/\(timer.attempt)'s timeout wrongly")
             }
         }
-        for retry in retries where retryDeadlines[retry.task] != retry.deadline {
-            violation("restart re-arms task#\(retry.task)'s retry at \(String(describing: retryDeadlines[retry.task]))")
+        for (ref, deadline) in timers.timeouts {
+            guard let attempt = running.first(where: { $0.task == ref.task.rawValue && $0.attempt == ref.attempt }),
+                !attempt.cancelRequested
+            else { continue }
+            if !self.timers.contains(where: {
+                $0.task == ref.task.rawValue && $0.attempt == ref.attempt && $0.deadline == deadline
+            }) {
+                violation(
+                    "restart re-arms a timeout for task#\(ref.task.rawValue)/\(ref.attempt) the driver does not hold")
+            }
+        }
+        let retries = Dictionary(self.retries.map { ($0.task, $0.deadline) }, uniquingKeysWith: { first, _ in first })
+        if timers.retries != Dictionary(uniqueKeysWithValues: retries.map { (TaskID($0.key), $0.value) }) {
+            violation("restart re-arms retries \(timers.retries), the driver holds \(retries)")
         }
         // Stale events are not facts, so the new core has counted none.
-        report.expectedStaleReports -= core.staleReports - replayed.staleReports
-        core = replayed
-        var actions: [SchedulerAction] = []
-        for (index, worker) in workers.enumerated() where worker.connected {
-            if core.heartbeat(WorkerID(index), now: now, into: &actions) != .accepted {
-                violation("worker#\(index) is not connected after the replay")
-            }
+        report.expectedStaleReports -= core.staleReports - restored.core.staleReports
+        core = restored.core
+        for (index, worker) in workers.enumerated()
+        where worker.connected && timers.leases[WorkerID(index)] != now + (options.workers?.leaseTimeout ?? .zero) {
+            violation("restart did not re-arm worker#\(index)'s lease from now")
         }
         apply(actions)
         for old in workers.indices where workers[old].connected {

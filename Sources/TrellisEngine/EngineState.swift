@@ -1,0 +1,120 @@
+public import TrellisCore
+
+/// The deadlines a driver must keep to act on time: the core hands them out as actions (`scheduleTimeout`,
+/// `scheduleRetry`, `scheduleLease`) and keeps no copy. After a restart they are rebuilt from the actions the
+/// replay emits, keeping only those that still matter.
+public struct PendingTimers: Hashable, Sendable {
+    /// The timeout of each running attempt.
+    public var timeouts: [AttemptRef: Duration] = [:]
+    /// When each task waiting out a retry back-off becomes ready.
+    public var retries: [TaskID: Duration] = [:]
+    /// When each connected worker's lease runs out.
+    public var leases: [WorkerID: Duration] = [:]
+
+    public init() {}
+
+    /// Takes the deadlines `actions` hand out (a later one replaces an earlier one for the same thing).
+    public mutating func record(_ actions: some Sequence<SchedulerAction>) {
+        for action in actions {
+            switch action {
+            case .scheduleTimeout(let task, let attempt, let deadline):
+                timeouts[AttemptRef(task, attempt: attempt)] = deadline
+            case .scheduleRetry(let task, let deadline):
+                retries[task] = deadline
+            case .scheduleLease(let worker, let deadline):
+                leases[worker] = deadline
+            case .dispatch, .assign, .cancelRunning, .completed:
+                break
+            }
+        }
+    }
+
+    /// Drops the deadlines that no longer matter to `core`: attempts that ended or already timed out,
+    /// tasks no longer backing off, workers gone.
+    public mutating func prune(keeping core: SchedulerCore) {
+        timeouts = timeouts.filter { ref, _ in
+            core.state(of: ref.task) == .running(attempt: ref.attempt) && !core.hasTimedOut(ref.task)
+        }
+        retries = retries.filter { task, _ in
+            if case .retrying = core.state(of: task) { return true }
+            return false
+        }
+        leases = leases.filter { worker, _ in core.isConnected(worker) }
+    }
+}
+
+/// A scheduling core with what a durable driver keeps around it: the facts accepted since the last commit
+/// (written ahead of any effect, one group per loop turn) and the pending deadlines.
+///
+/// `restore` rebuilds it after a restart from the journal's facts: the replay gives back the same state, the
+/// deadlines are rebuilt from the replayed actions, and every live worker's lease is re-armed from `now`
+/// (heartbeats are not facts, so the last one before the restart is unknown).
+public struct EngineState: Sendable {
+    public private(set) var core: SchedulerCore
+    public private(set) var timers = PendingTimers()
+    /// Facts accepted since the last `takeUnsaved()`, in order.
+    public private(set) var unsaved: [TimedFact] = []
+
+    public init(_ core: SchedulerCore) {
+        self.core = core
+    }
+
+    /// Feeds a fact; when accepted it is kept for the next commit and its deadlines are recorded.
+    @discardableResult
+    public mutating func apply(
+        _ fact: CoreFact, now: Duration, into actions: inout [SchedulerAction]
+    ) throws(TrellisCoreError) -> EventDisposition {
+        let start = actions.count
+        let disposition = try core.apply(fact, now: now, into: &actions)
+        if disposition == .accepted { unsaved.append(TimedFact(at: now, fact)) }
+        timers.record(actions[start...])
+        return disposition
+    }
+
+    /// A heartbeat renews a lease; it is not a fact, so nothing is kept for the journal.
+    @discardableResult
+    public mutating func heartbeat(
+        _ worker: WorkerID, now: Duration, into actions: inout [SchedulerAction]
+    ) -> EventDisposition {
+        let start = actions.count
+        let disposition = core.heartbeat(worker, now: now, into: &actions)
+        timers.record(actions[start...])
+        return disposition
+    }
+
+    /// A lease deadline passed: a worker lost this way is journaled as having left.
+    @discardableResult
+    public mutating func leaseExpired(
+        _ worker: WorkerID, now: Duration, into actions: inout [SchedulerAction]
+    ) -> EventDisposition {
+        let start = actions.count
+        let disposition = core.leaseExpired(worker, now: now, into: &actions)
+        if disposition == .accepted { unsaved.append(TimedFact(at: now, .workerLeft(worker))) }
+        timers.record(actions[start...])
+        return disposition
+    }
+
+    /// The facts to commit now; the state keeps no copy.
+    public mutating func takeUnsaved() -> [TimedFact] {
+        defer { unsaved.removeAll(keepingCapacity: true) }
+        return unsaved
+    }
+
+    /// Rebuilds the state from the facts a journal kept, as of `now`: replays them into `fresh` (a new core
+    /// with the same configuration), keeps the deadlines that still matter, and re-arms every connected
+    /// worker's lease from `now`. The re-armed leases are in `actions`.
+    public static func restore(
+        _ fresh: SchedulerCore, from facts: some Sequence<TimedFact>, now: Duration,
+        into actions: inout [SchedulerAction]
+    ) throws(TrellisCoreError) -> EngineState {
+        var state = EngineState(fresh)
+        var replayed: [SchedulerAction] = []
+        try state.core.replay(facts, into: &replayed)
+        state.timers.record(replayed)
+        state.timers.prune(keeping: state.core)
+        for index in 0..<state.core.workerCount where state.core.isConnected(WorkerID(index)) {
+            state.heartbeat(WorkerID(index), now: now, into: &actions)
+        }
+        return state
+    }
+}
