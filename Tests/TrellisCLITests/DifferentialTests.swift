@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+import TrellisCLI
+import TrellisCore
+import TrellisStore
+import TrellisTestKit
+import TrellisWorkflow
+
+/// Seeded random workflows run twice: by `trellis run`'s runner (real shell processes, output markers, the
+/// state database) and by the scheduling core alone, fed the outcomes the same scripts produce. Every task
+/// must end in the same state after the same number of attempts, and, with every task on one width-1 queue,
+/// attempts must start in the same order. All five policies, both failure policies, retries, named outputs
+/// (signalled or missing) and finales take part.
+@Suite("trellis run agrees with the scheduling core")
+struct DifferentialTests {
+    /// One generated task: its script fails its first `failUntil` attempts, then signals `emits`.
+    struct Script {
+        var failUntil: Int
+        var emits: [String]
+    }
+
+    struct Case {
+        var yaml: String
+        var scripts: [String: Script]
+    }
+
+    static let policies = ["fifo", "output-first", "wave", "threshold:2", "critical-path"]
+
+    static func generate(seed: UInt64) -> Case {
+        var rng = SplitMix64(seed: seed)
+        var scripts: [String: Script] = [:]
+        var outputs: [String: [String]] = [:]
+        var lines = [
+            "name: diff-\(seed)", "policy: \(policies[Int(seed) % policies.count])",
+            "failure: \(rng.chance(0.3) ? "fail-fast" : "continue")", "queues: {serial: 1}", "tasks:",
+        ]
+        func task(_ id: String, candidates: [String]) {
+            let failUntil = [0, 0, 0, 1, 2, 9].randomElement(using: &rng)!
+            let declared = rng.chance(0.3) ? ["o"] : []
+            let emits = declared.filter { _ in rng.chance(0.85) }
+            outputs[id] = declared
+            scripts[id] = Script(failUntil: failUntil, emits: emits)
+            var needs: [String] = []
+            for source in candidates where rng.chance(0.35) {
+                needs.append(outputs[source]!.isEmpty || rng.chance(0.5) ? source : "\(source).o")
+            }
+            var run = failUntil > 0 ? "if [ \"$TRELLIS_ATTEMPT\" -le \(failUntil) ]; then exit 1; fi; " : ""
+            run += emits.map { "echo '::trellis output \($0)'; " }.joined() + "exit 0"
+            lines.append("  - id: \(id)")
+            lines.append("    queue: serial")
+            lines.append("    retries: \(Int.random(in: 0...2, using: &rng))")
+            lines.append("    retry_delay: 0s")
+            if !declared.isEmpty { lines.append("    outputs: [\(declared.joined(separator: ", "))]") }
+            if !needs.isEmpty { lines.append("    needs: [\(needs.joined(separator: ", "))]") }
+            // A YAML single-quoted scalar: a quote inside is doubled.
+            lines.append("    run: '\(run.replacingOccurrences(of: "'", with: "''"))'")
+        }
+        let count = Int.random(in: 3...7, using: &rng)
+        var main: [String] = []
+        for index in 0..<count {
+            task("t\(index)", candidates: main)
+            main.append("t\(index)")
+        }
+        if rng.chance(0.6) {
+            lines.append("on_success:")
+            task("commit", candidates: [])
+            lines.append("on_failure:")
+            task("clean", candidates: [])
+        }
+        return Case(yaml: lines.joined(separator: "\n") + "\n", scripts: scripts)
+    }
+
+    /// The core alone: each dispatched attempt ends as its script would.
+    static func model(
+        _ plan: WorkflowPlan, scripts: [String: Script]
+    ) throws -> (
+        states: [String: StoredState], attempts: [String: Int], starts: [String]
+    ) {
+        var core = SchedulerCore(policy: plan.workflow.policy, failurePolicy: plan.workflow.failurePolicy)
+        var queues: [String: QueueID] = [:]
+        for queue in plan.queues { queues[queue.name] = try core.addQueue(width: queue.width) }
+        var actions: [SchedulerAction] = []
+        for node in plan.nodes { try core.submit(node.spec(queue: queues[node.queue]!), now: .zero, into: &actions) }
+        core.start(now: .zero, into: &actions)
+        var states: [String: StoredState] = [:]
+        var attempts: [String: Int] = [:]
+        var starts: [String] = []
+        var running: [(task: TaskID, attempt: Int)] = []
+        var cursor = 0
+        while true {
+            while cursor < actions.count {
+                switch actions[cursor] {
+                case .dispatch(let task, _, let attempt):
+                    running.append((task, attempt))
+                    let id = plan.nodes[task.rawValue].id
+                    attempts[id, default: 0] += 1
+                    starts.append("\(id)#\(attempt)")
+                case .completed(let task, let outcome):
+                    states[plan.nodes[task.rawValue].id] =
+                        switch outcome {
+                        case .succeeded: .succeeded
+                        case .failed: .failed
+                        case .cancelled: .cancelled
+                        case .upstreamFailed: .upstreamFailed
+                        case .skipped: .skipped
+                        }
+                default: break
+                }
+                cursor += 1
+            }
+            guard !running.isEmpty else { break }
+            let (task, attempt) = running.removeFirst()
+            let node = plan.nodes[task.rawValue]
+            let script = scripts[node.id]!
+            if attempt <= script.failUntil {
+                core.failed(task, attempt: attempt, now: .zero, into: &actions)
+            } else {
+                for name in script.emits {
+                    core.partialResult(
+                        task, index: node.outputs.firstIndex(of: name)!, attempt: attempt, now: .zero, into: &actions)
+                }
+                core.succeeded(task, attempt: attempt, now: .zero, into: &actions)
+            }
+        }
+        return (states, attempts, starts)
+    }
+
+    @Test func twoHundredSeededWorkflowsEndAlike() async throws {
+        let seeds = Array(UInt64(0)..<200)
+        var states: [StoredState: Int] = [:]
+        var retried = 0
+        // Four workflows at a time; each run is serial (one width-1 queue).
+        for chunk in stride(from: 0, to: seeds.count, by: 4) {
+            try await withThrowingTaskGroup(of: (states: [StoredState], retried: Int).self) { group in
+                for seed in seeds[chunk..<min(chunk + 4, seeds.count)] {
+                    group.addTask { try await Self.compare(seed: seed) }
+                }
+                for try await result in group {
+                    for state in result.states { states[state, default: 0] += 1 }
+                    retried += result.retried
+                }
+            }
+        }
+        // The workflows did exercise every way a task can end, and retries.
+        for state in [StoredState.succeeded, .failed, .upstreamFailed, .cancelled, .skipped] {
+            #expect(states[state, default: 0] > 0, "no task ended \(state)")
+        }
+        #expect(retried > 0)
+    }
+
+    static func compare(seed: UInt64) async throws -> (states: [StoredState], retried: Int) {
+        let generated = generate(seed: seed)
+        let scratch = try Scratch()
+        let file = try scratch.write("flow.yaml", generated.yaml)
+        let plan = try WorkflowLoader.load(path: file).plan()
+        let expected = try model(plan, scripts: generated.scripts)
+        let log = EventLog()
+        let summary = try await runWorkflow(generated.yaml, in: scratch, log: log)
+        let starts = log.all.compactMap { event -> String? in
+            if case .started(let task, let attempt, _) = event { return "\(task)#\(attempt)" }
+            return nil
+        }
+        for node in plan.nodes {
+            #expect(summary.state(node.id) == expected.states[node.id], "seed \(seed): \(node.id)\n\(generated.yaml)")
+            #expect(summary.attempts(node.id) == expected.attempts[node.id, default: 0], "seed \(seed): \(node.id)")
+        }
+        #expect(starts == expected.starts, "seed \(seed)\n\(generated.yaml)")
+        return (plan.nodes.compactMap { summary.state($0.id) }, plan.nodes.filter { summary.attempts($0.id) > 1 }.count)
+    }
+}
