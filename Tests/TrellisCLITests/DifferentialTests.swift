@@ -26,13 +26,13 @@ struct DifferentialTests {
 
     static let policies = ["fifo", "output-first", "wave", "threshold:2", "critical-path"]
 
-    static func generate(seed: UInt64) -> Case {
+    static func generate(seed: UInt64, policy: String? = nil, failFast: Bool = true) -> Case {
         var rng = SplitMix64(seed: seed)
         var scripts: [String: Script] = [:]
         var outputs: [String: [String]] = [:]
         var lines = [
-            "name: diff-\(seed)", "policy: \(policies[Int(seed) % policies.count])",
-            "failure: \(rng.chance(0.3) ? "fail-fast" : "continue")", "queues: {serial: 1}", "tasks:",
+            "name: diff-\(seed)", "policy: \(policy ?? policies[Int(seed) % policies.count])",
+            "failure: \(rng.chance(0.3) && failFast ? "fail-fast" : "continue")", "queues: {serial: 1}", "tasks:",
         ]
         func task(_ id: String, candidates: [String]) {
             let failUntil = [0, 0, 0, 1, 2, 9].randomElement(using: &rng)!

@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import TrellisStore
+import TrellisWorkflow
 
 /// A `trellis` process whose stdout is read line by line as it comes.
 final class Daemon: @unchecked Sendable {
@@ -102,6 +104,57 @@ struct DistributedEndToEndTests {
         #expect(play.status == 1)
         #expect(play.stderr.contains("there is no task 987654"))
         server.kill9()
+    }
+
+    /// The coordinator leg of the differential test, on what the coordinator runs today (fifo, continue): the
+    /// same seeded workflows, submitted to a server with one single-slot worker, end in the same state after
+    /// the same number of attempts as in the scheduling core alone.
+    @Test("submitted workflows end as the scheduling core says")
+    func coordinatorAgreesWithTheCore() async throws {
+        let scratch = try Scratch()
+        let (server, port) = try await server(scratch, lease: "10s")
+        let address = "127.0.0.1:\(port)"
+        let worker = try Daemon(
+            ["worker", "--server", address, "--name", "w", "--type", "serial", "--slots", "1"], in: scratch.url,
+            token: token)
+        _ = await worker.await { $0.contains("connected") }
+        for seed in UInt64(1000)..<1040 {
+            let generated = DifferentialTests.generate(seed: seed, policy: "fifo", failFast: false)
+            let file = try scratch.write("flow-\(seed).yaml", generated.yaml)
+            let plan = try WorkflowLoader.load(path: file).plan()
+            let expected = try DifferentialTests.model(plan, scripts: generated.scripts)
+            let submitted = try trellis(["submit", file, "--server", address, "--watch"], in: scratch)
+            let job = try #require(
+                submitted.stdout.split(separator: "\n").first.flatMap { line in
+                    line.hasPrefix("job ") ? Int(line.dropFirst(4).prefix { $0.isNumber }) : nil
+                }, "\(submitted.stdout)\(submitted.stderr)")
+            let listed = try trellis(["task", "list", "--job", "\(job)", "--json", "--server", address], in: scratch)
+            let parsed = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
+            let tasks = try #require(parsed, "\(listed.stdout)")
+            for task in tasks {
+                guard let name = task["name"] as? String else {
+                    Issue.record("a task without a name: \(task)")
+                    continue
+                }
+                let state = expected.states[name].map(Self.remoteName) ?? "unfinished"
+                #expect(task["state"] as? String == state, "seed \(seed): \(name)\n\(generated.yaml)")
+                #expect(task["attempts"] as? Int == expected.attempts[name, default: 0], "seed \(seed): \(name)")
+            }
+            #expect(tasks.count == plan.nodes.count)
+        }
+        worker.kill9()
+        server.kill9()
+    }
+
+    static func remoteName(_ state: StoredState) -> String {
+        switch state {
+        case .succeeded: "succeeded"
+        case .failed: "failed"
+        case .cancelled: "cancelled"
+        case .upstreamFailed: "upstream-failed"
+        case .skipped: "skipped"
+        default: "\(state)"
+        }
     }
 
     @Test("job watch exits as trellis run does: 0 with a skipped finale, 1 after a cancel")
