@@ -93,7 +93,7 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
         request: Trellis_V1_WatchJobRequest, response: RPCWriter<Trellis_V1_JobEvent>, context: ServerContext
     ) async throws {
         let (events, continuation) = AsyncThrowingStream.makeStream(of: Trellis_V1_JobEvent.self)
-        coordinator.send(.watch(job: request.jobID, continuation))
+        await coordinator.send(.watch(job: request.jobID, continuation))
         for try await event in events { try await response.write(event) }
     }
 

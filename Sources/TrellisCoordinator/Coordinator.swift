@@ -13,14 +13,18 @@ public struct CoordinatorConfiguration: Sendable {
     public var leaseTimeout: Duration
     /// Between SIGTERM and SIGKILL when an operator cancels a running task.
     public var cancelGrace: Duration
+    /// Most inputs (requests, worker reports) waiting for the loop; a service that finds it full waits, so
+    /// a flood of submissions or a chatty worker slows down instead of growing the coordinator's memory.
+    public var inboxCapacity: Int
 
     public init(
         heartbeatInterval: Duration = .seconds(2), leaseTimeout: Duration = .seconds(10),
-        cancelGrace: Duration = .seconds(10)
+        cancelGrace: Duration = .seconds(10), inboxCapacity: Int = 10_000
     ) {
         self.heartbeatInterval = heartbeatInterval
         self.leaseTimeout = leaseTimeout
         self.cancelGrace = cancelGrace
+        self.inboxCapacity = max(1, inboxCapacity)
     }
 }
 
@@ -41,7 +45,15 @@ public final class Coordinator<C: Clock>: Sendable where C.Duration == Duration 
     let store: any CoordinatorStore
     let clock: C
     let configuration: CoordinatorConfiguration
-    private let inbox = Mutex<[CoordinatorInput]>([])
+    struct Inbox {
+        var inputs: [CoordinatorInput] = []
+        /// Services waiting for room.
+        var waiting: [CheckedContinuation<Void, Never>] = []
+        /// The loop has stopped: inputs are refused with a clear error.
+        var stopped = false
+    }
+
+    private let inbox = Mutex(Inbox())
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
@@ -58,14 +70,18 @@ public final class Coordinator<C: Clock>: Sendable where C.Duration == Duration 
         var loop = try CoordinatorLoop(
             store: store, configuration: configuration, now: { start.duration(to: self.clock.now).seconds })
         defer { loop.shutdown() }
+        defer { refuseWaiting() }
         var timer: (deadline: Double, task: Task<Void, Never>)?
         defer { timer?.task.cancel() }
         for await _ in wakeups {
-            let batch = inbox.withLock { inbox in
-                let batch = inbox
-                inbox.removeAll(keepingCapacity: true)
-                return batch
+            let (batch, waiting) = inbox.withLock { inbox in
+                let taken = (inbox.inputs, inbox.waiting)
+                inbox.inputs.removeAll(keepingCapacity: true)
+                inbox.waiting.removeAll()
+                return taken
             }
+            // Room again: the services that waited try once more.
+            for sender in waiting { sender.resume() }
             if batch.contains(where: { if case .timer = $0 { true } else { false } }) { timer = nil }
             try loop.handle(batch)
             if let deadline = loop.nextDeadline, deadline < timer?.deadline ?? .infinity {
@@ -75,27 +91,102 @@ public final class Coordinator<C: Clock>: Sendable where C.Duration == Duration 
                     deadline,
                     Task { [clock] in
                         try? await clock.sleep(until: instant, tolerance: nil)
-                        if !Task.isCancelled { self.send(.timer) }
+                        if !Task.isCancelled { self.post(.timer) }
                     }
                 )
             }
         }
     }
 
-    /// Stops `run` after the batch in hand.
+    /// Stops `run` after the batch in hand; what is still waiting, or comes later, is refused as unavailable.
     public func stop() { wake.finish() }
 
-    func send(_ input: CoordinatorInput) {
-        inbox.withLock { $0.append(input) }
-        wake.yield()
+    /// Inputs waiting for the loop now.
+    public var inboxCount: Int { inbox.withLock { $0.inputs.count } }
+
+    /// Puts an input in the inbox, waiting while it is full (back-pressure on the service that sends it).
+    func send(_ input: CoordinatorInput) async {
+        while true {
+            let outcome: Int = inbox.withLock { inbox in
+                if inbox.stopped { return 2 }
+                guard inbox.inputs.count < configuration.inboxCapacity else { return 0 }
+                inbox.inputs.append(input)
+                return 1
+            }
+            switch outcome {
+            case 1:
+                wake.yield()
+                return
+            case 2:
+                input.refuse(Self.shuttingDown)
+                return
+            default:
+                await withCheckedContinuation { (sender: CheckedContinuation<Void, Never>) in
+                    let parked = inbox.withLock { inbox in
+                        guard !inbox.stopped, inbox.inputs.count >= configuration.inboxCapacity else { return false }
+                        inbox.waiting.append(sender)
+                        return true
+                    }
+                    if !parked { sender.resume() }
+                }
+            }
+        }
+    }
+
+    /// An input of the coordinator's own (a timer, a stream that ended): few, so it never waits.
+    func post(_ input: CoordinatorInput) {
+        let stopped = inbox.withLock { inbox in
+            if !inbox.stopped { inbox.inputs.append(input) }
+            return inbox.stopped
+        }
+        if stopped { input.refuse(Self.shuttingDown) } else { wake.yield() }
+    }
+
+    static var shuttingDown: RPCError {
+        RPCError(code: .unavailable, message: "the coordinator is shutting down; try again when it is back")
+    }
+
+    /// After the loop: what waits in the inbox, and whoever waits for room, is refused.
+    private func refuseWaiting() {
+        let (left, waiting) = inbox.withLock { inbox in
+            inbox.stopped = true
+            let taken = (inbox.inputs, inbox.waiting)
+            inbox.inputs.removeAll()
+            inbox.waiting.removeAll()
+            return taken
+        }
+        for input in left { input.refuse(Self.shuttingDown) }
+        for sender in waiting { sender.resume() }
     }
 
     /// Sends a request into the loop and waits for its answer.
     func request<T: Sendable>(
         _ make: (@escaping @Sendable (Result<T, RPCError>) -> Void) -> CoordinatorInput
     ) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            send(make { continuation.resume(with: $0) })
+        let (answer, continuation) = AsyncStream.makeStream(of: Result<T, RPCError>.self, bufferingPolicy: .unbounded)
+        await send(
+            make { result in
+                continuation.yield(result)
+                continuation.finish()
+            })
+        for await result in answer { return try result.get() }
+        throw Self.shuttingDown
+    }
+}
+
+extension CoordinatorInput {
+    /// Answers an input the loop will not take.
+    func refuse(_ error: RPCError) {
+        switch self {
+        case .hello(_, let outbox, let reply):
+            reply(.failure(error))
+            outbox.finish(throwing: error)
+        case .add(_, let reply): reply(.failure(error))
+        case .change(_, _, let reply): reply(.failure(error))
+        case .broadcast(_, _, let reply): reply(.failure(error))
+        case .listWorkers(let reply): reply(.failure(error))
+        case .watch(_, let watcher): watcher.finish(throwing: error)
+        case .report, .disconnected, .timer: break
         }
     }
 }

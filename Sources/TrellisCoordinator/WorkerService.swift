@@ -16,7 +16,7 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
         let (outbox, continuation) = AsyncThrowingStream.makeStream(of: Trellis_V1_CoordinatorMessage.self)
         let connection = ConnectionID()
         defer {
-            if let id = connection.value { coordinator.send(.disconnected(connection: id)) }
+            if let id = connection.value { coordinator.post(.disconnected(connection: id)) }
         }
         // Whichever side ends first ends the stream: the worker closing it, or the coordinator (the worker
         // was replaced by a reconnect, or lost).
@@ -41,7 +41,8 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
                     if case .hello = message.kind {
                         throw RPCError(code: .invalidArgument, message: "`hello` may only be the first message")
                     }
-                    coordinator.send(.report(connection: id, message))
+                    // Waits while the coordinator's inbox is full: the worker's stream slows down.
+                    await coordinator.send(.report(connection: id, message))
                 }
             }
             try await group.next()
