@@ -45,35 +45,22 @@ public struct JobID: Hashable, Comparable, Sendable, Codable, CustomStringConver
     public var description: String { "job#\(rawValue)" }
 }
 
-// Ids encode as bare numbers.
-extension TaskID {
+/// An id that is a number and encodes as one.
+public protocol NumericIdentifier: Codable {
+    var rawValue: Int { get }
+    init(_ rawValue: Int)
+}
+
+extension NumericIdentifier {
     public init(from decoder: any Decoder) throws { self.init(try decoder.singleValueContainer().decode(Int.self)) }
+
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(rawValue)
     }
 }
 
-extension QueueID {
-    public init(from decoder: any Decoder) throws { self.init(try decoder.singleValueContainer().decode(Int.self)) }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-}
-
-extension JobID {
-    public init(from decoder: any Decoder) throws { self.init(try decoder.singleValueContainer().decode(Int.self)) }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-}
-
-extension WorkerID {
-    public init(from decoder: any Decoder) throws { self.init(try decoder.singleValueContainer().decode(Int.self)) }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-}
+extension TaskID: NumericIdentifier {}
+extension QueueID: NumericIdentifier {}
+extension JobID: NumericIdentifier {}
+extension WorkerID: NumericIdentifier {}

@@ -98,14 +98,7 @@ extension HarnessDriver {
         if !leaves { report.expectedStaleReports += 1 }
         if leaves {
             // Its attempts end before the core answers, so completions see them gone.
-            while let position = running.firstIndex(where: { $0.worker == worker }) {
-                let attempt = running[position]
-                endAttempt(at: position)
-                if !attempt.cancelRequested, !attempt.timedOut {
-                    lost[attempt.task] += 1
-                    report.attemptsLost += 1
-                }
-            }
+            loseAttempts { $0.worker == worker }
             workers[worker].connected = false
             workers[worker].accepting = false
         }
@@ -183,14 +176,7 @@ extension HarnessDriver {
         workers.append(HarnessWorker(spec: spec, free: spec.resources, leaseDeadline: now))
         workers[new].accepting = workers[old].accepting
         report.workersJoined += 1
-        while let position = running.firstIndex(where: { $0.worker == old && !kept.contains($0.task) }) {
-            let attempt = running[position]
-            endAttempt(at: position)
-            if !attempt.cancelRequested, !attempt.timedOut {
-                lost[attempt.task] += 1
-                report.attemptsLost += 1
-            }
-        }
+        loseAttempts { $0.worker == old && !kept.contains($0.task) }
         for position in running.indices where running[position].worker == old {
             running[position].worker = new
             workers[old].running -= 1
@@ -216,14 +202,7 @@ extension HarnessDriver {
 
     /// A worker that does not come back after a restart.
     mutating func lose(_ worker: Int) {
-        while let position = running.firstIndex(where: { $0.worker == worker }) {
-            let attempt = running[position]
-            endAttempt(at: position)
-            if !attempt.cancelRequested, !attempt.timedOut {
-                lost[attempt.task] += 1
-                report.attemptsLost += 1
-            }
-        }
+        loseAttempts { $0.worker == worker }
         workers[worker].connected = false
         workers[worker].accepting = false
         var actions: [SchedulerAction] = []
@@ -290,6 +269,19 @@ extension HarnessDriver {
     }
 
     // MARK: - Bookkeeping
+
+    /// Ends the running attempts `matching` picks because their worker went; an attempt neither cancelled nor
+    /// timed out counts as lost (it runs again without using a retry).
+    mutating func loseAttempts(matching: (Attempt) -> Bool) {
+        while let position = running.firstIndex(where: matching) {
+            let attempt = running[position]
+            endAttempt(at: position)
+            if !attempt.cancelRequested, !attempt.timedOut {
+                lost[attempt.task] += 1
+                report.attemptsLost += 1
+            }
+        }
+    }
 
     /// Removes a running attempt, freeing its queue slot and its worker's slot and resources.
     mutating func endAttempt(at position: Int) {
