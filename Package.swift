@@ -72,7 +72,7 @@ let package = Package(
         ),
         .target(name: "TrellisStore", dependencies: ["TrellisCore"], swiftSettings: strict),
         .target(name: "TrellisJournal", dependencies: ["TrellisCore"], swiftSettings: strict),
-        .target(name: "TrellisEngine", dependencies: ["TrellisCore"], swiftSettings: strict),
+        .target(name: "TrellisEngine", dependencies: ["TrellisCore", "TrellisJournal"], swiftSettings: strict),
         .target(
             name: "TrellisSQLite",
             dependencies: [
@@ -126,7 +126,7 @@ let package = Package(
             name: "TrellisCLI",
             dependencies: [
                 "TrellisCore", "TrellisWorkflow", "TrellisStore", "TrellisSQLite", "TrellisProtocol",
-                "TrellisCoordinator", "TrellisWorker", "TrellisExecution",
+                "TrellisCoordinator", "TrellisWorker", "TrellisExecution", "TrellisEngine", "TrellisJournal",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -150,7 +150,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "TrellisEngineTests", dependencies: ["TrellisEngine", "TrellisCore"], swiftSettings: strict),
+            name: "TrellisEngineTests", dependencies: ["TrellisEngine", "TrellisCore", "TrellisJournal"],
+            swiftSettings: strict),
         .testTarget(
             name: "TrellisJournalTests",
             dependencies: [
@@ -179,6 +180,7 @@ let package = Package(
             name: "TrellisCLITests",
             dependencies: [
                 "TrellisCLI", "TrellisWorkflow", "TrellisStore", "TrellisSQLite", "TrellisTestKit", "TrellisProtocol",
+                "TrellisEngine", "TrellisJournal",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["Corpus"],

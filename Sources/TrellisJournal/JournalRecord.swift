@@ -69,7 +69,7 @@ public struct JournalReader {
 
     public var isAtEnd: Bool { position == bytes.count }
 
-    func corrupt(_ what: String) -> JournalError {
+    public func corrupt(_ what: String) -> JournalError {
         JournalError(.corrupt, "a journal record is malformed: \(what) at byte \(position) of \(bytes.count)")
     }
 

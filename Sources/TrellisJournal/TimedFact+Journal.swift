@@ -4,17 +4,26 @@ public import TrellisCore
 extension TimedFact: JournalRecord {
     public func journalBytes() -> [UInt8] {
         var writer = JournalWriter()
-        writer.duration(at)
-        fact.write(to: &writer)
+        write(to: &writer)
         return writer.bytes
     }
 
     public init(journalBytes: [UInt8]) throws(JournalError) {
         var reader = JournalReader(journalBytes)
-        let at = try reader.duration()
-        let fact = try CoreFact.read(from: &reader)
+        self = try Self.read(from: &reader)
         guard reader.isAtEnd else { throw reader.corrupt("bytes after the fact") }
-        self.init(at: at, fact)
+    }
+
+    /// Writes the fact in its binary form, for records that embed one.
+    public func write(to writer: inout JournalWriter) {
+        writer.duration(at)
+        fact.write(to: &writer)
+    }
+
+    /// Reads a fact written by `write(to:)`.
+    public static func read(from reader: inout JournalReader) throws(JournalError) -> TimedFact {
+        let at = try reader.duration()
+        return TimedFact(at: at, try CoreFact.read(from: &reader))
     }
 }
 
@@ -182,7 +191,7 @@ extension WorkerSpec {
 }
 
 extension SchedulingPolicy {
-    func write(to writer: inout JournalWriter) {
+    public func write(to writer: inout JournalWriter) {
         switch self {
         case .outputFirst: writer.byte(0)
         case .fifo: writer.byte(1)
@@ -194,7 +203,7 @@ extension SchedulingPolicy {
         }
     }
 
-    static func read(from reader: inout JournalReader) throws(JournalError) -> SchedulingPolicy {
+    public static func read(from reader: inout JournalReader) throws(JournalError) -> SchedulingPolicy {
         switch try reader.byte() {
         case 0: return .outputFirst
         case 1: return .fifo

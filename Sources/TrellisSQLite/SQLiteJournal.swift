@@ -20,38 +20,24 @@ public final class SQLiteJournal<Record: JournalRecord>: Journal {
     private let pool: DatabasePool
     public let path: String
 
-    /// Opens (creating if needed) the journal at `path`.
-    public init(path: String, durability: Durability = .normal) throws(JournalError) {
+    /// Opens (creating if needed) the journal at `path`; `readOnly` opens an existing one for readers, which
+    /// never write.
+    ///
+    /// A new journal is made whole under a temporary name and then renamed into place, so a process killed
+    /// while creating it leaves either no journal or a complete one.
+    public init(path: String, durability: Durability = .normal, readOnly: Bool = false) throws(JournalError) {
         self.path = path
         var configuration = Configuration()
+        configuration.readonly = readOnly
         configuration.busyMode = .timeout(5)
         let synchronous = durability == .full ? "FULL" : "NORMAL"
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+        configuration.prepareDatabase { db in
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+        }
         do {
+            if !readOnly && access(path, F_OK) != 0 { try Self.create(at: path) }
             pool = try DatabasePool(path: path, configuration: configuration)
-            var migrator = DatabaseMigrator()
-            migrator.registerMigration("journal-v1") { db in
-                try db.execute(
-                    sql: """
-                        CREATE TABLE journal_meta (
-                            id INTEGER PRIMARY KEY CHECK (id = 1),
-                            version INTEGER NOT NULL,
-                            epoch INTEGER NOT NULL,
-                            last INTEGER NOT NULL,
-                            compacted INTEGER NOT NULL);
-                        INSERT INTO journal_meta (id, version, epoch, last, compacted) VALUES (1, 1, 0, 0, 0);
-                        CREATE TABLE journal (
-                            sequence INTEGER PRIMARY KEY,
-                            epoch INTEGER NOT NULL,
-                            record BLOB NOT NULL);
-                        CREATE TABLE journal_snapshot (
-                            id INTEGER PRIMARY KEY CHECK (id = 1),
-                            sequence INTEGER NOT NULL,
-                            epoch INTEGER NOT NULL,
-                            state BLOB NOT NULL);
-                        """)
-            }
-            try migrator.migrate(pool)
+            if !readOnly { try Self.migrator.migrate(pool) }
         } catch {
             throw JournalError(.storage, "cannot open the journal '\(path)'", cause: "\(error)")
         }
@@ -65,6 +51,80 @@ public final class SQLiteJournal<Record: JournalRecord>: Journal {
             throw JournalError(
                 .unsupportedVersion,
                 "the journal '\(path)' has format version \(version); this Trellis reads version \(Self.schemaVersion)")
+        }
+    }
+
+    /// Opens the journal at `path` for reading, or `nil` when there is none yet: no file, or one a process
+    /// killed while creating it left without its tables. Never writes.
+    public static func existing(at path: String) throws(JournalError) -> SQLiteJournal? {
+        guard access(path, F_OK) == 0 else { return nil }
+        do {
+            return try SQLiteJournal(path: path, readOnly: true)
+        } catch {
+            let cause = error.cause ?? ""
+            if error.code == .storage,
+                cause.contains("no such table") || cause.contains("readonly database")
+                    || cause.contains("SQLITE_READONLY") || cause.contains("file is not a database")
+            {
+                return nil
+            }
+            throw error
+        }
+    }
+
+    /// Removes the journal at `path` with its WAL and shared-memory files.
+    public static func remove(at path: String) {
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("journal-v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE journal_meta (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        version INTEGER NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        last INTEGER NOT NULL,
+                        compacted INTEGER NOT NULL);
+                    INSERT INTO journal_meta (id, version, epoch, last, compacted) VALUES (1, 1, 0, 0, 0);
+                    CREATE TABLE journal (
+                        sequence INTEGER PRIMARY KEY,
+                        epoch INTEGER NOT NULL,
+                        record BLOB NOT NULL);
+                    CREATE TABLE journal_snapshot (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        sequence INTEGER NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        state BLOB NOT NULL);
+                    """)
+        }
+        return migrator
+    }
+
+    /// Builds a complete, migrated journal beside `path` and renames it into place (atomic on POSIX).
+    /// Temporary files of creators that were killed are removed.
+    static func create(at path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        let prefix = name + ".creating-"
+        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where leftover.hasPrefix(prefix) {
+            let pid = leftover.dropFirst(prefix.count).prefix(while: \.isNumber)
+            if let pid = Int32(pid), pid != getpid(), kill(pid, 0) == 0 { continue }
+            try? FileManager.default.removeItem(atPath: directory + "/" + leftover)
+        }
+        let temporary = directory + "/" + prefix + "\(getpid())"
+        remove(at: temporary)
+        let queue = try DatabaseQueue(path: temporary)
+        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        try migrator.migrate(queue)
+        try queue.close()
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            remove(at: temporary)
+            throw JournalError(.storage, "cannot create the journal '\(path)'", cause: reason)
         }
     }
 

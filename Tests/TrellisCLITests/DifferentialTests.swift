@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrellisCLI
 import TrellisCore
+import TrellisEngine
 import TrellisStore
 import TrellisTestKit
 import TrellisWorkflow

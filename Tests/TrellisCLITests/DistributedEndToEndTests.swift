@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrellisEngine
 import TrellisStore
 import TrellisWorkflow
 

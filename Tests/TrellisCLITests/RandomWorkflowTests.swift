@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrellisCLI
+import TrellisEngine
 import TrellisStore
 import TrellisTestKit
 

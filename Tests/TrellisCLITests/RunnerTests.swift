@@ -2,7 +2,10 @@ import Foundation
 import Synchronization
 import Testing
 import TrellisCLI
+import TrellisEngine
 import TrellisStore
+import TrellisTestKit
+import TrellisWorkflow
 
 @Suite("Local runner")
 struct RunnerTests {
@@ -154,10 +157,95 @@ struct RunnerTests {
         #expect(log.started("first") == nil)
     }
 
+    @Test func anInterruptedAttemptRunsAgainOnResumeWithoutUsingARetry() async throws {
+        let scratch = try Scratch()
+        // No retries: only an attempt that failed would end the task.
+        let flow = """
+            tasks:
+              - id: long
+                run: echo x >> long.count; if [ ! -f go ]; then sleep 30 & wait; fi
+              - id: after
+                needs: [long]
+                run: echo x >> after.count
+            """
+        let runnerBox = RunnerBox()
+        let log = EventLog { event in
+            if case .started("long", _, _) = event { runnerBox.interrupt() }
+        }
+        let one = try await runWorkflow(flow, in: scratch, log: log, runnerReady: { runnerBox.set($0) })
+        #expect(one.exitStatus == 130)
+        #expect(one.state("long") == .interrupted)
+        _ = try scratch.write("go", "")
+        let two = try await runWorkflow(flow, in: scratch)
+        #expect(two.exitStatus == 0)
+        #expect(two.state("long") == .succeeded)
+        #expect(two.snapshot.task("long")?.attempts.map(\.number) == [1, 2])
+        #expect(two.snapshot.task("long")?.attempts.map(\.state) == [.interrupted, .succeeded])
+        #expect(scratch.lines("after.count").count == 1)
+    }
+
+    @Test func aRetryDelayOutlivesTheSession() async throws {
+        let scratch = try Scratch()
+        let flow = """
+            tasks:
+              - id: flaky
+                run: echo x >> flaky.count; [ -f fixed ]
+                retries: 1
+                retry_delay: 2m
+            """
+        let runnerBox = RunnerBox()
+        let log = EventLog { event in
+            if case .finished("flaky", _, .retrying, _, _, _) = event { runnerBox.interrupt() }
+        }
+        let one = try await runWorkflow(flow, in: scratch, log: log, runnerReady: { runnerBox.set($0) })
+        #expect(one.exitStatus == 130)
+        #expect(one.snapshot.task("flaky")?.message == "interrupted while waiting to retry")
+        _ = try scratch.write("fixed", "")
+
+        // The next session keeps the recorded back-off: on a manual clock, nothing runs until it has passed.
+        let clock = ManualClock()
+        let file = scratch.path + "/flow.yaml"
+        let plan = try WorkflowLoader.load(path: file).plan()
+        let runner = LocalRunner(
+            plan: plan,
+            options: RunOptions(
+                stateDirectory: scratch.path + "/.trellis/flow", gracePeriod: .seconds(2), baseDirectory: scratch.path),
+            clock: clock)
+        let second = Task { try await runner.run(events: { _ in }) }
+        try await clock.waitForSleepers(count: 1)
+        let deadline = try #require(clock.nextDeadline)
+        #expect(deadline.offset > .seconds(60) && deadline.offset <= .seconds(120), "\(deadline)")
+        #expect(scratch.lines("flaky.count").count == 1, "the retry waits for its back-off")
+        clock.advance(by: .seconds(120))
+        let two = try await second.value
+        #expect(two.exitStatus == 0)
+        #expect(two.snapshot.task("flaky")?.attempts.map(\.number) == [1, 2])
+        #expect(scratch.lines("flaky.count").count == 2)
+    }
+
+    @Test func aStateDirectoryOfAnEarlierTrellisIsRefusedUnlessRestarted() async throws {
+        let scratch = try Scratch()
+        let state = scratch.path + "/.trellis/flow"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        _ = try scratch.write(".trellis/flow/state.sqlite", "an old run store")
+        let flow = "tasks:\n  - {id: a, run: echo x >> a.count}\n"
+        await #expect {
+            _ = try await runWorkflow(flow, in: scratch)
+        } throws: { error in
+            guard let error = error as? RunError else { return false }
+            return error.code == .unsupportedState && error.message.contains("format 1")
+                && error.message.contains("--restart")
+        }
+        #expect(scratch.lines("a.count").isEmpty, "nothing ran")
+        let again = try await runWorkflow(flow, in: scratch, restart: true)
+        #expect(again.exitStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: state + "/state.sqlite"))
+    }
+
     @Test func aChangedWorkflowIsRefusedUnlessRestarted() async throws {
         let scratch = try Scratch()
         _ = try await runWorkflow("tasks:\n  - {id: a, run: echo x >> a.count}\n", in: scratch)
-        await #expect(throws: RunStoreError.self) {
+        await #expect(throws: RunError.self) {
             _ = try await runWorkflow("tasks:\n  - {id: a, run: echo y >> a.count}\n", in: scratch)
         }
         let again = try await runWorkflow("tasks:\n  - {id: a, run: echo y >> a.count}\n", in: scratch, restart: true)

@@ -2,8 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TrellisCLI
-import TrellisSQLite
-import TrellisStore
+import TrellisEngine
 import TrellisWorkflow
 
 /// A scratch directory per test, removed at the end.
@@ -62,7 +61,7 @@ final class EventLog: Sendable {
     }
 }
 
-/// Runs a workflow text in-process with the local runner; state in a SQLite store under `scratch`.
+/// Runs a workflow text in-process with the local runner; its journal under `scratch`.
 func runWorkflow(
     _ yaml: String, in scratch: Scratch, name: String = "flow.yaml", restart: Bool = false,
     log: EventLog = EventLog(), runnerReady: (@Sendable (LocalRunner<ContinuousClock>) -> Void)? = nil
@@ -72,9 +71,8 @@ func runWorkflow(
     let plan = try workflow.plan()
     let state = scratch.path + "/.trellis/" + (name as NSString).deletingPathExtension
     try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-    let store = try SQLiteRunStore(path: state + "/state.sqlite")
     let runner = LocalRunner(
-        plan: plan, store: store,
+        plan: plan,
         options: RunOptions(
             stateDirectory: state, restart: restart, gracePeriod: .seconds(2), baseDirectory: scratch.path),
         clock: ContinuousClock())

@@ -1,7 +1,7 @@
 internal import ArgumentParser
 internal import Foundation
+internal import TrellisEngine
 internal import TrellisSQLite
-internal import TrellisStore
 
 struct LogsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,8 +16,7 @@ struct LogsCommand: AsyncParsableCommand {
         let candidates = StateLocation.find(state: state, file: nil)
         var found: [(String, StoredTask)] = []
         for directory in candidates {
-            let database = StateLocation.database(in: directory)
-            guard let snapshot = try SQLiteRunStore.recordedRun(at: database), let stored = snapshot.task(task)
+            guard let snapshot = try await StateLocation.recordedRun(in: directory), let stored = snapshot.task(task)
             else { continue }
             found.append((directory, stored))
         }
@@ -38,9 +37,13 @@ struct LogsCommand: AsyncParsableCommand {
         offsets.stdout = Self.copy(paths.stdout, from: 0, to: .standardOutput)
         offsets.stderr = Self.copy(paths.stderr, from: 0, to: .standardError)
         guard follow else { return }
-        let store = try SQLiteRunStore(path: StateLocation.database(in: directory), readOnly: true)
+        guard let journal = try SQLiteJournal<EngineRecord>.existing(at: StateLocation.journal(in: directory)) else {
+            return
+        }
+        var history = RunHistory()
         while true {
-            let current = try store.snapshot()?.task(task)
+            try await history.read(from: journal)
+            let current = history.snapshot?.task(task)
             let running = current?.state == .running && current?.attempts.last?.number == number
             try await Task.sleep(for: .milliseconds(250))
             offsets.stdout = Self.copy(paths.stdout, from: offsets.stdout, to: .standardOutput)

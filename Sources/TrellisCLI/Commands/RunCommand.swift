@@ -2,8 +2,6 @@ internal import ArgumentParser
 internal import Dispatch
 internal import Foundation
 internal import TrellisCore
-internal import TrellisSQLite
-internal import TrellisStore
 internal import TrellisWorkflow
 
 struct RunCommand: AsyncParsableCommand {
@@ -11,8 +9,8 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run a workflow on this machine, or resume its recorded run.",
         discussion: """
-            State lives in .trellis/<name> beside the workflow file (or --state DIR): a SQLite database and each \
-            task's stdout and stderr. Running the same command again after a crash or Ctrl-C resumes: succeeded \
+            State lives in .trellis/<name> beside the workflow file (or --state DIR): the run's journal (SQLite) \
+            and each task's stdout and stderr. Running the same command again after a crash or Ctrl-C resumes: succeeded \
             tasks are not run again. Exit status: 0 when everything succeeded, 1 when a task did not, 2 when the \
             workflow is invalid or changed since its recorded run, 130 after an interrupt.
             """)
@@ -42,17 +40,15 @@ struct RunCommand: AsyncParsableCommand {
             return
         }
         let directory = state.map(StateLocation.absolute) ?? StateLocation.directory(forWorkflow: file)
-        let store: SQLiteRunStore
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            store = try SQLiteRunStore(path: StateLocation.database(in: directory))
         } catch {
-            printError("error: \(error)")
+            printError("error: cannot create the state directory '\(directory)': \(error)")
             throw ExitCode(invalidInputStatus)
         }
         let base = URL(fileURLWithPath: file).standardizedFileURL.deletingLastPathComponent().path
         let runner = LocalRunner(
-            plan: plan, store: store,
+            plan: plan,
             options: RunOptions(
                 stateDirectory: directory, restart: restart, gracePeriod: gracePeriod,
                 baseDirectory: base),
@@ -66,7 +62,8 @@ struct RunCommand: AsyncParsableCommand {
             summary = try await runner.run(events: renderer.handle)
         } catch {
             printError("error: \(error)")
-            throw ExitCode(error.code == .workflowChanged ? invalidInputStatus : 1)
+            let invalid = error.code == .workflowChanged || error.code == .unsupportedState
+            throw ExitCode(invalid ? invalidInputStatus : 1)
         }
         renderer.finish(summary, stateDirectory: directory)
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }

@@ -1,9 +1,8 @@
 internal import ArgumentParser
 internal import Foundation
-internal import TrellisSQLite
-internal import TrellisStore
+internal import TrellisEngine
 
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show recorded runs: counts per state and every task that did not succeed.")
 
@@ -12,12 +11,11 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "List every task, not only those that did not succeed.") var all = false
     @Flag(help: "Print JSON.") var json = false
 
-    func run() throws {
+    func run() async throws {
         let directories = StateLocation.find(state: state, file: file)
         var snapshots: [(String, RunSnapshot)] = []
         for directory in directories {
-            let database = StateLocation.database(in: directory)
-            guard let snapshot = try SQLiteRunStore.recordedRun(at: database) else {
+            guard let snapshot = try await StateLocation.recordedRun(in: directory) else {
                 if directories.count == 1 { throw ValidationError("no run is recorded yet in '\(directory)'") }
                 continue
             }

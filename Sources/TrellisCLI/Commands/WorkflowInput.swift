@@ -1,6 +1,8 @@
 internal import ArgumentParser
 internal import Foundation
 internal import TrellisCore
+internal import TrellisEngine
+internal import TrellisSQLite
 internal import TrellisWorkflow
 
 /// Exit status for a workflow that failed validation, or a run refused before it started.
@@ -102,7 +104,26 @@ enum StateLocation {
         return url.deletingLastPathComponent().appendingPathComponent(".trellis").appendingPathComponent(stem).path
     }
 
-    static func database(in directory: String) -> String { directory + "/state.sqlite" }
+    /// The run's journal.
+    static func journal(in directory: String) -> String { directory + "/journal.sqlite" }
+
+    /// Where an earlier Trellis kept a run's state, which this one refuses to read.
+    static func legacyDatabase(in directory: String) -> String { directory + "/state.sqlite" }
+
+    /// The run recorded in `directory`, or `nil` when none is recorded yet. Never writes.
+    static func recordedRun(in directory: String) async throws -> RunSnapshot? {
+        guard let journal = try SQLiteJournal<EngineRecord>.existing(at: journal(in: directory)) else {
+            if FileManager.default.fileExists(atPath: legacyDatabase(in: directory)) {
+                throw ValidationError(
+                    "'\(directory)' holds a run recorded by an earlier Trellis (state.sqlite, run store format 1), "
+                        + "which this version does not read")
+            }
+            return nil
+        }
+        var history = RunHistory()
+        try await history.read(from: journal)
+        return history.snapshot
+    }
 
     /// The state directories a command should read: `--state`, the one of a workflow file, or every run under
     /// `./.trellis/`.
@@ -112,7 +133,8 @@ enum StateLocation {
         let root = FileManager.default.currentDirectoryPath + "/.trellis"
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         return entries.sorted().map { root + "/" + $0 }.filter {
-            FileManager.default.fileExists(atPath: database(in: $0))
+            FileManager.default.fileExists(atPath: journal(in: $0))
+                || FileManager.default.fileExists(atPath: legacyDatabase(in: $0))
         }
     }
 

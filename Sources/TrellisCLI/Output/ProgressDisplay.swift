@@ -1,6 +1,7 @@
 internal import Foundation
 import Synchronization
 internal import TrellisCore
+internal import TrellisEngine
 internal import TrellisStore
 internal import TrellisWorkflow
 

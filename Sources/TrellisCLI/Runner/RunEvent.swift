@@ -1,4 +1,4 @@
-package import TrellisStore
+package import TrellisEngine
 
 /// What a local run reports as it goes, in order, for the progress display, the log lines and `--json`.
 package enum RunEvent: Sendable, Hashable {

@@ -1,34 +1,41 @@
 internal import Foundation
 internal import TrellisCore
+internal import TrellisEngine
 internal import TrellisExecution
-internal import TrellisStore
+internal import TrellisJournal
 internal import TrellisWorkflow
 
-/// The state of one session of a local run, owned by `LocalRunner.run`'s loop: the scheduling core, the
-/// mapping between plan nodes and core tasks, running attempts and pending timers.
+/// The state of one session of a local run, owned by `LocalRunner.run`'s loop: the engine state (core,
+/// unsaved facts, deadlines), the session's embedded worker, running processes and pending timers.
+///
+/// Every fact the core accepts goes to the journal with what people see beside it (`RunFact`s), in the order
+/// they happened, one transaction per loop turn. Local processes may start before their facts are committed:
+/// the journal stays a prefix of what happened, and a crash loses at most the attempts then running, which a
+/// resumed run starts again.
 struct RunLoop<C: Clock> where C.Duration == Duration {
     typealias Runner = LocalRunner<C>
 
+    /// An embedded executor never misses a heartbeat, so its lease never ends.
+    static var leaseTimeout: Duration { .seconds(86_400) }
+
     let runner: Runner
     let plan: WorkflowPlan
-    let writer: FactWriter
+    let pump: JournalPump<SQLiteRunJournal>
     let events: @Sendable (RunEvent) -> Void
+    /// The session's start on the runner's clock, and the run time it stands for.
     let origin: C.Instant
+    let timeBase: Duration
 
-    var core: SchedulerCore
-    var queueIDs: [String: QueueID] = [:]
-    var coreToNode: [Int] = []
-    var nodeToCore: [Int?]
-    /// Attempts recorded by earlier sessions, so attempt numbers keep growing across sessions.
-    var attemptBase: [Int]
-    var done: [Bool]
-    var storedOutputs: [Set<String>]
-    var outcomes: [TaskOutcome?]
+    var state: EngineState
+    /// The run as recorded, kept current with every record written.
+    var history: RunHistory
+    /// This session's embedded worker.
+    var worker = WorkerID(0)
+    var pending: [EngineRecord] = []
     var executions: [Int: Task<Void, Never>] = [:]
     var pids: [Int: Int32] = [:]
     var startTimes: [Int: C.Instant] = [:]
     var timers: [Task<Void, Never>] = []
-    var facts: [RunFact] = []
     var actions: [SchedulerAction] = []
     /// The runner's own environment, which every task inherits.
     let baseEnvironment = ProcessInfo.processInfo.environment
@@ -36,90 +43,114 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
     var isFinished = false
     var interrupted = false
     var forced = false
-    let alreadyDone: Int
+    var alreadyDone = 0
 
     init(
-        runner: Runner, earlier: RunSnapshot, writer: FactWriter, events: @escaping @Sendable (RunEvent) -> Void,
-        origin: C.Instant
+        runner: Runner, history: RunHistory, pump: JournalPump<SQLiteRunJournal>,
+        events: @escaping @Sendable (RunEvent) -> Void, origin: C.Instant
     ) {
         self.runner = runner
         self.plan = runner.plan
-        self.writer = writer
+        self.history = history
+        self.pump = pump
         self.events = events
         self.origin = origin
-        let policy = plan.workflow.policy
-        core = SchedulerCore(policy: policy, failurePolicy: plan.workflow.failurePolicy)
-        nodeToCore = Array(repeating: nil, count: plan.nodes.count)
-        attemptBase = Array(repeating: 0, count: plan.nodes.count)
-        done = Array(repeating: false, count: plan.nodes.count)
-        storedOutputs = Array(repeating: [], count: plan.nodes.count)
-        outcomes = Array(repeating: nil, count: plan.nodes.count)
-        var stored: [String: StoredTask] = [:]
-        for task in earlier.tasks { stored[task.id] = task }
-        var doneCount = 0
-        for (position, node) in plan.nodes.enumerated() {
-            guard let task = stored[node.id] else { continue }
-            attemptBase[position] = task.attempts.map(\.number).max() ?? 0
-            storedOutputs[position] = Set(task.outputs)
-            if task.state.isDone {
-                done[position] = true
-                outcomes[position] = .succeeded
-                doneCount += 1
-            }
-        }
-        alreadyDone = doneCount
-        for queue in plan.queues {
+        let header =
+            history.header
+            ?? RunHeader(
+                identity: runner.identity, policy: runner.plan.workflow.policy,
+                failurePolicy: runner.plan.workflow.failurePolicy, origin: Self.wallClock)
+        // Run time goes on from the last recorded fact, and from the wall clock when that is later.
+        let elapsed = Duration.seconds(max(0, Self.wallClock - header.origin))
+        timeBase = max(history.facts.last?.at ?? .zero, elapsed)
+        state = EngineState(header.makeCore(leaseTimeout: Self.leaseTimeout))
+        if history.header == nil { record(.header(header)) }
+    }
+
+    var now: Duration { timeBase + origin.duration(to: runner.clock.now) }
+    var core: SchedulerCore { state.core }
+
+    // MARK: - Beginning
+
+    /// Starts the session: a new run submits every task; a resumed one replays the journal, lets the tasks
+    /// its last session was running run again, and re-arms its retry delays. A run whose tasks had all ended
+    /// runs the ones that did not succeed again, as a new job.
+    mutating func begin() throws(RunError) {
+        let resumed = !history.facts.isEmpty
+        record(.run(.sessionStarted(at: Self.wallClock, pid: getpid())))
+        if resumed {
             do {
-                queueIDs[queue.name] = try core.addQueue(width: queue.width)
+                var ignored: [SchedulerAction] = []
+                state = try EngineState.restore(
+                    state.core, from: history.facts, now: now, into: &ignored)
             } catch {
-                preconditionFailure(
-                    "Internal inconsistency: a validated plan has a queue of width \(queue.width): \(error)")
+                throw RunError(.corrupt, "the run's journal cannot be replayed", cause: "\(error)")
             }
+            for index in 0..<core.workerCount where core.isConnected(WorkerID(index)) {
+                apply(.workerLeft(WorkerID(index)))
+            }
+            if core.unfinishedCount == 0, !allGood { submit(newJob: true) }
+        } else {
+            for queue in plan.queues { apply(.queueAdded(width: queue.width, job: .initial)) }
+            submit(newJob: false)
+        }
+        alreadyDone = plan.nodes.count { node in
+            history.latestTask[node.id].map { core.outcome(of: $0) == .succeeded } ?? false
         }
         events(
             .began(
-                workflow: plan.workflow.name, total: plan.nodes.count, done: doneCount, session: earlier.sessions + 1))
-    }
-
-    var now: Duration { origin.duration(to: runner.clock.now) }
-
-    // MARK: - Phases
-
-    /// Submits every unfinished node, main graph first, then the finales: the core holds the `on_success` and
-    /// `on_failure` tasks until the main tasks have ended, runs the group that applies and skips the other.
-    mutating func begin() {
-        submit()
-        core.start(now: now, into: &actions)
-        perform(report: nil)
+                workflow: plan.workflow.name, total: plan.nodes.count, done: alreadyDone,
+                session: history.snapshot?.sessions ?? 1))
+        worker = WorkerID(core.workerCount)
+        apply(.workerJoined(WorkerSpec(type: "local", slots: SchedulerCore.maxWorkerSlots)))
+        for (task, deadline) in state.timers.retries { schedule(at: deadline, .retryDue(task: task.rawValue)) }
+        if !core.isStarted { apply(.started) }
+        flush()
         advanceIfIdle()
-        flushFacts()
     }
 
-    /// Submits the unfinished nodes in plan order, leaving out dependencies that earlier sessions satisfied.
-    mutating func submit() {
-        for (position, node) in plan.nodes.enumerated() where !done[position] {
-            var spec = node.spec(queue: queueIDs[node.queue]!)
+    /// Submits the nodes that have not succeeded, in plan order (dependencies first), leaving out
+    /// dependencies already satisfied. `newJob`: as a job of their own, after the recorded one ended.
+    mutating func submit(newJob: Bool) {
+        var job = JobID.initial
+        var queues: [String: QueueID] = [:]
+        if newJob {
+            job = JobID(core.jobCount)
+            apply(.jobAdded(policy: plan.workflow.policy, failurePolicy: plan.workflow.failurePolicy))
+        }
+        for queue in plan.queues {
+            if newJob { apply(.queueAdded(width: queue.width, job: job)) }
+            queues[queue.name] = QueueID(newJob ? core.queueCount - 1 : queues.count)
+        }
+        var submitted: [Int: TaskID] = [:]
+        for (position, node) in plan.nodes.enumerated() {
+            if let earlier = history.latestTask[node.id], core.outcome(of: earlier) == .succeeded { continue }
+            var spec = node.spec(queue: queues[node.queue]!)
             spec.dependencies = node.dependencies.compactMap { dependency in
                 let source = dependency.task.rawValue
-                if done[source] { return nil }
-                if let item = dependency.item, storedOutputs[source].contains(plan.nodes[source].outputs[item]) {
-                    return nil
-                }
-                guard let coreID = nodeToCore[source] else {
+                if let new = submitted[source] { return Dependency(new, item: dependency.item) }
+                guard let earlier = history.latestTask[plan.nodes[source].id] else {
                     preconditionFailure(
                         "Internal inconsistency: \(node.id) depends on \(plan.nodes[source].id), not yet submitted")
                 }
-                return Dependency(TaskID(coreID), item: dependency.item)
+                if core.outcome(of: earlier) == .succeeded { return nil }
+                if let item = dependency.item, core.hasEmitted(earlier, item: item) { return nil }
+                preconditionFailure(
+                    "Internal inconsistency: \(plan.nodes[source].id) did not succeed, yet it is not submitted again")
             }
-            do {
-                let id = try core.submit(spec, now: now, into: &actions)
-                nodeToCore[position] = id.rawValue
-                coreToNode.append(position)
-            } catch {
-                preconditionFailure("Internal inconsistency: a validated plan was refused by the core: \(error)")
-            }
+            let id = TaskID(core.taskCount)
+            apply(.submitted(spec))
+            record(.named(id, node.id))
+            submitted[position] = id
         }
-        perform(report: nil)
+    }
+
+    /// Whether the run's outcome is good: every task succeeded, except finales whose case did not arise.
+    var allGood: Bool {
+        plan.nodes.allSatisfy { node in
+            let outcome = history.latestTask[node.id].flatMap(core.outcome(of:))
+            return outcome == .succeeded || (node.role != .main && (outcome == nil || outcome == .skipped))
+        }
     }
 
     /// The run is over once no process is left and either every task has ended or the run was interrupted.
@@ -132,123 +163,138 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
     mutating func finish() -> String {
         for timer in timers { timer.cancel() }
         timers.removeAll()
-        for (position, coreID) in nodeToCore.enumerated() {
-            guard let coreID, case .retrying = core.state(of: TaskID(coreID)) else { continue }
-            facts.append(
-                .settled(
-                    task: plan.nodes[position].id, state: .interrupted, message: "interrupted while waiting to retry",
-                    at: Self.wallClock))
+        for task in state.timers.retries.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
+            guard case .retrying = core.state(of: task) else { continue }
+            record(
+                .run(
+                    .settled(
+                        task: history.name(of: task), state: .interrupted,
+                        message: "interrupted while waiting to retry", at: Self.wallClock)))
         }
-        flushFacts()
-        if interrupted { return "interrupted" }
-        let allGood = plan.nodes.indices.allSatisfy { position in
-            outcomes[position] == .succeeded
-                || (plan.nodes[position].role != .main && (outcomes[position] == nil || outcomes[position] == .skipped))
-        }
-        return allGood ? "succeeded" : "failed"
+        let status = interrupted ? "interrupted" : allGood ? "succeeded" : "failed"
+        record(.run(.sessionEnded(status: status, at: Self.wallClock)))
+        flush()
+        return status
     }
 
-    mutating func flushFacts() {
-        guard !facts.isEmpty else { return }
-        writer.append(facts)
-        facts.removeAll(keepingCapacity: true)
+    // MARK: - Recording
+
+    /// Feeds a fact to the core; an accepted one is recorded.
+    @discardableResult
+    mutating func apply(_ fact: CoreFact) -> EventDisposition {
+        let disposition: EventDisposition
+        do {
+            disposition = try state.apply(fact, now: now, into: &actions)
+        } catch {
+            preconditionFailure("Internal inconsistency: the core refused \(fact) of a validated plan: \(error)")
+        }
+        for saved in state.takeUnsaved() { record(.fact(saved)) }
+        return disposition
+    }
+
+    mutating func record(_ record: EngineRecord) {
+        pending.append(record)
+        history.apply(record)
+    }
+
+    /// Hands the turn's records to the journal, in one transaction.
+    mutating func flush() {
+        perform(report: nil)
+        guard !pending.isEmpty else { return }
+        pump.append(pending)
+        pending.removeAll(keepingCapacity: true)
     }
 
     static var wallClock: Double { Date().timeIntervalSince1970 }
+
+    func node(of task: TaskID) -> WorkflowPlan.Node { plan.nodes[plan.index[history.name(of: task)]!] }
+
+    func shownAttempt(_ task: TaskID, _ attempt: Int) -> Int { history.attemptBase[task.rawValue] + attempt }
 
     // MARK: - Inputs
 
     mutating func handle(_ input: Runner.Input) {
         switch input {
-        case .started(let node, let attempt, let pid):
-            guard executions[node] != nil else { return }
-            pids[node] = pid
-            facts.append(.processStarted(task: plan.nodes[node].id, attempt: attemptBase[node] + attempt, pid: pid))
+        case .started(let raw, let attempt, let pid):
+            guard executions[raw] != nil else { return }
+            pids[raw] = pid
+            let task = TaskID(raw)
+            record(
+                .run(.processStarted(task: history.name(of: task), attempt: shownAttempt(task, attempt), pid: pid)))
             if forced { _ = kill(-pid, SIGKILL) }
-        case .output(let node, let attempt, let name):
-            guard let item = plan.nodes[node].outputs.firstIndex(of: name), let coreID = nodeToCore[node], !interrupted
-            else { return }
-            let disposition = core.partialResult(
-                TaskID(coreID), index: item, attempt: attempt, now: now, into: &actions)
-            if disposition == .accepted {
-                facts.append(.outputSignalled(task: plan.nodes[node].id, name: name, at: Self.wallClock))
-                events(.output(task: plan.nodes[node].id, name: name))
+        case .output(let raw, let attempt, let name):
+            let task = TaskID(raw)
+            guard !interrupted, let item = node(of: task).outputs.firstIndex(of: name) else { return }
+            if apply(.partialResult(task, index: item, attempt: attempt, worker: worker)) == .accepted {
+                record(.run(.outputSignalled(task: history.name(of: task), name: name, at: Self.wallClock)))
+                events(.output(task: history.name(of: task), name: name))
             }
-            perform(report: nil)
-        case .ended(let node, let attempt, let end):
-            executions[node] = nil
-            pids[node] = nil
-            attemptEnded(node: node, attempt: attempt, end: end)
-            advanceIfIdle()
-        case .timeout(let node, let attempt):
-            guard let coreID = nodeToCore[node], !interrupted else { return }
-            core.timedOut(TaskID(coreID), attempt: attempt, now: now, into: &actions)
-            perform(report: nil)
-        case .retryDue(let node):
-            guard let coreID = nodeToCore[node], !interrupted else { return }
-            core.retryDue(TaskID(coreID), now: now, into: &actions)
-            perform(report: nil)
+        case .ended(let raw, let attempt, let end):
+            executions[raw] = nil
+            pids[raw] = nil
+            attemptEnded(TaskID(raw), attempt: attempt, end: end)
+        case .timeout(let raw, let attempt):
+            guard !interrupted else { return }
+            apply(.timedOut(TaskID(raw), attempt: attempt))
+        case .retryDue(let raw):
+            guard !interrupted else { return }
+            apply(.retryDue(TaskID(raw)))
         case .interrupt:
             if interrupted {
                 forced = true
                 events(.stopping(force: true))
                 for pid in pids.values { _ = kill(-pid, SIGKILL) }
             } else {
+                // The journal keeps the attempts as running: the next session runs them again.
                 interrupted = true
-                core.pause()
                 events(.stopping(force: false))
                 for execution in executions.values { execution.cancel() }
                 for timer in timers { timer.cancel() }
                 timers.removeAll()
             }
-            advanceIfIdle()
         }
     }
 
-    mutating func attemptEnded(node: Int, attempt: Int, end: Runner.AttemptEnd) {
-        let id = plan.nodes[node].id
-        let storedAttempt = attemptBase[node] + attempt
-        let seconds = startTimes.removeValue(forKey: node).map { $0.duration(to: runner.clock.now).seconds } ?? 0
+    mutating func attemptEnded(_ task: TaskID, attempt: Int, end: Runner.AttemptEnd) {
+        let name = history.name(of: task)
+        let shown = shownAttempt(task, attempt)
+        let seconds =
+            startTimes.removeValue(forKey: task.rawValue).map { $0.duration(to: runner.clock.now).seconds } ?? 0
         let exitCode: Int32? = if case .exited(let code) = end { code } else { nil }
         if interrupted {
-            facts.append(
-                .attemptEnded(
-                    task: id, attempt: storedAttempt, state: .interrupted, exitCode: exitCode, message: "interrupted",
-                    at: Self.wallClock))
+            record(
+                .run(
+                    .attemptEnded(
+                        task: name, attempt: shown, state: .interrupted, exitCode: exitCode, message: "interrupted",
+                        at: Self.wallClock)))
             events(
                 .finished(
-                    task: id, attempt: storedAttempt, state: .interrupted, exitCode: exitCode, message: "interrupted",
+                    task: name, attempt: shown, state: .interrupted, exitCode: exitCode, message: "interrupted",
                     seconds: seconds))
             return
         }
-        guard let coreID = nodeToCore[node] else { return }
-        let task = TaskID(coreID)
-        let disposition: EventDisposition
-        switch end {
-        case .exited(0):
-            disposition = core.succeeded(task, attempt: attempt, now: now, into: &actions)
-        case .exited, .signalled, .stopped:
-            disposition = core.failed(task, attempt: attempt, now: now, into: &actions)
-        case .failed(_, let retryable):
-            disposition = core.failed(task, attempt: attempt, retryable: retryable, now: now, into: &actions)
-        }
-        guard disposition == .accepted else {
-            perform(report: nil)
-            return
-        }
-        let outcome: TaskOutcome? = actions.lazy.compactMap { action -> TaskOutcome? in
+        let start = actions.count
+        let disposition =
+            switch end {
+            case .exited(0): apply(.succeeded(task, attempt: attempt, worker: worker))
+            case .exited, .signalled, .stopped: apply(.failed(task, attempt: attempt, retryable: true, worker: worker))
+            case .failed(_, let retryable):
+                apply(.failed(task, attempt: attempt, retryable: retryable, worker: worker))
+            }
+        guard disposition == .accepted else { return }
+        let outcome: TaskOutcome? = actions[start...].lazy.compactMap { action -> TaskOutcome? in
             if case .completed(task, let outcome) = action { return outcome }
             return nil
         }.first
         let state = outcome.map(Self.storedState) ?? .retrying
-        let message = message(end: end, outcome: outcome, node: plan.nodes[node])
-        facts.append(
-            .attemptEnded(
-                task: id, attempt: storedAttempt, state: state, exitCode: exitCode, message: message, at: Self.wallClock
+        let message = message(end: end, outcome: outcome, task: task)
+        record(
+            .run(
+                .attemptEnded(
+                    task: name, attempt: shown, state: state, exitCode: exitCode, message: message, at: Self.wallClock)
             ))
         events(
-            .finished(
-                task: id, attempt: storedAttempt, state: state, exitCode: exitCode, message: message, seconds: seconds))
+            .finished(task: name, attempt: shown, state: state, exitCode: exitCode, message: message, seconds: seconds))
         perform(report: task)
     }
 
@@ -257,38 +303,39 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
     /// Carries out the core's actions. `report` is the task whose attempt just ended; its completion was
     /// already recorded with the attempt.
     mutating func perform(report: TaskID?) {
-        guard !actions.isEmpty else { return }
-        let pending = actions
-        actions.removeAll(keepingCapacity: true)
-        for action in pending {
-            switch action {
-            case .dispatch(let task, _, let attempt):
-                launch(node: coreToNode[task.rawValue], attempt: attempt)
-            case .cancelRunning(let task, _):
-                executions[coreToNode[task.rawValue]]?.cancel()
-            case .completed(let task, let outcome):
-                let node = coreToNode[task.rawValue]
-                outcomes[node] = outcome
-                guard task != report else { continue }
-                let message = message(end: nil, outcome: outcome, node: plan.nodes[node])
-                facts.append(
-                    .settled(
-                        task: plan.nodes[node].id, state: Self.storedState(outcome), message: message,
-                        at: Self.wallClock))
-                events(.settled(task: plan.nodes[node].id, state: Self.storedState(outcome), message: message))
-            case .scheduleTimeout(let task, let attempt, let deadline):
-                schedule(at: deadline, .timeout(node: coreToNode[task.rawValue], attempt: attempt))
-            case .scheduleRetry(let task, let deadline):
-                schedule(at: deadline, .retryDue(node: coreToNode[task.rawValue]))
-            case .assign, .scheduleLease:
-                preconditionFailure("Internal inconsistency: a local run's core has no workers, yet it sent \(action)")
-            }
+        while !actions.isEmpty {
+            let batch = actions
+            actions.removeAll(keepingCapacity: true)
+            for action in batch { perform(action, report: report) }
+        }
+    }
+
+    mutating func perform(_ action: SchedulerAction, report: TaskID?) {
+        switch action {
+        case .assign(let task, _, let attempt):
+            launch(task, attempt: attempt)
+        case .cancelRunning(let task, _):
+            executions[task.rawValue]?.cancel()
+        case .completed(let task, let outcome):
+            guard task != report else { return }
+            let name = history.name(of: task)
+            let message = message(end: nil, outcome: outcome, task: task)
+            record(.run(.settled(task: name, state: Self.storedState(outcome), message: message, at: Self.wallClock)))
+            events(.settled(task: name, state: Self.storedState(outcome), message: message))
+        case .scheduleTimeout(let task, let attempt, let deadline):
+            schedule(at: deadline, .timeout(task: task.rawValue, attempt: attempt))
+        case .scheduleRetry(let task, let deadline):
+            schedule(at: deadline, .retryDue(task: task.rawValue))
+        case .scheduleLease:
+            break
+        case .dispatch:
+            preconditionFailure("Internal inconsistency: a local run's core hands work to workers, yet sent \(action)")
         }
     }
 
     mutating func schedule(at deadline: Duration, _ input: Runner.Input) {
         let clock = runner.clock
-        let instant = origin.advanced(by: deadline)
+        let instant = origin.advanced(by: max(.zero, deadline - timeBase))
         let continuation = runner.continuation
         timers.removeAll { $0.isCancelled }
         timers.append(
@@ -300,33 +347,35 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             })
     }
 
-    mutating func launch(node: Int, attempt: Int) {
-        let planNode = plan.nodes[node]
-        let storedAttempt = attemptBase[node] + attempt
-        facts.append(.attemptStarted(task: planNode.id, attempt: storedAttempt, at: Self.wallClock))
-        events(.started(task: planNode.id, attempt: storedAttempt, queue: planNode.queue))
-        startTimes[node] = runner.clock.now
+    mutating func launch(_ task: TaskID, attempt: Int) {
+        let planNode = node(of: task)
+        let raw = task.rawValue
+        let shown = shownAttempt(task, attempt)
+        record(.run(.attemptStarted(task: planNode.id, attempt: shown, at: Self.wallClock)))
+        events(.started(task: planNode.id, attempt: shown, queue: planNode.queue))
+        startTimes[raw] = runner.clock.now
         let continuation = runner.continuation
         let clock = runner.clock
         switch planNode.kind {
-        case .task(let task):
-            switch task.action {
+        case .task(let definition):
+            switch definition.action {
             case .shell(let command):
-                let logs = runner.options.logPaths(task: planNode.id, attempt: storedAttempt)
+                let logs = runner.options.logPaths(task: planNode.id, attempt: shown)
                 var environment = baseEnvironment
-                for variable in task.environment { environment[variable.name] = variable.value }
+                for variable in definition.environment { environment[variable.name] = variable.value }
                 environment["TRELLIS_TASK"] = planNode.id
-                environment["TRELLIS_ATTEMPT"] = String(storedAttempt)
+                environment["TRELLIS_ATTEMPT"] = String(shown)
                 environment["TRELLIS_WORKFLOW"] = plan.workflow.name
                 environment[OrphanReaper.runKey] = runner.options.stateDirectory
                 let process = ShellProcess(
-                    command: command, environment: environment, workingDirectory: resolve(task.workingDirectory),
-                    stdout: .file(logs.stdout), stderr: .file(logs.stderr), watchOutputs: !task.outputs.isEmpty,
+                    command: command, environment: environment,
+                    workingDirectory: resolve(definition.workingDirectory),
+                    stdout: .file(logs.stdout), stderr: .file(logs.stderr), watchOutputs: !definition.outputs.isEmpty,
                     gracePeriod: runner.options.gracePeriod)
-                executions[node] = Task {
+                executions[raw] = Task {
                     let end = await process.run(
-                        started: { continuation.yield(.started(node: node, attempt: attempt, pid: $0)) },
-                        signalled: { continuation.yield(.output(node: node, attempt: attempt, name: $0)) })
+                        started: { continuation.yield(.started(task: raw, attempt: attempt, pid: $0)) },
+                        signalled: { continuation.yield(.output(task: raw, attempt: attempt, name: $0)) })
                     let result: Runner.AttemptEnd =
                         switch end {
                         case .exited(let code): .exited(code)
@@ -334,15 +383,15 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
                         case .failedToStart(let message): .failed(message, retryable: false)
                         case .stopped: .stopped
                         }
-                    continuation.yield(.ended(node: node, attempt: attempt, result))
+                    continuation.yield(.ended(task: raw, attempt: attempt, result))
                 }
             case .wait(let seconds):
-                executions[node] = Task {
+                executions[raw] = Task {
                     do {
                         try await clock.sleep(for: .nanoseconds(Int64(seconds * 1e9)), tolerance: nil)
-                        continuation.yield(.ended(node: node, attempt: attempt, .exited(0)))
+                        continuation.yield(.ended(task: raw, attempt: attempt, .exited(0)))
                     } catch {
-                        continuation.yield(.ended(node: node, attempt: attempt, .stopped))
+                        continuation.yield(.ended(task: raw, attempt: attempt, .stopped))
                     }
                 }
             }
@@ -350,7 +399,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             let watch = TriggerWatch(
                 trigger: trigger, clock: clock,
                 check: TriggerWatch<C>.condition(trigger.condition, directory: runner.options.baseDirectory))
-            executions[node] = Task {
+            executions[raw] = Task {
                 let end: Runner.AttemptEnd =
                     switch await watch.run() {
                     case .satisfied: .exited(0)
@@ -358,7 +407,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
                         .failed("trigger not satisfied after \(checks) checks", retryable: false)
                     case .stopped: .stopped
                     }
-                continuation.yield(.ended(node: node, attempt: attempt, end))
+                continuation.yield(.ended(task: raw, attempt: attempt, end))
             }
         }
     }
@@ -380,23 +429,24 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
         }
     }
 
-    func message(end: Runner.AttemptEnd?, outcome: TaskOutcome?, node: WorkflowPlan.Node) -> String? {
+    func message(end: Runner.AttemptEnd?, outcome: TaskOutcome?, task: TaskID) -> String? {
         switch outcome {
         case .failed(.timedOut):
-            let limit = node.task?.timeout.map { " of \(DurationText.format($0))" } ?? ""
+            let limit = node(of: task).task?.timeout.map { " of \(DurationText.format($0))" } ?? ""
             return "timed out (limit\(limit))"
         case .failed(.missingPartialResults):
-            return "exited 0 without signalling every declared output (\(node.outputs.joined(separator: ", ")))"
+            return
+                "exited 0 without signalling every declared output (\(node(of: task).outputs.joined(separator: ", ")))"
         case .cancelled(let cause?):
-            return "cancelled (because of \(plan.nodes[coreToNode[cause.rawValue]].id))"
+            return "cancelled (because of \(history.name(of: cause)))"
         case .cancelled(nil):
             return "cancelled"
         case .upstreamFailed(let root):
-            return "upstream task \(plan.nodes[coreToNode[root.rawValue]].id) failed"
+            return "upstream task \(history.name(of: root)) failed"
         case .succeeded:
             return nil
         case .skipped:
-            return core.finaleDecision(of: .initial) == .onSuccess
+            return core.finaleDecision(of: core.job(of: task)) == .onSuccess
                 ? "not needed: every task succeeded" : "not needed: a task did not succeed"
         case .failed(.error), nil:
             switch end {

@@ -1,28 +1,3 @@
-/// The durable record of a workflow run: the facts a runner reports, in order, and what they add up to.
-///
-/// A store records facts and answers questions; it holds no scheduling policy. A runner opens the run, gets
-/// back what earlier sessions recorded (so succeeded tasks are not run again), and records each fact as it
-/// happens. Facts are applied in order and each `record` call is atomic, so after a crash the stored state
-/// is always a prefix of what happened.
-///
-/// ```swift
-/// let store = try SQLiteRunStore(path: ".trellis/flow/state.sqlite")
-/// let earlier = try store.open(RunIdentity(workflow: "flow", file: "flow.yaml", contentHash: hash), tasks: ids, restart: false)
-/// try store.record([.sessionStarted(at: now, pid: getpid()), .attemptStarted(task: "a", attempt: 1, at: now)])
-/// ```
-public protocol RunStore: Sendable {
-    /// Creates the run, or returns the state earlier sessions left. Throws `.workflowChanged` when the stored
-    /// run belongs to a different version of the workflow, unless `restart` (which discards it).
-    /// Every id in `tasks` gets a row (new ones as `.waiting`).
-    func open(_ identity: RunIdentity, tasks: [String], restart: Bool) throws(RunStoreError) -> RunSnapshot
-
-    /// Applies the facts in order, all or none.
-    func record(_ facts: [RunFact]) throws(RunStoreError)
-
-    /// The run as recorded now, or `nil` when no run was ever opened here.
-    func snapshot() throws(RunStoreError) -> RunSnapshot?
-}
-
 /// Which workflow a run belongs to.
 public struct RunIdentity: Hashable, Sendable {
     public var workflow: String
@@ -165,32 +140,61 @@ public struct RunSnapshot: Hashable, Sendable {
     }
 }
 
-/// A store that could not do what was asked.
-public struct RunStoreError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: String, Hashable, Sendable { case workflowChanged, notOpen, storage, noSuchJob }
-        private var value: Value
-        /// The stored run belongs to a different version of the workflow file.
-        public static let workflowChanged = Code(value: .workflowChanged)
-        /// `record` before `open`.
-        public static let notOpen = Code(value: .notOpen)
-        /// The database failed.
-        public static let storage = Code(value: .storage)
-        /// Tasks were added to a job that does not exist.
-        public static let noSuchJob = Code(value: .noSuchJob)
-        public var description: String { value.rawValue }
+extension RunSnapshot {
+    /// The effect of one fact. `index` maps task ids to their positions in `tasks`; a fact about a task not
+    /// yet listed adds it.
+    public mutating func apply(_ fact: RunFact, index: inout [String: Int]) {
+        func position(_ id: String) -> Int {
+            if let position = index[id] { return position }
+            index[id] = tasks.count
+            tasks.append(StoredTask(id: id))
+            return tasks.count - 1
+        }
+        switch fact {
+        case .sessionStarted(let at, let pid):
+            sessions += 1
+            self.pid = pid
+            status = "running"
+            if startedAt == nil { startedAt = at }
+            endedAt = nil
+            for i in tasks.indices where tasks[i].state == .running || tasks[i].state == .retrying {
+                tasks[i].state = .interrupted
+                if let last = tasks[i].attempts.indices.last, tasks[i].attempts[last].state == nil {
+                    tasks[i].attempts[last].state = .interrupted
+                }
+            }
+        case .attemptStarted(let task, let attempt, let at):
+            let i = position(task)
+            tasks[i].state = .running
+            tasks[i].message = nil
+            tasks[i].exitCode = nil
+            tasks[i].finishedAt = nil
+            tasks[i].attempts.append(StoredAttempt(number: attempt, startedAt: at))
+        case .processStarted(let task, let attempt, let pid):
+            let i = position(task)
+            if let a = tasks[i].attempts.lastIndex(where: { $0.number == attempt }) { tasks[i].attempts[a].pid = pid }
+        case .outputSignalled(let task, let name, _):
+            let i = position(task)
+            if !tasks[i].outputs.contains(name) { tasks[i].outputs.append(name) }
+        case .attemptEnded(let task, let attempt, let state, let exitCode, let message, let at):
+            let i = position(task)
+            if let a = tasks[i].attempts.lastIndex(where: { $0.number == attempt }) {
+                tasks[i].attempts[a].endedAt = at
+                tasks[i].attempts[a].state = state
+                tasks[i].attempts[a].exitCode = exitCode
+            }
+            tasks[i].state = state
+            tasks[i].exitCode = exitCode
+            tasks[i].message = message
+            tasks[i].finishedAt = state.isFinal ? at : nil
+        case .settled(let task, let state, let message, let at):
+            let i = position(task)
+            tasks[i].state = state
+            tasks[i].message = message
+            tasks[i].finishedAt = at
+        case .sessionEnded(let status, let at):
+            self.status = status
+            endedAt = at
+        }
     }
-
-    public var code: Code
-    public var message: String
-    /// The underlying error's description, when there is one.
-    public var cause: String?
-
-    public init(_ code: Code, _ message: String, cause: String? = nil) {
-        self.code = code
-        self.message = message
-        self.cause = cause
-    }
-
-    public var description: String { message + (cause.map { " (\($0))" } ?? "") }
 }
