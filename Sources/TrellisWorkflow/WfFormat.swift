@@ -97,8 +97,10 @@ public enum WfFormat {
         }
         // Where each task's id is written, so that a cycle or an unknown parent points into the file.
         let positions = data.withUnsafeBytes { JSONPositions.stringValues(ofKeys: ["id", "name"], in: $0) }
+        let locations = data.withUnsafeBytes { TextPosition.locations(of: positions.values, in: $0, file: file) }
+        let start = SourceLocation(file: file, line: 1, column: 1)
         func location(_ id: String) -> SourceLocation {
-            data.withUnsafeBytes { TextPosition.location(of: positions[id] ?? 0, in: $0, file: file) }
+            positions[id].flatMap { locations[min(max(0, $0), data.count)] } ?? start
         }
         var errors: [WorkflowError] = []
         var parentsByID: [String: [String]] = [:]

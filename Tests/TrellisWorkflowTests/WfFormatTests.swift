@@ -1,7 +1,9 @@
 import Foundation
 import Testing
 import TrellisCore
-import TrellisWorkflow
+import TrellisTestKit
+
+@testable import TrellisWorkflow
 
 /// WfCommons WfFormat instances replayed as waits of their recorded runtimes.
 ///
@@ -176,5 +178,27 @@ struct WfFormatTests {
         #expect(result.makespan <= result.totalWork + 1e-6)
         #expect(
             result.criticalPath.first.flatMap { plan.index[$0] }.map { plan.nodes[$0].dependencies.isEmpty } == true)
+    }
+}
+
+@Suite("Text positions")
+struct TextPositionTests {
+    /// Locating many offsets in one pass gives what locating each alone gives, on text with several lines
+    /// and multi-byte characters.
+    @Test(arguments: 1...20 as ClosedRange<UInt64>)
+    func oneSweepAgreesWithOneLookupPerOffset(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        let pieces = ["a", "é", "\n", "{\"id\": ", "😀", " ", "\r\n", "ж"]
+        var text = ""
+        for _ in 0..<Int.random(in: 0...400, using: &rng) { text += pieces.randomElement(using: &rng)! }
+        let bytes = Array(text.utf8)
+        let offsets = (0..<50).map { _ in Int.random(in: -3...(bytes.count + 3), using: &rng) }
+        bytes.withUnsafeBytes { buffer in
+            let swept = TextPosition.locations(of: offsets, in: buffer, file: "f.json")
+            for offset in offsets {
+                let clamped = min(max(0, offset), bytes.count)
+                #expect(swept[clamped] == TextPosition.location(of: offset, in: buffer, file: "f.json"), "\(offset)")
+            }
+        }
     }
 }

@@ -97,15 +97,17 @@ if mode == "cli" {
     print("| measure | trellis run | baseline (same run) | target | |")
     print("|---|---|---|---|---|")
     let rates = try await repeatRuns(runs) {
-        let (trellis, xargs) = try CLIScenario.trueTasks(10_000, width: 8)
+        let (trellis, xargs) = try CLIScenario.trueTasks(5_000, width: 8)
         return ["trellis": trellis, "xargs": xargs]
     }
     let trellis = median(rates["trellis"]!)
     let xargs = median(rates["xargs"]!)
+    // The aim holds on every run, not only at the median.
+    let ratios = zip(rates["trellis"]!, rates["xargs"]!).map { $0 / $1 }
     row(
-        "10,000 `true` tasks, width 8: tasks/s", trellis, xargs, "tasks/s", "≥ 70 % of xargs -P 8 sh -c",
-        met: trellis >= 0.7 * xargs)
-    print("  (trellis at \(format(100 * trellis / xargs)) % of xargs)")
+        "5,000 `true` tasks, width 8: tasks/s", trellis, xargs, "tasks/s", "≥ 90 % of xargs -P 8 sh -c on every run",
+        met: ratios.allSatisfy { $0 >= 0.9 })
+    print("  (trellis at \(ratios.map { format(100 * $0) }.joined(separator: ", ")) % of xargs, run by run)")
     let simulation = try await repeatRuns(runs) {
         let (command, simulation) = try CLIScenario.simulate(100_000)
         return ["command": command, "simulation": simulation]
