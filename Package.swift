@@ -72,7 +72,12 @@ let package = Package(
         ),
         .target(name: "TrellisStore", dependencies: ["TrellisCore"], swiftSettings: strict),
         .target(name: "TrellisJournal", dependencies: ["TrellisCore"], swiftSettings: strict),
-        .target(name: "TrellisEngine", dependencies: ["TrellisCore", "TrellisJournal"], swiftSettings: strict),
+        .target(
+            name: "TrellisEngine",
+            dependencies: [
+                "TrellisCore", "TrellisJournal", .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "TrellisSQLite",
             dependencies: [
@@ -150,7 +155,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "TrellisEngineTests", dependencies: ["TrellisEngine", "TrellisCore", "TrellisJournal"],
+            name: "TrellisEngineTests",
+            dependencies: ["TrellisEngine", "TrellisCore", "TrellisJournal", "TrellisTestKit"],
             swiftSettings: strict),
         .testTarget(
             name: "TrellisJournalTests",

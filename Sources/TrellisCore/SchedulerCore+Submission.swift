@@ -9,38 +9,12 @@ extension SchedulerCore {
         now: Duration,
         into actions: inout [SchedulerAction]
     ) throws(TrellisCoreError) -> TaskID {
-        try checkQueue(spec.queue)
-        try checkSpec(spec)
+        try check(spec, as: tasks.count, batch: [], newQueues: 0, newJob: -1)
         let id = Int32(tasks.count)
         let job = queues[spec.queue.rawValue].job
-        if spec.role == .main, let decision = jobs[Int(job)].decision {
-            throw TrellisCoreError(
-                code: .finaleStarted,
-                message: "job#\(job) has already started its \(decision == .onSuccess ? "on_success" : "on_failure") "
-                    + "finale; it takes no more main tasks")
-        }
         var doom: (phase: TaskRecord.Phase, cause: Int32)?
         for dependency in spec.dependencies {
             let source = dependency.task.rawValue
-            guard source >= 0, source < tasks.count else {
-                throw TrellisCoreError(
-                    code: .unknownDependency,
-                    message: "task#\(id) depends on \(dependency.task), which has not been submitted"
-                )
-            }
-            if let item = dependency.item, item < 0 || item >= Int(tasks[source].partialCount) {
-                throw TrellisCoreError(
-                    code: .itemOutOfRange,
-                    message: "task#\(id) depends on item \(item) of \(dependency.task), which yields "
-                        + "\(tasks[source].partialCount) partial results"
-                )
-            }
-            if spec.role == .main, role(of: Int32(source)) != .main, jobIndex(of: Int32(source)) == job {
-                throw TrellisCoreError(
-                    code: .invalidTask,
-                    message: "task#\(id) is main work of job#\(job), so it cannot need \(dependency.task), which is "
-                        + "part of that job's finale (it runs only after the main work)")
-            }
             if doom == nil, !isSatisfied(dependency), tasks[source].phase.isTerminal {
                 doom = inheritedDoom(from: Int32(source))
             }
@@ -134,6 +108,12 @@ extension SchedulerCore {
     /// The placement class of a new task; checked before anything changes.
     mutating func placementClass(for placement: Placement) throws(TrellisCoreError) -> Int32 {
         guard !placement.isAnywhere else { return 0 }
+        try checkPlacement(placement)
+        return pool.placementClass(of: placement)
+    }
+
+    func checkPlacement(_ placement: Placement) throws(TrellisCoreError) {
+        guard !placement.isAnywhere else { return }
         guard usesWorkers else {
             throw TrellisCoreError(
                 code: .invalidPlacement, message: "this core runs tasks in queue slots; it cannot place \(placement)")
@@ -142,7 +122,70 @@ extension SchedulerCore {
             throw TrellisCoreError(
                 code: .invalidPlacement, message: "resource '\(bad.key)' needs a finite amount, got \(bad.value)")
         }
-        return pool.placementClass(of: placement)
+    }
+
+    /// The first task of `batch` that `submit` would refuse, taking them one after another (the first getting
+    /// id `taskCount`), with the error it would throw; `nil` when it would take them all. Changes nothing: a
+    /// driver that must take a batch whole or not at all asks first. A task of the batch may depend on an
+    /// earlier one by the id it will get. `newQueues` queues not yet added (ids from `queueCount` on) count as
+    /// queues of `job`, or of a job not yet added (id `jobCount`) when `job` is `nil`.
+    public func firstProblem(
+        in batch: [TaskSpec], newQueues: Int = 0, of job: JobID? = nil
+    ) -> (offset: Int, error: TrellisCoreError)? {
+        let newJob = Int32(job?.rawValue ?? jobs.count)
+        for (offset, spec) in batch.enumerated() {
+            do {
+                try check(spec, as: tasks.count + offset, batch: batch, newQueues: newQueues, newJob: newJob)
+            } catch {
+                return (offset, error)
+            }
+        }
+        return nil
+    }
+
+    /// Whether `submit` would take `spec` as task `id`, the tasks from `taskCount` on being `batch`.
+    func check(
+        _ spec: TaskSpec, as id: Int, batch: [TaskSpec], newQueues: Int, newJob: Int32
+    ) throws(TrellisCoreError) {
+        func jobOf(_ queue: QueueID) -> Int32 { queue.rawValue < queues.count ? queues[queue.rawValue].job : newJob }
+        guard spec.queue.rawValue >= 0, spec.queue.rawValue < queues.count + newQueues else {
+            throw unknownQueue(spec.queue)
+        }
+        try checkSpec(spec)
+        let job = jobOf(spec.queue)
+        if spec.role == .main, Int(job) < jobs.count, let decision = jobs[Int(job)].decision {
+            throw TrellisCoreError(
+                code: .finaleStarted,
+                message: "job#\(job) has already started its \(decision == .onSuccess ? "on_success" : "on_failure") "
+                    + "finale; it takes no more main tasks")
+        }
+        for dependency in spec.dependencies {
+            let source = dependency.task.rawValue
+            guard source >= 0, source < id else {
+                throw TrellisCoreError(
+                    code: .unknownDependency,
+                    message: "task#\(id) depends on \(dependency.task), which has not been submitted"
+                )
+            }
+            let existing = source < tasks.count
+            let partialCount = existing ? Int(tasks[source].partialCount) : batch[source - tasks.count].partialCount
+            if let item = dependency.item, item < 0 || item >= partialCount {
+                throw TrellisCoreError(
+                    code: .itemOutOfRange,
+                    message: "task#\(id) depends on item \(item) of \(dependency.task), which yields "
+                        + "\(partialCount) partial results"
+                )
+            }
+            let sourceRole = existing ? role(of: Int32(source)) : batch[source - tasks.count].role
+            let sourceJob = existing ? jobIndex(of: Int32(source)) : jobOf(batch[source - tasks.count].queue)
+            if spec.role == .main, sourceRole != .main, sourceJob == job {
+                throw TrellisCoreError(
+                    code: .invalidTask,
+                    message: "task#\(id) is main work of job#\(job), so it cannot need \(dependency.task), which is "
+                        + "part of that job's finale (it runs only after the main work)")
+            }
+        }
+        if let placement = spec.placementIfAny { try checkPlacement(placement) }
     }
 
     /// Largest number of partial results a producer may promise.

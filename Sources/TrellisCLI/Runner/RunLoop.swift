@@ -91,7 +91,6 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             }
             if core.unfinishedCount == 0, !allGood { submit(newJob: true) }
         } else {
-            for queue in plan.queues { apply(.queueAdded(width: queue.width, job: .initial)) }
             submit(newJob: false)
         }
         alreadyDone = plan.nodes.count { node in
@@ -109,26 +108,20 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
         advanceIfIdle()
     }
 
-    /// Submits the nodes that have not succeeded, in plan order (dependencies first), leaving out
-    /// dependencies already satisfied. `newJob`: as a job of their own, after the recorded one ended.
+    /// Submits the nodes that have not succeeded, leaving out dependencies already satisfied: to the run's
+    /// first job, or (`newJob`) as a job of their own after the recorded one ended.
     mutating func submit(newJob: Bool) {
-        var job = JobID.initial
-        var queues: [String: QueueID] = [:]
-        if newJob {
-            job = JobID(core.jobCount)
-            apply(.jobAdded(policy: plan.workflow.policy, failurePolicy: plan.workflow.failurePolicy))
-        }
-        for queue in plan.queues {
-            if newJob { apply(.queueAdded(width: queue.width, job: job)) }
-            queues[queue.name] = QueueID(newJob ? core.queueCount - 1 : queues.count)
-        }
-        var submitted: [Int: TaskID] = [:]
+        var submission = JobSubmission(
+            policy: plan.workflow.policy, failurePolicy: plan.workflow.failurePolicy,
+            queues: plan.queues.map { JobSubmission.Queue(name: $0.name, width: $0.width) })
+        var queueIndex: [String: Int] = [:]
+        for (index, queue) in plan.queues.enumerated() { queueIndex[queue.name] = index }
+        var batchIndex: [Int: Int] = [:]
         for (position, node) in plan.nodes.enumerated() {
             if let earlier = history.latestTask[node.id], core.outcome(of: earlier) == .succeeded { continue }
-            var spec = node.spec(queue: queues[node.queue]!)
-            spec.dependencies = node.dependencies.compactMap { dependency in
+            let needs = node.dependencies.compactMap { dependency -> JobSubmission.Need? in
                 let source = dependency.task.rawValue
-                if let new = submitted[source] { return Dependency(new, item: dependency.item) }
+                if let index = batchIndex[source] { return JobSubmission.Need(.batch(index), item: dependency.item) }
                 guard let earlier = history.latestTask[plan.nodes[source].id] else {
                     preconditionFailure(
                         "Internal inconsistency: \(node.id) depends on \(plan.nodes[source].id), not yet submitted")
@@ -138,11 +131,20 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
                 preconditionFailure(
                     "Internal inconsistency: \(plan.nodes[source].id) did not succeed, yet it is not submitted again")
             }
-            let id = TaskID(core.taskCount)
-            apply(.submitted(spec))
-            record(.named(id, node.id))
-            submitted[position] = id
+            batchIndex[position] = submission.tasks.count
+            submission.tasks.append(
+                JobSubmission.Task(
+                    name: node.id, queue: .new(queueIndex[node.queue]!), spec: node.spec(queue: QueueID(0)),
+                    needs: needs))
         }
+        let ids: [TaskID]
+        do {
+            ids = try state.submit(submission, to: newJob ? nil : .initial, now: now, into: &actions).ids
+        } catch {
+            preconditionFailure("Internal inconsistency: the engine refused a validated plan: \(error)")
+        }
+        for saved in state.takeUnsaved() { record(.fact(saved)) }
+        for (index, id) in ids.enumerated() { record(.named(id, submission.tasks[index].name)) }
     }
 
     /// Whether the run's outcome is good: every task succeeded, except finales whose case did not arise.
