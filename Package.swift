@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "TrellisProtocol",
             dependencies: [
-                "TrellisCore",
+                "TrellisCore", "TrellisEngine",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -175,7 +175,7 @@ let package = Package(
             name: "TrellisCoordinatorTests",
             dependencies: [
                 "TrellisCoordinator", "TrellisWorker", "TrellisProtocol", "TrellisStore", "TrellisSQLite",
-                "TrellisTestKit",
+                "TrellisTestKit", "TrellisEngine", "TrellisCore",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -1,0 +1,134 @@
+package import TrellisCore
+package import TrellisEngine
+
+/// An `AddTasks` request as the engine takes it: the submission for the core, and beside it, in the same
+/// order, what the core does not keep — each task's name and its wire spec (what a worker receives).
+package struct JobRequest: Sendable {
+    package var jobName: String
+    package var submission: JobSubmission
+    package var names: [String]
+    package var specs: [Trellis_V1_TaskSpec]
+    /// Main tasks are held until the job is played.
+    package var play: Bool
+}
+
+/// A request the engine cannot take, with the reason.
+package struct JobRequestError: Error, Hashable, Sendable, CustomStringConvertible {
+    package var message: String
+
+    package init(_ message: String) { self.message = message }
+
+    package var description: String { message }
+}
+
+/// A task the core already has, as a request's need by task id finds it.
+package struct ExistingTask: Sendable {
+    package var id: TaskID
+    /// Its named outputs, in order (a need on one is a need on that partial result).
+    package var outputs: [String]
+
+    package init(id: TaskID, outputs: [String]) {
+        self.id = id
+        self.outputs = outputs
+    }
+}
+
+extension JobRequest {
+    /// Ids on the wire count from 1 (0 means "none"); the core's count from 0.
+    package static func wireID(_ task: TaskID) -> UInt64 { UInt64(task.rawValue) + 1 }
+
+    /// The core's task for a wire id, or `nil` for 0 and ids out of range.
+    package static func taskID(wire id: UInt64) -> TaskID? {
+        guard id >= 1, id <= UInt64(Int32.max) else { return nil }
+        return TaskID(Int(id - 1))
+    }
+
+    /// The worker type of a task that names none: process work.
+    package static let defaultWorkerType = "blocking"
+
+    /// Turns a request (already checked by `RequestValidation`) into a submission: the main tasks, then the
+    /// `on_success`, then the `on_failure` tasks, in one queue bounded only by worker slots. A need by name
+    /// is a need on a task of the request; a need by id, on a task `existing` finds. `policy` is used when
+    /// the request names none.
+    package init(
+        _ request: Trellis_V1_AddTasksRequest, policy defaultPolicy: SchedulingPolicy,
+        existing: (UInt64) -> ExistingTask?
+    ) throws(JobRequestError) {
+        let policy: SchedulingPolicy
+        if request.policy.isEmpty {
+            policy = defaultPolicy
+        } else if let named = SchedulingPolicy(name: request.policy) {
+            policy = named
+        } else {
+            throw JobRequestError(
+                "unknown policy '\(request.policy)' (output-first, fifo, wave, threshold:N or critical-path)")
+        }
+        let groups: [(TaskRole, [Trellis_V1_TaskSpec])] = [
+            (.main, request.tasks), (.onSuccess, request.onSuccess), (.onFailure, request.onFailure),
+        ]
+        var specs: [Trellis_V1_TaskSpec] = []
+        var roles: [TaskRole] = []
+        for (role, group) in groups {
+            specs += group
+            roles += repeatElement(role, count: group.count)
+        }
+        var position: [String: Int] = [:]
+        for (index, spec) in specs.enumerated() where position[spec.name] == nil { position[spec.name] = index }
+        var submission = JobSubmission(
+            policy: policy, failurePolicy: .continueIndependent,
+            queues: [JobSubmission.Queue(name: "default", width: SchedulerCore.maxWorkerSlots)])
+        submission.tasks.reserveCapacity(specs.count)
+        for (index, spec) in specs.enumerated() {
+            var needs: [JobSubmission.Need] = []
+            for need in spec.needs {
+                func item(in outputs: [String], of target: String) throws(JobRequestError) -> Int? {
+                    guard !need.output.isEmpty else { return nil }
+                    guard let item = outputs.firstIndex(of: need.output) else {
+                        throw JobRequestError(
+                            "'\(spec.name)' needs output '\(need.output)' of \(target), which does not declare it")
+                    }
+                    return item
+                }
+                switch need.target {
+                case .name(let name):
+                    guard let other = position[name] else {
+                        throw JobRequestError("'\(spec.name)' needs unknown task '\(name)'")
+                    }
+                    needs.append(
+                        JobSubmission.Need(.batch(other), item: try item(in: specs[other].outputs, of: "'\(name)'")))
+                case .taskID(let id):
+                    guard let found = existing(id) else {
+                        throw JobRequestError("'\(spec.name)' needs task \(id), which does not exist")
+                    }
+                    needs.append(
+                        JobSubmission.Need(.existing(found.id), item: try item(in: found.outputs, of: "task \(id)")))
+                case nil:
+                    throw JobRequestError("'\(spec.name)' has a need with neither a task id nor a name")
+                }
+            }
+            submission.tasks.append(
+                JobSubmission.Task(
+                    name: spec.name, queue: .new(0), spec: Self.coreSpec(spec, role: roles[index], play: request.play),
+                    needs: needs))
+        }
+        self.init(
+            jobName: request.jobName, submission: submission, names: specs.map(\.name), specs: specs,
+            play: request.play)
+    }
+
+    /// What the core needs of a wire spec: order, retries (back-off doubling, capped as in workflow files),
+    /// timeout, outputs, placement and role. Main tasks of a job not yet played are held.
+    package static func coreSpec(_ spec: Trellis_V1_TaskSpec, role: TaskRole, play: Bool) -> TaskSpec {
+        TaskSpec(
+            queue: QueueID(0), priority: Int(spec.priority), partialCount: spec.outputs.count,
+            estimate: spec.estimateSeconds > 0 ? spec.estimateSeconds : nil,
+            retry: RetryPolicy(
+                maxAttempts: Int(spec.retries) + 1, initialBackoff: .milliseconds(Int64(clamping: spec.retryDelayMs)),
+                multiplier: 2, maxBackoff: RetryPolicy.longestWorkflowBackoff),
+            timeout: spec.timeoutMs > 0 ? .milliseconds(Int64(clamping: spec.timeoutMs)) : nil,
+            placement: Placement(
+                type: spec.workerType.isEmpty ? defaultWorkerType : spec.workerType, tags: spec.tags,
+                resources: spec.resources),
+            role: role, held: role == .main && !play)
+    }
+}
