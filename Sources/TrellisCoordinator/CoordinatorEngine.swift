@@ -1,0 +1,508 @@
+internal import TrellisCore
+internal import TrellisEngine
+internal import TrellisProtocol
+
+/// One attempt as the wire names it: the task's wire id, the coordinator session that assigned it, and its
+/// number.
+struct WireAttempt: Hashable, Sendable {
+    var task: UInt64
+    var epoch: UInt64
+    var attempt: Int
+}
+
+/// How an attempt ended, as its worker reports it.
+enum AttemptResult: Hashable, Sendable {
+    case exited(Int32)
+    /// A handler's value: success, passed to dependants as an input.
+    case value([UInt8])
+    case signalled(Int32)
+    case error(String)
+    /// The report carried no result.
+    case missing
+}
+
+/// A task's state as operators see it on the wire.
+enum TaskView: Hashable, Sendable {
+    case created, paused, waiting, ready, assigned, running
+    case succeeded, failed, cancelled, killed, upstreamFailed, skipped
+}
+
+/// What the coordinator must do after handling an input. The loop turns effects into wire messages once the
+/// turn's records are durable.
+enum CoordinatorEffect: Hashable, Sendable {
+    case assign(WorkerID, WireAttempt, job: UInt64, spec: [UInt8], inputs: [String: [UInt8]])
+    case cancel(WorkerID, WireAttempt, grace: Duration)
+    /// Tell a worker its report changed nothing.
+    case stale(WorkerID, WireAttempt)
+    /// A task of `job` changed as operators see it (`output`: the named output it just signalled).
+    case changed(job: UInt64, task: UInt64, output: String?)
+    case jobEnded(UInt64)
+}
+
+/// What the coordinator records beside the core's facts, so that a restart rebuilds what people see and
+/// what workers need: names, payloads, operator flags, attempts as reported, handler values.
+enum CoordinatorRecord: Hashable, Sendable {
+    case fact(TimedFact)
+    case jobNamed(JobID, String, queue: QueueID)
+    case taskAdded(TaskID, job: UInt64, name: String, spec: [UInt8], outputs: [String], parents: [TaskID])
+    case workerNamed(WorkerID, String)
+    case played(TaskID)
+    case paused(TaskID, Bool)
+    case killed(TaskID)
+    case attemptStarted(TaskID, attempt: Int)
+    case attemptEnded(TaskID, attempt: Int, exitCode: Int32?, message: String?, value: [UInt8]?)
+}
+
+/// The coordinator's decisions, around the engine state and with no I/O: requests, worker reports and
+/// deadlines go in with `now`; effects and the records to make durable come out. Every scheduling decision
+/// is the core's; this type translates the wire's vocabulary (played, paused, killed, values, names) and
+/// keeps what operators read.
+struct CoordinatorEngine {
+    struct Task {
+        var job: UInt64
+        var name: String
+        var spec: [UInt8]
+        var outputs: [String]
+        var parents: [TaskID]
+        var played = false
+        var paused = false
+        var killed = false
+        /// The attempt its worker said has started.
+        var startedAttempt = 0
+        var exitCode: Int32?
+        var message: String?
+        var value: [UInt8]?
+    }
+
+    struct Job {
+        var core: JobID
+        var name: String
+        /// The job's one queue, bounded only by worker slots.
+        var queue: QueueID
+        var tasks: [TaskID] = []
+    }
+
+    let epoch: UInt64
+    let cancelGrace: Duration
+    private(set) var state: EngineState
+    private(set) var tasks: [Task] = []
+    /// Jobs by wire id (the core's id; the core's first job is never a wire job).
+    private(set) var jobs: [UInt64: Job] = [:]
+    private(set) var workerNames: [WorkerID: String] = [:]
+    /// The live session of each worker name.
+    private(set) var sessions: [String: WorkerID] = [:]
+    private(set) var unsaved: [CoordinatorRecord] = []
+    private(set) var effects: [CoordinatorEffect] = []
+    private var actions: [SchedulerAction] = []
+
+    /// A new coordinator: its core starts at once (the start is the first fact to journal).
+    init(epoch: UInt64, leaseTimeout: Duration, cancelGrace: Duration) {
+        self.init(epoch: epoch, cancelGrace: cancelGrace, state: EngineState(Self.freshCore(leaseTimeout)))
+        apply(.started, now: .zero)
+    }
+
+    private init(epoch: UInt64, cancelGrace: Duration, state: EngineState) {
+        self.epoch = epoch
+        self.cancelGrace = cancelGrace
+        self.state = state
+    }
+
+    static func freshCore(_ leaseTimeout: Duration) -> SchedulerCore {
+        SchedulerCore(policy: .fifo, execution: .workers(leaseTimeout: leaseTimeout))
+    }
+
+    /// Rebuilds a coordinator from what earlier sessions recorded, as of `now`, for the session `epoch`: the
+    /// core from its facts (leases of the workers it knew re-armed from `now`, retry delays and timeouts kept),
+    /// and names, payloads, flags and values from the rest. A worker of an earlier session that says hello again
+    /// keeps the attempts it still runs; one that stays away is lost when its lease runs out.
+    static func restore(
+        _ records: some Sequence<CoordinatorRecord>, epoch: UInt64, leaseTimeout: Duration, cancelGrace: Duration,
+        now: Duration
+    ) throws(TrellisCoreError) -> CoordinatorEngine {
+        var engine = CoordinatorEngine(
+            epoch: epoch, cancelGrace: cancelGrace, state: EngineState(freshCore(leaseTimeout)))
+        var facts: [TimedFact] = []
+        for record in records {
+            switch record {
+            case .fact(let fact): facts.append(fact)
+            case .jobNamed(let job, let name, let queue):
+                engine.jobs[UInt64(job.rawValue)] = Job(core: job, name: name, queue: queue)
+            case .taskAdded(let id, let job, let name, let spec, let outputs, let parents):
+                engine.remember(id, job: job, name: name, spec: spec, outputs: outputs, parents: parents)
+            case .workerNamed(let worker, let name):
+                engine.workerNames[worker] = name
+                engine.sessions[name] = worker
+            case .played(let id): engine.tasks[id.rawValue].played = true
+            case .paused(let id, let paused): engine.tasks[id.rawValue].paused = paused
+            case .killed(let id): engine.tasks[id.rawValue].killed = true
+            case .attemptStarted(let id, let attempt): engine.tasks[id.rawValue].startedAttempt = attempt
+            case .attemptEnded(let id, _, let exitCode, let message, let value):
+                engine.tasks[id.rawValue].exitCode = exitCode
+                engine.tasks[id.rawValue].message = message
+                engine.tasks[id.rawValue].value = value
+            }
+        }
+        var ignored: [SchedulerAction] = []
+        engine.state = try EngineState.restore(freshCore(leaseTimeout), from: facts, now: now, into: &ignored)
+        engine.sessions = engine.sessions.filter { engine.state.core.isConnected($0.value) }
+        return engine
+    }
+
+    /// The records and effects of the turn so far; the engine keeps no copy.
+    mutating func takeTurn() -> (records: [CoordinatorRecord], effects: [CoordinatorEffect]) {
+        defer {
+            unsaved.removeAll(keepingCapacity: true)
+            effects.removeAll(keepingCapacity: true)
+        }
+        return (unsaved, effects)
+    }
+
+    static func wire(_ task: TaskID) -> UInt64 { JobRequest.wireID(task) }
+
+    func task(wire id: UInt64) -> TaskID? {
+        guard let task = JobRequest.taskID(wire: id), task.rawValue < tasks.count else { return nil }
+        return task
+    }
+
+    // MARK: - Requests
+
+    /// Adds a request's tasks to `job` (0: a new job). Returns the job and the ids of the request's tasks in
+    /// its order, or why nothing was added.
+    mutating func add(
+        _ request: Trellis_V1_AddTasksRequest, to job: UInt64, policy: SchedulingPolicy, now: Duration
+    ) throws(JobRequestError) -> (job: UInt64, ids: [UInt64]) {
+        let converted = try JobRequest(request, policy: policy) { id in
+            self.task(wire: id).map { ExistingTask(id: $0, outputs: self.tasks[$0.rawValue].outputs) }
+        }
+        var target: JobID?
+        var submission = converted.submission
+        if job != 0 {
+            guard let existing = jobs[job] else { throw JobRequestError("there is no job \(job)") }
+            target = existing.core
+            // More tasks join the job's own queue.
+            submission.queues = []
+            for index in submission.tasks.indices { submission.tasks[index].queue = .existing(existing.queue) }
+        }
+        let added: (job: JobID, ids: [TaskID])
+        do {
+            added = try state.submit(submission, to: target, now: now, into: &actions)
+        } catch {
+            throw JobRequestError(error.message)
+        }
+        let wireJob = UInt64(added.job.rawValue)
+        if target == nil {
+            jobs[wireJob] = Job(core: added.job, name: converted.jobName, queue: QueueID(state.core.queueCount - 1))
+        }
+        save()
+        if let queue = jobs[wireJob]?.queue, target == nil {
+            unsaved.append(.jobNamed(added.job, converted.jobName, queue: queue))
+        }
+        for (index, id) in added.ids.enumerated() {
+            let parents = submission.tasks[index].needs.map { need -> TaskID in
+                switch need.target {
+                case .batch(let other): added.ids[other]
+                case .existing(let existing): existing
+                }
+            }
+            let spec = (try? converted.specs[index].serializedBytes()) ?? []
+            remember(
+                id, job: wireJob, name: converted.names[index], spec: spec, outputs: converted.specs[index].outputs,
+                parents: parents)
+            unsaved.append(
+                .taskAdded(
+                    id, job: wireJob, name: converted.names[index], spec: spec, outputs: converted.specs[index].outputs,
+                    parents: parents))
+            if converted.play || submission.tasks[index].spec.role != .main {
+                tasks[id.rawValue].played = true
+                unsaved.append(.played(id))
+            }
+            effects.append(.changed(job: wireJob, task: Self.wire(id), output: nil))
+        }
+        perform(now: now)
+        return (wireJob, added.ids.prefix(request.tasks.count).map(Self.wire))
+    }
+
+    private mutating func remember(
+        _ id: TaskID, job: UInt64, name: String, spec: [UInt8], outputs: [String], parents: [TaskID]
+    ) {
+        precondition(id.rawValue == tasks.count, "Internal inconsistency: task \(id) added out of order")
+        tasks.append(Task(job: job, name: name, spec: spec, outputs: outputs, parents: parents))
+        jobs[job]?.tasks.append(id)
+    }
+
+    /// Applies an operator's change to the tasks `ids` and to those of `job`; returns how many it changed.
+    /// Cancelling a job stops its main work and spares its clean-up, as under `trellis run`; cancelling again
+    /// stops the clean-up.
+    mutating func change(_ change: TaskChange, ids: [TaskID], job: UInt64? = nil, now: Duration) -> Int {
+        var changed = 0
+        var selected = ids
+        if let job, let target = jobs[job] {
+            if change == .cancel || change == .kill {
+                let open = target.tasks.filter { state.core.outcome(of: $0) == nil }
+                if change == .kill { for id in open { kill(id) } }
+                let start = effects.count
+                apply(.jobCancelled(target.core), now: now)
+                perform(now: now)
+                let stopping = Set(
+                    effects[start...].compactMap { effect -> TaskID? in
+                        if case .cancel(_, let ref, _) = effect { return task(wire: ref.task) }
+                        return nil
+                    })
+                for id in open where state.core.outcome(of: id) != nil || stopping.contains(id) {
+                    changed += 1
+                    effects.append(.changed(job: job, task: Self.wire(id), output: nil))
+                }
+            } else {
+                selected += target.tasks
+            }
+        }
+        for id in selected where state.core.outcome(of: id) == nil {
+            switch change {
+            case .play:
+                guard !tasks[id.rawValue].played else { continue }
+                tasks[id.rawValue].played = true
+                unsaved.append(.played(id))
+                if !tasks[id.rawValue].paused { apply(.released(id), now: now) }
+            case .pause:
+                guard !tasks[id.rawValue].paused else { continue }
+                tasks[id.rawValue].paused = true
+                unsaved.append(.paused(id, true))
+                if !state.core.isHeld(id) { apply(.held(id), now: now) }
+            case .resume:
+                guard tasks[id.rawValue].paused else { continue }
+                tasks[id.rawValue].paused = false
+                unsaved.append(.paused(id, false))
+                if tasks[id.rawValue].played { apply(.released(id), now: now) }
+            case .cancel, .kill:
+                if change == .kill { kill(id) }
+                guard apply(.cancelled(id), now: now) == .accepted else { continue }
+            }
+            changed += 1
+            effects.append(.changed(job: tasks[id.rawValue].job, task: Self.wire(id), output: nil))
+        }
+        perform(now: now)
+        return changed
+    }
+
+    private mutating func kill(_ id: TaskID) {
+        guard !tasks[id.rawValue].killed else { return }
+        tasks[id.rawValue].killed = true
+        unsaved.append(.killed(id))
+    }
+
+    func isRunning(_ id: TaskID) -> Bool {
+        if case .running = state.core.state(of: id) { return true }
+        return false
+    }
+
+    // MARK: - Workers
+
+    /// A worker says hello: a new session, or one that replaces the live session of the same name, keeping the
+    /// attempts that session held and the worker still runs. Returns the session and the attempts the worker
+    /// must abandon.
+    mutating func hello(
+        name: String, spec: WorkerSpec, running: [WireAttempt], now: Duration
+    ) throws(TrellisCoreError) -> (worker: WorkerID, abandon: [WireAttempt]) {
+        let worker: WorkerID
+        let keeping = running.compactMap { ref in task(wire: ref.task).map { AttemptRef($0, attempt: ref.attempt) } }
+        if let old = sessions[name], state.core.isConnected(old) {
+            worker = WorkerID(state.core.workerCount)
+            try state.apply(.workerRejoined(old, spec, keeping: keeping), now: now, into: &actions)
+        } else {
+            worker = WorkerID(state.core.workerCount)
+            try state.apply(.workerJoined(spec), now: now, into: &actions)
+        }
+        save()
+        sessions[name] = worker
+        workerNames[worker] = name
+        unsaved.append(.workerNamed(worker, name))
+        let abandon = running.filter { ref in
+            guard let id = task(wire: ref.task) else { return true }
+            return state.core.holder(of: id) != worker || state.core.state(of: id) != .running(attempt: ref.attempt)
+        }
+        perform(now: now)
+        return (worker, abandon)
+    }
+
+    /// Every message from a worker renews its lease; heartbeats are not facts.
+    mutating func heard(from worker: WorkerID, now: Duration) {
+        state.heartbeat(worker, now: now, into: &actions)
+    }
+
+    /// The worker stops taking work (it drains, or its stream closed): its running attempts go on.
+    mutating func drained(_ worker: WorkerID, now: Duration) {
+        apply(.workerDrained(worker), now: now)
+        perform(now: now)
+    }
+
+    /// Whether `worker` holds the current attempt `ref`.
+    func holds(_ worker: WorkerID, _ ref: WireAttempt) -> TaskID? {
+        guard let id = task(wire: ref.task), state.core.holder(of: id) == worker,
+            state.core.state(of: id) == .running(attempt: ref.attempt)
+        else { return nil }
+        return id
+    }
+
+    mutating func started(_ ref: WireAttempt, by worker: WorkerID, now: Duration) {
+        guard let id = holds(worker, ref) else { return effects.append(.stale(worker, ref)) }
+        tasks[id.rawValue].startedAttempt = ref.attempt
+        unsaved.append(.attemptStarted(id, attempt: ref.attempt))
+        effects.append(.changed(job: tasks[id.rawValue].job, task: ref.task, output: nil))
+    }
+
+    mutating func output(_ ref: WireAttempt, name: String, by worker: WorkerID, now: Duration) {
+        guard let id = holds(worker, ref), let item = tasks[id.rawValue].outputs.firstIndex(of: name),
+            apply(.partialResult(id, index: item, attempt: ref.attempt, worker: worker), now: now) == .accepted
+        else { return effects.append(.stale(worker, ref)) }
+        effects.append(.changed(job: tasks[id.rawValue].job, task: ref.task, output: name))
+        perform(now: now)
+    }
+
+    mutating func finished(_ ref: WireAttempt, result: AttemptResult, by worker: WorkerID, now: Duration) {
+        guard let id = task(wire: ref.task) else { return effects.append(.stale(worker, ref)) }
+        let fact: CoreFact
+        var exitCode: Int32?
+        var message: String?
+        var value: [UInt8]?
+        switch result {
+        case .exited(0):
+            exitCode = 0
+            fact = .succeeded(id, attempt: ref.attempt, worker: worker)
+        case .value(let bytes):
+            value = bytes
+            fact = .succeeded(id, attempt: ref.attempt, worker: worker)
+        case .exited(let code):
+            exitCode = code
+            message = "exited with \(code)"
+            fact = .failed(id, attempt: ref.attempt, retryable: true, worker: worker)
+        case .signalled(let signal):
+            message = "killed by signal \(signal)"
+            fact = .failed(id, attempt: ref.attempt, retryable: true, worker: worker)
+        case .error(let error):
+            message = error
+            fact = .failed(id, attempt: ref.attempt, retryable: true, worker: worker)
+        case .missing:
+            message = "the worker reported no result"
+            fact = .failed(id, attempt: ref.attempt, retryable: true, worker: worker)
+        }
+        guard apply(fact, now: now) == .accepted else { return effects.append(.stale(worker, ref)) }
+        if state.core.hasTimedOut(id) { message = "timed out" }
+        tasks[id.rawValue].exitCode = exitCode
+        tasks[id.rawValue].message = message
+        tasks[id.rawValue].value = value
+        unsaved.append(.attemptEnded(id, attempt: ref.attempt, exitCode: exitCode, message: message, value: value))
+        effects.append(.changed(job: tasks[id.rawValue].job, task: ref.task, output: nil))
+        perform(now: now)
+    }
+
+    // MARK: - Deadlines
+
+    /// The earliest deadline the engine keeps: a lease, a retry back-off or a timeout.
+    var nextDeadline: Duration? {
+        let timers = state.timers
+        return [timers.leases.values.min(), timers.retries.values.min(), timers.timeouts.values.min()]
+            .compactMap { $0 }.min()
+    }
+
+    /// Acts on every deadline at or before `now`; returns the workers whose lease ran out.
+    mutating func expire(now: Duration) -> [WorkerID] {
+        let timers = state.timers
+        var lost: [WorkerID] = []
+        for (worker, deadline) in timers.leases.sorted(by: { $0.key < $1.key }) where deadline <= now {
+            if state.leaseExpired(worker, now: now, into: &actions) == .accepted {
+                lost.append(worker)
+                if let name = workerNames[worker], sessions[name] == worker { sessions[name] = nil }
+            }
+        }
+        for (task, deadline) in timers.retries.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where deadline <= now {
+            apply(.retryDue(task), now: now)
+        }
+        for (ref, deadline) in timers.timeouts.sorted(by: { $0.key.task.rawValue < $1.key.task.rawValue })
+        where deadline <= now {
+            apply(.timedOut(ref.task, attempt: ref.attempt), now: now)
+        }
+        save()
+        perform(now: now)
+        return lost
+    }
+
+    // MARK: - The core
+
+    @discardableResult
+    private mutating func apply(_ fact: CoreFact, now: Duration) -> EventDisposition {
+        do {
+            let disposition = try state.apply(fact, now: now, into: &actions)
+            save()
+            return disposition
+        } catch {
+            preconditionFailure("Internal inconsistency: the core refused \(fact), which was checked: \(error)")
+        }
+    }
+
+    /// Moves the facts the core accepted into the turn's records, in order.
+    private mutating func save() {
+        for fact in state.takeUnsaved() { unsaved.append(.fact(fact)) }
+    }
+
+    /// Turns the core's actions into effects.
+    private mutating func perform(now: Duration) {
+        while !actions.isEmpty {
+            let batch = actions
+            actions.removeAll(keepingCapacity: true)
+            for action in batch {
+                switch action {
+                case .assign(let id, let worker, let attempt):
+                    let task = tasks[id.rawValue]
+                    var inputs: [String: [UInt8]] = [:]
+                    for parent in task.parents {
+                        if let value = tasks[parent.rawValue].value { inputs[tasks[parent.rawValue].name] = value }
+                    }
+                    effects.append(
+                        .assign(
+                            worker, WireAttempt(task: Self.wire(id), epoch: epoch, attempt: attempt), job: task.job,
+                            spec: task.spec, inputs: inputs))
+                    effects.append(.changed(job: task.job, task: Self.wire(id), output: nil))
+                case .cancelRunning(let id, let attempt):
+                    guard let worker = state.core.holder(of: id) else { continue }
+                    effects.append(
+                        .cancel(
+                            worker, WireAttempt(task: Self.wire(id), epoch: epoch, attempt: attempt),
+                            grace: tasks[id.rawValue].killed ? .zero : cancelGrace))
+                case .completed(let id, _):
+                    let job = tasks[id.rawValue].job
+                    effects.append(.changed(job: job, task: Self.wire(id), output: nil))
+                    if let core = jobs[job]?.core, state.core.unfinishedCount(of: core) == 0 {
+                        effects.append(.jobEnded(job))
+                    }
+                case .scheduleTimeout, .scheduleRetry, .scheduleLease:
+                    break  // kept by the engine state's timers
+                case .dispatch:
+                    preconditionFailure("Internal inconsistency: a coordinator's core sent \(action)")
+                }
+            }
+        }
+    }
+
+    // MARK: - What operators see
+
+    func view(of id: TaskID) -> TaskView {
+        let task = tasks[id.rawValue]
+        if let outcome = state.core.outcome(of: id) {
+            switch outcome {
+            case .succeeded: return .succeeded
+            case .failed: return .failed
+            case .cancelled: return task.killed ? .killed : .cancelled
+            case .upstreamFailed: return .upstreamFailed
+            case .skipped: return .skipped
+            }
+        }
+        if !task.played { return .created }
+        if task.paused { return .paused }
+        switch state.core.state(of: id) {
+        case .waiting: return .waiting
+        case .ready, .retrying: return .ready
+        case .running(let attempt): return task.startedAttempt == attempt ? .running : .assigned
+        default: return .waiting
+        }
+    }
+}

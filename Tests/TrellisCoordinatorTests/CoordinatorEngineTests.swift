@@ -1,0 +1,373 @@
+import Testing
+import TrellisCore
+import TrellisProtocol
+import TrellisTestKit
+
+@testable import TrellisCoordinator
+
+/// The coordinator's decisions without a network: requests and reports in, effects and records out.
+@Suite("Coordinator engine")
+struct CoordinatorEngineTests {
+    static let lease = Duration.seconds(10)
+
+    static func engine() -> CoordinatorEngine {
+        CoordinatorEngine(epoch: 1, leaseTimeout: lease, cancelGrace: .seconds(5))
+    }
+
+    static func spec(
+        _ name: String, needs: [String] = [], output: (String, String)? = nil, outputs: [String] = [],
+        retries: UInt32 = 0, retryDelayMs: UInt64 = 0
+    ) -> Trellis_V1_TaskSpec {
+        var spec = Trellis_V1_TaskSpec()
+        spec.name = name
+        spec.outputs = outputs
+        spec.retries = retries
+        spec.retryDelayMs = retryDelayMs
+        var shell = Trellis_V1_ShellCommand()
+        shell.command = "run \(name)"
+        spec.shell = shell
+        spec.needs = needs.map { target in
+            var need = Trellis_V1_Need()
+            need.name = target
+            return need
+        }
+        if let (target, name) = output {
+            var need = Trellis_V1_Need()
+            need.name = target
+            need.output = name
+            spec.needs.append(need)
+        }
+        return spec
+    }
+
+    static func request(
+        _ tasks: [Trellis_V1_TaskSpec], play: Bool = true, onFailure: [Trellis_V1_TaskSpec] = []
+    ) -> Trellis_V1_AddTasksRequest {
+        var request = Trellis_V1_AddTasksRequest()
+        request.jobName = "job"
+        request.tasks = tasks
+        request.onFailure = onFailure
+        request.play = play
+        return request
+    }
+
+    /// The assignments among `effects`, as (worker, attempt, inputs).
+    static func assignments(_ effects: [CoordinatorEffect]) -> [(WorkerID, WireAttempt, [String: [UInt8]])] {
+        effects.compactMap { effect in
+            if case .assign(let worker, let ref, _, _, let inputs) = effect { return (worker, ref, inputs) }
+            return nil
+        }
+    }
+
+    static func stale(_ effects: [CoordinatorEffect]) -> [WireAttempt] {
+        effects.compactMap { effect in
+            if case .stale(_, let ref) = effect { return ref }
+            return nil
+        }
+    }
+
+    static func worker(
+        _ engine: inout CoordinatorEngine, _ name: String, slots: Int = 1, now: Duration = .zero
+    )
+        throws -> WorkerID
+    {
+        try engine.hello(name: name, spec: WorkerSpec(type: "blocking", slots: slots), running: [], now: now).worker
+    }
+
+    @Test func aJobRunsToItsEndAndAHandlersValueReachesItsDependant() throws {
+        var engine = Self.engine()
+        let (job, ids) = try engine.add(
+            Self.request([Self.spec("a"), Self.spec("b", needs: ["a"])]), to: 0, policy: .fifo, now: .zero)
+        #expect(ids == [1, 2])
+        #expect(engine.view(of: TaskID(1)) == .waiting)
+        #expect(engine.view(of: TaskID(0)) == .ready)
+        let worker = try Self.worker(&engine, "w1")
+        var turn = engine.takeTurn()
+        let first = try #require(Self.assignments(turn.effects).first)
+        #expect(first.0 == worker)
+        #expect(first.1 == WireAttempt(task: 1, epoch: 1, attempt: 1))
+        #expect(engine.view(of: TaskID(0)) == .assigned)
+        engine.started(first.1, by: worker, now: .seconds(1))
+        #expect(engine.view(of: TaskID(0)) == .running)
+        engine.finished(first.1, result: .value([4, 2]), by: worker, now: .seconds(2))
+        turn = engine.takeTurn()
+        let second = try #require(Self.assignments(turn.effects).first)
+        #expect(second.1.task == 2)
+        #expect(second.2 == ["a": [4, 2]], "the value of what b needs comes with its assignment")
+        engine.finished(second.1, result: .exited(0), by: worker, now: .seconds(3))
+        turn = engine.takeTurn()
+        #expect(turn.effects.contains(.jobEnded(job)))
+        #expect(engine.view(of: TaskID(1)) == .succeeded)
+        #expect(turn.records.contains { if case .attemptEnded(TaskID(1), 1, 0, nil, nil) = $0 { true } else { false } })
+    }
+
+    @Test func createdTasksWaitForPlayAndPausedOnesForResume() throws {
+        var engine = Self.engine()
+        let worker = try Self.worker(&engine, "w1", slots: 4)
+        let (job, _) = try engine.add(
+            Self.request([Self.spec("a"), Self.spec("b")], play: false), to: 0, policy: .fifo, now: .zero)
+        #expect(engine.view(of: TaskID(0)) == .created)
+        #expect(Self.assignments(engine.takeTurn().effects).isEmpty, "nothing runs before play")
+        #expect(engine.change(.pause, ids: [TaskID(1)], now: .seconds(1)) == 1)
+        #expect(engine.change(.play, ids: [], job: job, now: .seconds(2)) == 2)
+        #expect(engine.view(of: TaskID(1)) == .paused)
+        let played = Self.assignments(engine.takeTurn().effects)
+        #expect(played.map(\.1.task) == [1])
+        #expect(engine.change(.resume, ids: [TaskID(1)], now: .seconds(3)) == 1)
+        #expect(engine.change(.resume, ids: [TaskID(1)], now: .seconds(3)) == 0, "already resumed")
+        #expect(Self.assignments(engine.takeTurn().effects).map(\.1.task) == [2])
+        _ = worker
+    }
+
+    @Test func onlyTheHolderOfTheCurrentAttemptIsHeard() throws {
+        var engine = Self.engine()
+        _ = try engine.add(Self.request([Self.spec("a", outputs: ["half"])]), to: 0, policy: .fifo, now: .zero)
+        let holder = try Self.worker(&engine, "holder")
+        let other = try Self.worker(&engine, "other")
+        let ref = try #require(Self.assignments(engine.takeTurn().effects).first).1
+        engine.started(ref, by: other, now: .seconds(1))
+        engine.output(ref, name: "half", by: other, now: .seconds(1))
+        engine.finished(ref, result: .exited(3), by: other, now: .seconds(1))
+        var old = ref
+        old.attempt = 0
+        engine.finished(old, result: .exited(0), by: holder, now: .seconds(1))
+        engine.output(ref, name: "not-declared", by: holder, now: .seconds(1))
+        let turn = engine.takeTurn()
+        #expect(Self.stale(turn.effects).count == 5)
+        #expect(turn.records.isEmpty, "a stale report changes nothing")
+        #expect(engine.view(of: TaskID(0)) == .assigned)
+    }
+
+    /// The core's rule, which the old coordinator broke: an output already signalled stays signalled, so its
+    /// dependant runs even when the producer fails afterwards.
+    @Test func aSignalledOutputFeedsItsDependantEvenIfTheProducerFails() throws {
+        var engine = Self.engine()
+        _ = try engine.add(
+            Self.request([
+                Self.spec("producer", outputs: ["early", "late"]),
+                Self.spec("uses-early", output: ("producer", "early")),
+                Self.spec("uses-late", output: ("producer", "late")),
+                Self.spec("uses-all", needs: ["producer"]),
+            ]), to: 0, policy: .fifo, now: .zero)
+        let worker = try Self.worker(&engine, "w", slots: 4)
+        let ref = try #require(Self.assignments(engine.takeTurn().effects).first).1
+        engine.output(ref, name: "early", by: worker, now: .seconds(1))
+        #expect(Self.assignments(engine.takeTurn().effects).map(\.1.task) == [2], "released while the producer runs")
+        engine.finished(ref, result: .exited(1), by: worker, now: .seconds(2))
+        _ = engine.takeTurn()
+        #expect(engine.view(of: TaskID(0)) == .failed)
+        #expect(engine.view(of: TaskID(1)) == .assigned)
+        #expect(engine.view(of: TaskID(2)) == .upstreamFailed)
+        #expect(engine.view(of: TaskID(3)) == .upstreamFailed)
+    }
+
+    @Test func aLostWorkersAttemptRunsAgainElsewhereWithoutUsingARetry() throws {
+        var engine = Self.engine()
+        _ = try engine.add(Self.request([Self.spec("a")]), to: 0, policy: .fifo, now: .zero)
+        let ghost = try Self.worker(&engine, "ghost")
+        let ref = try #require(Self.assignments(engine.takeTurn().effects).first).1
+        let good = try Self.worker(&engine, "good", now: .seconds(1))
+        engine.heard(from: good, now: .seconds(9))
+        #expect(engine.nextDeadline == Self.lease)
+        #expect(engine.expire(now: Self.lease) == [ghost])
+        let again = try #require(Self.assignments(engine.takeTurn().effects).first)
+        #expect(again.0 == good)
+        #expect(again.1.attempt == 2)
+        engine.finished(ref, result: .exited(0), by: ghost, now: .seconds(11))
+        #expect(Self.stale(engine.takeTurn().effects) == [ref], "the lost worker's late report is stale")
+        engine.finished(again.1, result: .exited(0), by: good, now: .seconds(12))
+        #expect(engine.view(of: TaskID(0)) == .succeeded, "no retries were configured, and none was used")
+    }
+
+    @Test func aRetryWaitsOutItsBackOffShownAsReady() throws {
+        var engine = Self.engine()
+        _ = try engine.add(
+            Self.request([Self.spec("flaky", retries: 1, retryDelayMs: 4_000)]), to: 0, policy: .fifo, now: .zero)
+        let worker = try Self.worker(&engine, "w")
+        let ref = try #require(Self.assignments(engine.takeTurn().effects).first).1
+        engine.finished(ref, result: .exited(2), by: worker, now: .seconds(1))
+        #expect(Self.assignments(engine.takeTurn().effects).isEmpty)
+        #expect(engine.view(of: TaskID(0)) == .ready)
+        engine.heard(from: worker, now: .seconds(4))
+        #expect(engine.nextDeadline == .seconds(5))
+        _ = engine.expire(now: .seconds(5))
+        #expect(Self.assignments(engine.takeTurn().effects).map(\.1.attempt) == [2])
+    }
+
+    @Test func cancellingAJobSparesItsCleanUpAndKillingShowsKilled() throws {
+        var engine = Self.engine()
+        let (job, _) = try engine.add(
+            Self.request([Self.spec("long"), Self.spec("after", needs: ["long"])], onFailure: [Self.spec("clean")]),
+            to: 0, policy: .fifo, now: .zero)
+        let worker = try Self.worker(&engine, "w", slots: 2)
+        let ref = try #require(Self.assignments(engine.takeTurn().effects).first).1
+        #expect(engine.change(.kill, ids: [], job: job, now: .seconds(1)) == 2)
+        let turn = engine.takeTurn()
+        #expect(turn.effects.contains(.cancel(worker, ref, grace: .zero)))
+        #expect(engine.view(of: TaskID(0)) == .assigned, "final only once its process has stopped")
+        engine.finished(ref, result: .signalled(9), by: worker, now: .seconds(2))
+        #expect(engine.view(of: TaskID(0)) == .killed)
+        #expect(engine.view(of: TaskID(1)) == .killed)
+        #expect(Self.assignments(engine.takeTurn().effects).map(\.1.task) == [3], "the clean-up runs")
+        #expect(engine.change(.cancel, ids: [], job: job, now: .seconds(3)) == 1, "a second cancel stops it")
+    }
+
+    @Test func aRefusedRequestAddsNothingAndUsesNoJob() throws {
+        var engine = Self.engine()
+        #expect(throws: JobRequestError.self) {
+            try engine.add(Self.request([Self.spec("a", needs: ["ghost"])]), to: 0, policy: .fifo, now: .zero)
+        }
+        #expect(throws: JobRequestError.self) {
+            try engine.add(Self.request([Self.spec("a")]), to: 7, policy: .fifo, now: .zero)
+        }
+        #expect(engine.takeTurn().records.count == 1, "only the core's start")
+        let (job, _) = try engine.add(Self.request([Self.spec("a")]), to: 0, policy: .fifo, now: .zero)
+        #expect(job == 1)
+        var later = Self.spec("b")
+        var byID = Trellis_V1_Need()
+        byID.taskID = 1
+        later.needs = [byID]
+        let (same, more) = try engine.add(Self.request([later]), to: job, policy: .fifo, now: .zero)
+        #expect(same == job)
+        #expect(more == [2])
+    }
+
+    /// A coordinator restarted from its records: the same views, a worker that says hello again keeps the
+    /// attempt it still runs, and a retry keeps its deadline.
+    @Test func aRestartRebuildsTheStateFromItsRecords() throws {
+        var engine = Self.engine()
+        var records: [CoordinatorRecord] = []
+        func turn() -> [CoordinatorEffect] {
+            let turn = engine.takeTurn()
+            records += turn.records
+            return turn.effects
+        }
+        _ = try engine.add(
+            Self.request([Self.spec("runs"), Self.spec("flaky", retries: 1, retryDelayMs: 60_000), Self.spec("held")]),
+            to: 0, policy: .fifo, now: .zero)
+        _ = engine.change(.pause, ids: [TaskID(2)], now: .zero)
+        let worker = try Self.worker(&engine, "w", slots: 2)
+        let refs = Self.assignments(turn()).map(\.1)
+        #expect(refs.map(\.task) == [1, 2])
+        engine.started(refs[0], by: worker, now: .seconds(1))
+        engine.finished(refs[1], result: .exited(1), by: worker, now: .seconds(2))
+        _ = turn()
+        var restored = try CoordinatorEngine.restore(
+            records, epoch: 2, leaseTimeout: Self.lease, cancelGrace: .seconds(5), now: .seconds(30))
+        #expect(restored.view(of: TaskID(0)) == .running)
+        #expect(restored.view(of: TaskID(1)) == .ready)
+        #expect(restored.view(of: TaskID(2)) == .paused)
+        #expect(restored.nextDeadline == .seconds(40), "the worker's lease is re-armed from the restart")
+        let hello = try restored.hello(
+            name: "w", spec: WorkerSpec(type: "blocking", slots: 2), running: [refs[0]], now: .seconds(31))
+        #expect(hello.abandon.isEmpty)
+        #expect(Self.assignments(restored.takeTurn().effects).isEmpty, "the retry keeps its back-off")
+        restored.finished(refs[0], result: .exited(0), by: hello.worker, now: .seconds(32))
+        #expect(restored.view(of: TaskID(0)) == .succeeded)
+        restored.heard(from: hello.worker, now: .seconds(60))
+        _ = restored.expire(now: .seconds(62))
+        #expect(
+            Self.assignments(restored.takeTurn().effects).map(\.1) == [WireAttempt(task: 2, epoch: 2, attempt: 2)])
+    }
+}
+
+/// Seeded random runs: requests, workers joining and going silent, reports (some from the wrong worker),
+/// operator changes and deadlines. After every step, a coordinator restored from the records so far shows every
+/// task as the live one does, and no attempt is held by two workers.
+@Suite("Coordinator engine, seeded")
+struct CoordinatorEngineRandomTests {
+    @Test(arguments: 1...40 as ClosedRange<UInt64>)
+    func aRestoreAlwaysShowsWhatTheLiveEngineShows(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        var engine = CoordinatorEngine(epoch: 1, leaseTimeout: .seconds(10), cancelGrace: .seconds(1))
+        var records: [CoordinatorRecord] = []
+        var running: [WireAttempt: WorkerID] = [:]
+        var workers: [WorkerID] = []
+        var jobs: [UInt64] = []
+        var now = Duration.zero
+        var assigned = 0
+        func turn() {
+            let turn = engine.takeTurn()
+            records += turn.records
+            for effect in turn.effects {
+                if case .assign(let worker, let ref, _, _, _) = effect {
+                    #expect(running[ref] == nil, "attempt \(ref) assigned twice")
+                    running[ref] = worker
+                    assigned += 1
+                }
+            }
+        }
+        for step in 0..<120 {
+            now += .milliseconds(Int64.random(in: 0...1_500, using: &rng))
+            switch Int.random(in: 0..<10, using: &rng) {
+            case 0, 1:
+                var request = Trellis_V1_AddTasksRequest()
+                request.play = Bool.random(using: &rng) || Bool.random(using: &rng)
+                for index in 0..<Int.random(in: 1...4, using: &rng) {
+                    var spec = CoordinatorEngineTests.spec(
+                        "s\(step)t\(index)", retries: UInt32.random(in: 0...1, using: &rng),
+                        retryDelayMs: UInt64.random(in: 0...3_000, using: &rng))
+                    if index > 0, Bool.random(using: &rng) {
+                        var need = Trellis_V1_Need()
+                        need.name = "s\(step)t\(Int.random(in: 0..<index, using: &rng))"
+                        spec.needs = [need]
+                    }
+                    if Bool.random(using: &rng) { spec.outputs = ["o"] }
+                    request.tasks.append(spec)
+                }
+                if Int.random(in: 0..<4, using: &rng) == 0 {
+                    request.onFailure = [CoordinatorEngineTests.spec("s\(step)clean")]
+                }
+                let target = jobs.isEmpty || Bool.random(using: &rng) ? 0 : jobs.randomElement(using: &rng)!
+                if target != 0 { request.onFailure = [] }
+                if let (job, _) = try? engine.add(request, to: target, policy: .fifo, now: now), target == 0 {
+                    jobs.append(job)
+                }
+            case 2:
+                let name = "w\(Int.random(in: 0..<4, using: &rng))"
+                let held = running.filter { engine.workerNames[$0.value] == name }.map(\.key)
+                let hello = try engine.hello(
+                    name: name, spec: WorkerSpec(type: "blocking", slots: Int.random(in: 1...3, using: &rng)),
+                    running: held, now: now)
+                for ref in held where engine.holds(hello.worker, ref) == nil { running[ref] = nil }
+                for ref in held where engine.holds(hello.worker, ref) != nil { running[ref] = hello.worker }
+                workers.append(hello.worker)
+            case 3, 4, 5:
+                guard let (ref, holder) = running.randomElement(using: &rng) else { break }
+                let reporter = Int.random(in: 0..<8, using: &rng) == 0 ? workers.randomElement(using: &rng)! : holder
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0: engine.started(ref, by: reporter, now: now)
+                case 1: engine.output(ref, name: "o", by: reporter, now: now)
+                default:
+                    let result: AttemptResult = Bool.random(using: &rng) ? .exited(0) : .exited(1)
+                    engine.finished(ref, result: result, by: reporter, now: now)
+                    if reporter == holder { running[ref] = nil }
+                }
+            case 6:
+                guard let job = jobs.randomElement(using: &rng) else { break }
+                let change: TaskChange = [.play, .pause, .resume, .cancel, .kill].randomElement(using: &rng)!
+                let ids = engine.tasks.indices.filter { _ in Int.random(in: 0..<5, using: &rng) == 0 }.map {
+                    TaskID($0)
+                }
+                _ = engine.change(change, ids: ids, job: Bool.random(using: &rng) ? job : nil, now: now)
+            default:
+                for worker in workers where engine.state.core.isConnected(worker) && Bool.random(using: &rng) {
+                    engine.heard(from: worker, now: now)
+                }
+                for lost in engine.expire(now: now) { running = running.filter { $0.value != lost } }
+            }
+            turn()
+            for (ref, worker) in running where engine.holds(worker, ref) == nil { running[ref] = nil }
+            let restored = try CoordinatorEngine.restore(
+                records, epoch: 2, leaseTimeout: .seconds(10), cancelGrace: .seconds(1), now: now)
+            for index in engine.tasks.indices {
+                #expect(
+                    restored.view(of: TaskID(index)) == engine.view(of: TaskID(index)),
+                    "seed \(seed) step \(step) task \(index)")
+            }
+            #expect(restored.tasks.map(\.value) == engine.tasks.map(\.value))
+            #expect(restored.state.core.unfinishedCount == engine.state.core.unfinishedCount)
+        }
+        #expect(assigned > 0, "seed \(seed) ran nothing")
+    }
+}
