@@ -99,7 +99,7 @@ let package = Package(
         .target(
             name: "TrellisCoordinator",
             dependencies: [
-                "TrellisCore", "TrellisStore", "TrellisProtocol",
+                "TrellisCore", "TrellisStore", "TrellisProtocol", "TrellisEngine", "TrellisJournal",
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -175,7 +175,7 @@ let package = Package(
             name: "TrellisCoordinatorTests",
             dependencies: [
                 "TrellisCoordinator", "TrellisWorker", "TrellisProtocol", "TrellisStore", "TrellisSQLite",
-                "TrellisTestKit", "TrellisEngine", "TrellisCore",
+                "TrellisTestKit", "TrellisEngine", "TrellisCore", "TrellisJournal",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

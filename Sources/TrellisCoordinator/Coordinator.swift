@@ -2,8 +2,8 @@ internal import Foundation
 internal import GRPCCore
 internal import Synchronization
 internal import TrellisCore
+public import TrellisJournal
 internal import TrellisProtocol
-public import TrellisStore
 
 /// Settings of a coordinator.
 public struct CoordinatorConfiguration: Sendable {
@@ -28,21 +28,22 @@ public struct CoordinatorConfiguration: Sendable {
     }
 }
 
-/// The coordinator: one loop that owns the dispatch core and the in-memory view of unfinished tasks, fed
-/// by the gRPC services through an inbox. Each turn takes everything that arrived since the last one,
-/// applies it to the store in one transaction (group commit), places ready tasks, records the assignments
-/// in a second transaction and only then sends them. It waits on its inbox and on the earliest lease or
-/// retry deadline, never polls.
+/// The coordinator: one loop that owns the engine (the scheduling core and what the coordinator keeps around
+/// it), fed by the gRPC services through an inbox. Each turn takes everything that arrived since the last
+/// one, lets the engine act on it, appends the turn's records to the journal in one transaction (group commit)
+/// and only then sends assignments and answers. A restart replays the journal. It waits on its inbox and on
+/// the engine's earliest deadline (a lease, a retry back-off, a timeout), never polls.
 ///
 /// ```swift
-/// let coordinator = Coordinator(store: try SQLiteCoordinatorStore(path: "trellis.db"), clock: .continuous)
+/// let journal = try SQLiteJournal<CoordinatorRecord>(path: "trellis.db")
+/// let coordinator = Coordinator(journal: journal, clock: ContinuousClock())
 /// try await withThrowingDiscardingTaskGroup { group in
 ///     group.addTask { try await coordinator.run() }
 ///     // serve `coordinator.services` over gRPC
 /// }
 /// ```
 public final class Coordinator<C: Clock>: Sendable where C.Duration == Duration {
-    let store: any CoordinatorStore
+    let journal: any Journal<CoordinatorRecord>
     let clock: C
     let configuration: CoordinatorConfiguration
     struct Inbox {
@@ -57,8 +58,10 @@ public final class Coordinator<C: Clock>: Sendable where C.Duration == Duration 
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    public init(store: any CoordinatorStore, clock: C, configuration: CoordinatorConfiguration = .init()) {
-        self.store = store
+    public init(
+        journal: any Journal<CoordinatorRecord>, clock: C, configuration: CoordinatorConfiguration = .init()
+    ) {
+        self.journal = journal
         self.clock = clock
         self.configuration = configuration
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -67,11 +70,11 @@ public final class Coordinator<C: Clock>: Sendable where C.Duration == Duration 
     /// Begins a session (the epoch goes up) and serves until cancelled.
     public func run() async throws {
         let start = clock.now
-        var loop = try CoordinatorLoop(
-            store: store, configuration: configuration, now: { start.duration(to: self.clock.now).seconds })
+        var loop = try await CoordinatorLoop.open(
+            journal: journal, configuration: configuration, elapsed: { start.duration(to: self.clock.now) })
         defer { loop.shutdown() }
         defer { refuseWaiting() }
-        var timer: (deadline: Double, task: Task<Void, Never>)?
+        var timer: (deadline: Duration, task: Task<Void, Never>)?
         defer { timer?.task.cancel() }
         for await _ in wakeups {
             let (batch, waiting) = inbox.withLock { inbox in
@@ -83,10 +86,10 @@ public final class Coordinator<C: Clock>: Sendable where C.Duration == Duration 
             // Room again: the services that waited try once more.
             for sender in waiting { sender.resume() }
             if batch.contains(where: { if case .timer = $0 { true } else { false } }) { timer = nil }
-            try loop.handle(batch)
-            if let deadline = loop.nextDeadline, deadline < timer?.deadline ?? .infinity {
+            try await loop.handle(batch)
+            if let deadline = loop.nextDeadline, timer.map({ deadline < $0.deadline }) ?? true {
                 timer?.task.cancel()
-                let instant = start.advanced(by: .seconds(deadline))
+                let instant = start.advanced(by: max(.zero, deadline - loop.timeBase))
                 timer = (
                     deadline,
                     Task { [clock] in
@@ -185,6 +188,8 @@ extension CoordinatorInput {
         case .change(_, _, let reply): reply(.failure(error))
         case .broadcast(_, _, let reply): reply(.failure(error))
         case .listWorkers(let reply): reply(.failure(error))
+        case .listTasks(_, let reply): reply(.failure(error))
+        case .showTask(_, let reply): reply(.failure(error))
         case .watch(_, let watcher): watcher.finish(throwing: error)
         case .report, .disconnected, .timer: break
         }
@@ -202,6 +207,8 @@ enum CoordinatorInput: Sendable {
     case watch(job: UInt64, JobWatcher)
     case broadcast(type: String, message: String, reply: Reply<Int>)
     case listWorkers(reply: Reply<[Trellis_V1_WorkerInfo]>)
+    case listTasks(Trellis_V1_ListTasksRequest, reply: Reply<Trellis_V1_ListTasksResponse>)
+    case showTask(UInt64, reply: Reply<Trellis_V1_TaskInfo>)
     case timer
 }
 

@@ -39,20 +39,6 @@ enum CoordinatorEffect: Hashable, Sendable {
     case jobEnded(UInt64)
 }
 
-/// What the coordinator records beside the core's facts, so that a restart rebuilds what people see and
-/// what workers need: names, payloads, operator flags, attempts as reported, handler values.
-enum CoordinatorRecord: Hashable, Sendable {
-    case fact(TimedFact)
-    case jobNamed(JobID, String, queue: QueueID)
-    case taskAdded(TaskID, job: UInt64, name: String, spec: [UInt8], outputs: [String], parents: [TaskID])
-    case workerNamed(WorkerID, String)
-    case played(TaskID)
-    case paused(TaskID, Bool)
-    case killed(TaskID)
-    case attemptStarted(TaskID, attempt: Int)
-    case attemptEnded(TaskID, attempt: Int, exitCode: Int32?, message: String?, value: [UInt8]?)
-}
-
 /// The coordinator's decisions, around the engine state and with no I/O: requests, worker reports and
 /// deadlines go in with `now`; effects and the records to make durable come out. Every scheduling decision
 /// is the core's; this type translates the wire's vocabulary (played, paused, killed, values, names) and
@@ -69,6 +55,8 @@ struct CoordinatorEngine {
         var killed = false
         /// The attempt its worker said has started.
         var startedAttempt = 0
+        /// The worker of the latest attempt.
+        var worker: String?
         var exitCode: Int32?
         var message: String?
         var value: [UInt8]?
@@ -124,6 +112,7 @@ struct CoordinatorEngine {
         var facts: [TimedFact] = []
         for record in records {
             switch record {
+            case .origin: break
             case .fact(let fact): facts.append(fact)
             case .jobNamed(let job, let name, let queue):
                 engine.jobs[UInt64(job.rawValue)] = Job(core: job, name: name, queue: queue)
@@ -136,6 +125,7 @@ struct CoordinatorEngine {
             case .paused(let id, let paused): engine.tasks[id.rawValue].paused = paused
             case .killed(let id): engine.tasks[id.rawValue].killed = true
             case .attemptStarted(let id, let attempt): engine.tasks[id.rawValue].startedAttempt = attempt
+            case .assigned(let id, let worker): engine.tasks[id.rawValue].worker = engine.workerNames[worker]
             case .attemptEnded(let id, _, let exitCode, let message, let value):
                 engine.tasks[id.rawValue].exitCode = exitCode
                 engine.tasks[id.rawValue].message = message
@@ -259,7 +249,8 @@ struct CoordinatorEngine {
         for id in selected where state.core.outcome(of: id) == nil {
             switch change {
             case .play:
-                guard !tasks[id.rawValue].played else { continue }
+                // A paused task is played once resumed.
+                guard !tasks[id.rawValue].played, !tasks[id.rawValue].paused else { continue }
                 tasks[id.rawValue].played = true
                 unsaved.append(.played(id))
                 if !tasks[id.rawValue].paused { apply(.released(id), now: now) }
@@ -324,6 +315,15 @@ struct CoordinatorEngine {
         return (worker, abandon)
     }
 
+    /// After a restart, the workers of the earlier session take no new work until they say hello again (their
+    /// stream is gone); what they run goes on until their lease runs out.
+    mutating func holdBackEarlierSessions(now: Duration) {
+        for index in 0..<state.core.workerCount where state.core.isAccepting(WorkerID(index)) {
+            apply(.workerDrained(WorkerID(index)), now: now)
+        }
+        perform(now: now)
+    }
+
     /// Every message from a worker renews its lease; heartbeats are not facts.
     mutating func heard(from worker: WorkerID, now: Duration) {
         state.heartbeat(worker, now: now, into: &actions)
@@ -386,7 +386,6 @@ struct CoordinatorEngine {
             fact = .failed(id, attempt: ref.attempt, retryable: true, worker: worker)
         }
         guard apply(fact, now: now) == .accepted else { return effects.append(.stale(worker, ref)) }
-        if state.core.hasTimedOut(id) { message = "timed out" }
         tasks[id.rawValue].exitCode = exitCode
         tasks[id.rawValue].message = message
         tasks[id.rawValue].value = value
@@ -452,6 +451,8 @@ struct CoordinatorEngine {
             for action in batch {
                 switch action {
                 case .assign(let id, let worker, let attempt):
+                    tasks[id.rawValue].worker = workerNames[worker]
+                    unsaved.append(.assigned(id, worker))
                     let task = tasks[id.rawValue]
                     var inputs: [String: [UInt8]] = [:]
                     for parent in task.parents {
@@ -496,8 +497,8 @@ struct CoordinatorEngine {
             case .skipped: return .skipped
             }
         }
-        if !task.played { return .created }
         if task.paused { return .paused }
+        if !task.played { return .created }
         switch state.core.state(of: id) {
         case .waiting: return .waiting
         case .ready, .retrying: return .ready

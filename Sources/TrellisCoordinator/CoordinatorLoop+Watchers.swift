@@ -1,109 +1,148 @@
 internal import Foundation
 internal import GRPCCore
+internal import SwiftProtobuf
 internal import TrellisCore
 internal import TrellisProtocol
-internal import TrellisStore
 
-/// Job watchers and worker listings: what operators see of the loop's state.
+/// What operators see of the loop's state: job watchers, task listings, workers.
 extension CoordinatorLoop {
-    mutating func watch(_ job: UInt64, _ continuation: JobWatcher) throws {
-        var after: UInt64 = 0
-        while true {
-            let page = try store.tasks(states: [], job: job, afterID: after, limit: 10_000)
-            if after == 0 && page.isEmpty && jobOpen[job] == nil {
-                continuation.finish(throwing: RPCError(code: .notFound, message: "there is no job \(job)"))
-                return
-            }
-            for task in page { continuation.yield(Self.event(task)) }
-            guard let last = page.last else { break }
-            after = last.id
+    mutating func watch(_ job: UInt64, _ watcher: JobWatcher) {
+        guard let record = engine.jobs[job] else {
+            watcher.finish(throwing: RPCError(code: .notFound, message: "there is no job \(job)"))
+            return
         }
-        if (jobOpen[job] ?? 0) == 0 {
+        for task in record.tasks { watcher.yield(event(task)) }
+        if engine.state.core.unfinishedCount(of: record.core) == 0 {
             var end = Trellis_V1_JobEvent()
             end.jobEnded = true
-            continuation.yield(end)
-            continuation.finish()
+            end.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
+            watcher.yield(end)
+            watcher.finish()
         } else {
-            watchers[job, default: []].append(continuation)
+            watchers[job, default: []].append(watcher)
         }
     }
 
-    /// Tells the watchers of the changed tasks' jobs. A change whose new state is known is described from
-    /// memory; one that is not (a failure, a cancellation, an end passed on from a needed task) is read.
-    mutating func notifyWatchers(
-        _ changes: [(UInt64, RemoteTaskState?)], outputs: [(UInt64, String)], ended gone: [UInt64: Entry]
-    ) {
-        guard !watchers.isEmpty else { return }
-        var finished = Set<UInt64>()
-        let time = UInt64(Date().timeIntervalSince1970 * 1000)
-        func describe(_ id: UInt64, _ state: RemoteTaskState?) -> (UInt64, Trellis_V1_JobEvent)? {
-            guard let entry = entries[id] ?? gone[id], watchers[entry.job] != nil else { return nil }
-            if let state {
-                var event = Trellis_V1_JobEvent()
-                event.taskID = id
-                event.taskName = entry.name
-                event.state = Trellis_V1_TaskState(state)
-                event.attempt = UInt32(entry.attempt)
-                if let worker = entry.worker, let link = workerConnection[worker].flatMap({ connections[$0] }) {
-                    event.worker = link.name
-                }
-                event.timeMs = time
-                return (entry.job, event)
-            }
-            guard let task = try? store.task(id) else { return nil }
-            return (task.job, Self.event(task))
-        }
-        for (id, state) in changes {
-            guard let (job, event) = describe(id, state) else { continue }
-            for watcher in watchers[job] ?? [] { watcher.yield(event) }
-            if (jobOpen[job] ?? 0) == 0 { finished.insert(job) }
-        }
-        for (id, name) in outputs {
-            guard let (job, described) = describe(id, .running) else { continue }
-            var event = described
-            event.output = name
-            for watcher in watchers[job] ?? [] { watcher.yield(event) }
-        }
-        for job in finished {
-            var end = Trellis_V1_JobEvent()
-            end.jobEnded = true
-            end.timeMs = time
-            for watcher in watchers.removeValue(forKey: job) ?? [] {
-                watcher.yield(end)
-                watcher.finish()
-            }
-        }
-    }
-
-    static func event(_ task: RemoteTask) -> Trellis_V1_JobEvent {
+    func event(_ id: TaskID) -> Trellis_V1_JobEvent {
+        let task = engine.tasks[id.rawValue]
         var event = Trellis_V1_JobEvent()
-        event.taskID = task.id
+        event.taskID = CoordinatorEngine.wire(id)
         event.taskName = task.name
-        event.state = Trellis_V1_TaskState(task)
-        event.attempt = UInt32(task.attempt)
-        event.worker = task.worker ?? ""
-        event.message = task.message ?? ""
-        event.timeMs = UInt64(((task.finishedAt ?? task.startedAt ?? task.createdAt) * 1000).rounded())
+        event.state = Trellis_V1_TaskState(engine.view(of: id))
+        event.attempt = UInt32(clamping: engine.state.core.attemptCount(of: id))
+        event.worker = holderName(id) ?? ""
+        event.message = message(id) ?? ""
+        event.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
         return event
     }
 
-    func workerInfos() throws -> [Trellis_V1_WorkerInfo] {
-        try store.workers().map { worker in
+    /// The worker running the task, or the one that ran its latest attempt.
+    func holderName(_ id: TaskID) -> String? {
+        engine.state.core.holder(of: id).flatMap { engine.workerNames[$0] } ?? engine.tasks[id.rawValue].worker
+    }
+
+    /// Why a task ended as it did, in words.
+    func message(_ id: TaskID) -> String? {
+        let task = engine.tasks[id.rawValue]
+        switch engine.state.core.outcome(of: id) {
+        case .upstreamFailed(let root)?:
+            return "upstream task \(engine.tasks[root.rawValue].name) failed"
+        case .cancelled(let cause?)?:
+            return "cancelled (because of \(engine.tasks[cause.rawValue].name))"
+        case .skipped?:
+            return engine.state.core.finaleDecision(of: engine.state.core.job(of: id)) == .onSuccess
+                ? "not needed: every task succeeded" : "not needed: a task did not succeed"
+        case .failed(.timedOut)?:
+            let spec = try? Trellis_V1_TaskSpec(serializedBytes: task.spec)
+            let limit = spec.map { DurationText.spelled(.milliseconds(Int64(clamping: $0.timeoutMs))) } ?? "its limit"
+            return "timed out after \(limit)"
+        case .failed(.missingPartialResults)?:
+            return "ended without signalling every declared output (\(task.outputs.joined(separator: ", ")))"
+        default:
+            return task.message
+        }
+    }
+
+    func info(_ id: TaskID) -> Trellis_V1_TaskInfo {
+        let task = engine.tasks[id.rawValue]
+        var info = Trellis_V1_TaskInfo()
+        info.id = CoordinatorEngine.wire(id)
+        info.jobID = task.job
+        info.name = task.name
+        info.state = Trellis_V1_TaskState(engine.view(of: id))
+        if let spec = try? Trellis_V1_TaskSpec(serializedBytes: task.spec) { info.spec = spec }
+        info.attempts = UInt32(clamping: engine.state.core.attemptCount(of: id))
+        info.worker = holderName(id) ?? ""
+        if let code = task.exitCode { info.exitCode = code }
+        info.message = message(id) ?? ""
+        info.outputsSignalled = task.outputs.indices.filter { engine.state.core.hasEmitted(id, item: $0) }.map {
+            task.outputs[$0]
+        }
+        if let value = task.value { info.value = Data(value) }
+        return info
+    }
+
+    /// Tasks by id from `afterID` on, of one job or all, in the states asked for (all when none is).
+    func listTasks(_ request: Trellis_V1_ListTasksRequest) -> Trellis_V1_ListTasksResponse {
+        let states = Set(request.states)
+        let limit = request.limit == 0 ? 1_000 : min(Int(request.limit), 10_000)
+        var response = Trellis_V1_ListTasksResponse()
+        let ids: [TaskID]
+        if request.jobID != 0 {
+            ids = engine.jobs[request.jobID]?.tasks ?? []
+        } else {
+            ids = engine.tasks.indices.map { TaskID($0) }
+        }
+        for id in ids where CoordinatorEngine.wire(id) > request.afterID {
+            guard response.tasks.count < limit else { break }
+            let state = Trellis_V1_TaskState(engine.view(of: id))
+            guard states.isEmpty || states.contains(state) else { continue }
+            response.tasks.append(info(id))
+        }
+        return response
+    }
+
+    func workerInfos() -> [Trellis_V1_WorkerInfo] {
+        // The latest session of each name.
+        var latest: [String: WorkerID] = [:]
+        for (worker, name) in engine.workerNames where latest[name].map({ $0 < worker }) ?? true {
+            latest[name] = worker
+        }
+        return latest.sorted { $0.value < $1.value }.map { name, worker in
             var info = Trellis_V1_WorkerInfo()
-            info.id = worker.id
-            info.name = worker.name
-            info.type = worker.type
-            info.tags = worker.tags
-            info.slots = UInt32(worker.slots)
-            info.running = UInt32(core.runningCount(of: worker.id))
+            info.id = UInt64(worker.rawValue) + 1
+            info.name = name
+            info.running = UInt32(clamping: engine.state.core.runningCount(of: worker))
             info.status =
-                workerConnection[worker.id] != nil
-                ? "connected" : (core.workers[worker.id] != nil ? "disconnected" : worker.status.rawValue)
-            info.lastSeenMs = UInt64(worker.lastSeen * 1000)
-            if let connection = workerConnection[worker.id].flatMap({ connections[$0] }) {
+                workerConnection[worker] != nil
+                ? "connected" : engine.state.core.isConnected(worker) ? "disconnected" : "lost"
+            info.lastSeenMs = UInt64((lastSeen[name] ?? 0) * 1000)
+            if let connection = workerConnection[worker].flatMap({ connections[$0] }) {
+                info.type = connection.type
+                info.tags = connection.tags
+                info.slots = UInt32(clamping: connection.slots)
                 info.resources = connection.resources
             }
             return info
+        }
+    }
+}
+
+extension Trellis_V1_TaskState {
+    init(_ view: TaskView) {
+        switch view {
+        case .created: self = .created
+        case .paused: self = .paused
+        case .waiting: self = .waiting
+        case .ready: self = .ready
+        case .assigned: self = .assigned
+        case .running: self = .running
+        case .succeeded: self = .succeeded
+        case .failed: self = .failed
+        case .cancelled: self = .cancelled
+        case .killed: self = .killed
+        case .upstreamFailed: self = .upstreamFailed
+        case .skipped: self = .skipped
         }
     }
 }

@@ -77,6 +77,21 @@ public enum DurationText {
         }
     }
 
+    /// A duration as files and flags write it, whole units largest first: `1s`, `250ms`, `1h30m`, `2d`. `parse`
+    /// reads it back.
+    public static func spelled(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        var rest = max(0, seconds) * 1000 + max(0, attoseconds) / 1_000_000_000_000_000
+        guard rest > 0 else { return "0s" }
+        var text = ""
+        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]
+        where rest >= size {
+            text += "\(rest / size)\(unit)"
+            rest %= size
+        }
+        return text
+    }
+
     /// `1.50s`, `12.5s`, `2m03s`, `1h02m`: short and readable.
     public static func format(_ duration: Duration) -> String {
         format(seconds: duration.seconds)

@@ -124,6 +124,9 @@ public struct SchedulerCore: Sendable {
         }
     }
 
+    /// How many attempts of `task` have started (0 before the first).
+    public func attemptCount(of task: TaskID) -> Int { Int(tasks[task.rawValue].attempt) }
+
     /// The final outcome, or `nil` while the task is unfinished.
     public func outcome(of task: TaskID) -> TaskOutcome? {
         let record = tasks[task.rawValue]

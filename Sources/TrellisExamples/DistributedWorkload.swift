@@ -28,8 +28,8 @@ public enum DistributedWorkload {
         database: String, workers: Int, slots: Int,
         _ body: @Sendable (Trellis_V1_ClientService.Client<HTTP2ClientTransport.Posix>, Clock) async throws -> R
     ) async throws -> R {
-        let store = try SQLiteCoordinatorStore(path: database)
-        let coordinator = Coordinator(store: store, clock: ContinuousClock())
+        let journal = try SQLiteJournal<CoordinatorRecord>(path: database)
+        let coordinator = Coordinator(journal: journal, clock: ContinuousClock())
         let transport = Coordinator<ContinuousClock>.transport(host: "127.0.0.1", port: 0)
         let server = GRPCServer(
             transport: transport, services: coordinator.services,

@@ -131,7 +131,16 @@ public final class Worker: Sendable {
         hello.slots = UInt32(options.slots)
         hello.resources = options.resources
         hello.handlers = handlers.keys.sorted()
-        hello.running = state.withLock { $0.running.values.map(\.ref) }
+        // In flight, as the coordinator sees it: what runs, and what ended with a result the coordinator may not
+        // have committed (sent again after the welcome). It keeps them with this session instead of running them
+        // again elsewhere.
+        hello.running = state.withLock { state in
+            var refs = state.running.values.map(\.ref)
+            for message in state.recent.map(\.message) + state.pending {
+                if case .finished(let finished) = message.kind { refs.append(finished.attempt) }
+            }
+            return refs
+        }
         var first = Trellis_V1_WorkerMessage()
         first.hello = hello
         continuation.yield(first)

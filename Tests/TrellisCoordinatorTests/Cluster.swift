@@ -4,8 +4,8 @@ import GRPCInProcessTransport
 import Synchronization
 import Testing
 import TrellisCoordinator
+import TrellisJournal
 import TrellisProtocol
-import TrellisStore
 import TrellisWorker
 
 /// A coordinator, its gRPC server and any number of workers in one process, over grpc-swift-2's
@@ -26,11 +26,11 @@ final class Cluster<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     static func with<R: Sendable>(
-        store: any CoordinatorStore = InMemoryCoordinatorStore(), clock: C,
+        journal: any Journal<CoordinatorRecord> = InMemoryJournal<CoordinatorRecord>(), clock: C,
         configuration: CoordinatorConfiguration = .init(), _ body: (Cluster) async throws -> R
     ) async throws -> R {
         let transport = InProcessTransport()
-        let coordinator = Coordinator(store: store, clock: clock, configuration: configuration)
+        let coordinator = Coordinator(journal: journal, clock: clock, configuration: configuration)
         let server = GRPCServer(
             transport: transport.server, services: coordinator.services,
             interceptors: [Coordinator<C>.tokenInterceptor(token)])

@@ -109,12 +109,15 @@ struct CoordinatorEngineTests {
         #expect(engine.view(of: TaskID(0)) == .created)
         #expect(Self.assignments(engine.takeTurn().effects).isEmpty, "nothing runs before play")
         #expect(engine.change(.pause, ids: [TaskID(1)], now: .seconds(1)) == 1)
-        #expect(engine.change(.play, ids: [], job: job, now: .seconds(2)) == 2)
+        #expect(engine.change(.play, ids: [], job: job, now: .seconds(2)) == 1, "a paused task is not played")
         #expect(engine.view(of: TaskID(1)) == .paused)
         let played = Self.assignments(engine.takeTurn().effects)
         #expect(played.map(\.1.task) == [1])
         #expect(engine.change(.resume, ids: [TaskID(1)], now: .seconds(3)) == 1)
         #expect(engine.change(.resume, ids: [TaskID(1)], now: .seconds(3)) == 0, "already resumed")
+        #expect(engine.view(of: TaskID(1)) == .created)
+        #expect(Self.assignments(engine.takeTurn().effects).isEmpty)
+        #expect(engine.change(.play, ids: [TaskID(1)], now: .seconds(4)) == 1)
         #expect(Self.assignments(engine.takeTurn().effects).map(\.1.task) == [2])
         _ = worker
     }

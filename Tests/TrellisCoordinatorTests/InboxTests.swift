@@ -3,8 +3,8 @@ import GRPCCore
 import GRPCInProcessTransport
 import Testing
 import TrellisCoordinator
+import TrellisJournal
 import TrellisProtocol
-import TrellisStore
 import TrellisWorker
 
 @Suite("The coordinator's bounded inbox")
@@ -37,7 +37,7 @@ struct InboxTests {
     /// A request that reaches a coordinator whose loop has stopped gets a clear answer, not silence.
     @Test func aRequestAfterTheLoopStoppedIsRefusedAsUnavailable() async throws {
         let transport = InProcessTransport()
-        let coordinator = Coordinator(store: InMemoryCoordinatorStore(), clock: ContinuousClock())
+        let coordinator = Coordinator(journal: InMemoryJournal<CoordinatorRecord>(), clock: ContinuousClock())
         let server = GRPCServer(
             transport: transport.server, services: coordinator.services,
             interceptors: [Coordinator<ContinuousClock>.tokenInterceptor(Cluster<ContinuousClock>.token)])

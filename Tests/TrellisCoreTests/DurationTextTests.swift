@@ -46,4 +46,13 @@ struct DurationTextTests {
     func unknownPolicyNames(name: String) {
         #expect(SchedulingPolicy(name: name) == nil)
     }
+
+    @Test(arguments: [
+        (Duration.seconds(1), "1s"), (.milliseconds(250), "250ms"), (.seconds(5_400), "1h30m"),
+        (.seconds(172_800), "2d"), (.milliseconds(61_500), "1m1s500ms"), (.zero, "0s"),
+    ])
+    func aDurationIsSpelledAsFilesWriteIt(duration: Duration, text: String) {
+        #expect(DurationText.spelled(duration) == text)
+        #expect(DurationText.parse(text) == duration, "read back")
+    }
 }

@@ -3,8 +3,8 @@ internal import Foundation
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2
 internal import TrellisCoordinator
+internal import TrellisJournal
 internal import TrellisSQLite
-internal import TrellisStore
 internal import TrellisWorker
 
 /// `trellis server`: the coordinator, serving clients and workers over gRPC, durable in SQLite.
@@ -51,9 +51,9 @@ struct ServerCommand: AsyncParsableCommand {
             token = try Token.create(at: Token.defaultFile)
             Console.line("wrote a new token to \(Token.defaultFile) (workers and operators read it from there)")
         }
-        let store = try SQLiteCoordinatorStore(path: db)
+        let journal = try Self.openJournal(db)
         let coordinator = Coordinator(
-            store: store, clock: ContinuousClock(),
+            journal: journal, clock: ContinuousClock(),
             configuration: CoordinatorConfiguration(
                 heartbeatInterval: interval, leaseTimeout: lease, cancelGrace: grace))
         let transport = Coordinator<ContinuousClock>.transport(
@@ -73,5 +73,16 @@ struct ServerCommand: AsyncParsableCommand {
                 Console.line("trellis server listening on \(bound.host):\(bound.port), database \(db)")
             }
         }
+    }
+
+    /// The coordinator's journal at `path`; a database an earlier Trellis wrote there is refused, not changed.
+    static func openJournal(_ path: String) throws -> SQLiteJournal<CoordinatorRecord> {
+        if FileManager.default.fileExists(atPath: path), try SQLiteJournal<CoordinatorRecord>.existing(at: path) == nil
+        {
+            throw ValidationError(
+                "'\(path)' holds a coordinator database written by an earlier Trellis (coordinator store format 1), "
+                    + "which this version does not read; move it away or pass another --db")
+        }
+        return try SQLiteJournal<CoordinatorRecord>(path: path)
     }
 }

@@ -434,8 +434,8 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
     func message(end: Runner.AttemptEnd?, outcome: TaskOutcome?, task: TaskID) -> String? {
         switch outcome {
         case .failed(.timedOut):
-            let limit = node(of: task).task?.timeout.map { " of \(DurationText.format($0))" } ?? ""
-            return "timed out (limit\(limit))"
+            let limit = node(of: task).task?.timeout.map(DurationText.spelled) ?? "its limit"
+            return "timed out after \(limit)"
         case .failed(.missingPartialResults):
             return
                 "exited 0 without signalling every declared output (\(node(of: task).outputs.joined(separator: ", ")))"

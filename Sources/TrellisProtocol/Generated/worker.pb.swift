@@ -143,7 +143,10 @@ package nonisolated struct Trellis_V1_Hello: Sendable {
   /// Handler names it can run.
   package var handlers: [String] = []
 
-  /// Attempts still running from before a reconnect, so the coordinator can reconcile them.
+  /// Attempts still in flight from before a reconnect, so the coordinator keeps them with this session rather
+  /// than running them again: those still running, and those whose result the worker sends again after the
+  /// welcome (the coordinator may not have committed it). Any the coordinator does not keep come back in
+  /// `Welcome.abandon`.
   package var running: [Trellis_V1_AttemptRef] = []
 
   package var unknownFields = SwiftProtobuf.UnknownStorage()
