@@ -15,7 +15,6 @@ let package = Package(
         .library(name: "TrellisTestKit", targets: ["TrellisTestKit"]),
         .library(name: "TrellisExamples", targets: ["TrellisExamples"]),
         .library(name: "TrellisWorkflow", targets: ["TrellisWorkflow"]),
-        .library(name: "TrellisStore", targets: ["TrellisStore"]),
         .library(name: "TrellisJournal", targets: ["TrellisJournal"]),
         .library(name: "TrellisSQLite", targets: ["TrellisSQLite"]),
         .library(name: "TrellisProtocol", targets: ["TrellisProtocol"]),
@@ -55,7 +54,7 @@ let package = Package(
             name: "TrellisExamples",
             dependencies: [
                 "Trellis", "TrellisCore", "TrellisCoordinator", "TrellisWorker", "TrellisProtocol", "TrellisSQLite",
-                "TrellisStore",
+                "TrellisJournal",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],
@@ -70,7 +69,6 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "TrellisStore", dependencies: ["TrellisCore"], swiftSettings: strict),
         .target(name: "TrellisJournal", dependencies: ["TrellisCore"], swiftSettings: strict),
         .target(
             name: "TrellisEngine",
@@ -81,7 +79,7 @@ let package = Package(
         .target(
             name: "TrellisSQLite",
             dependencies: [
-                "TrellisCore", "TrellisStore", "TrellisJournal", .product(name: "GRDB", package: "GRDB.swift"),
+                "TrellisCore", "TrellisJournal", .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict
         ),
@@ -99,7 +97,7 @@ let package = Package(
         .target(
             name: "TrellisCoordinator",
             dependencies: [
-                "TrellisCore", "TrellisStore", "TrellisProtocol", "TrellisEngine", "TrellisJournal",
+                "TrellisCore", "TrellisProtocol", "TrellisEngine", "TrellisJournal",
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -130,7 +128,7 @@ let package = Package(
         .target(
             name: "TrellisCLI",
             dependencies: [
-                "TrellisCore", "TrellisWorkflow", "TrellisStore", "TrellisSQLite", "TrellisProtocol",
+                "TrellisCore", "TrellisWorkflow", "TrellisSQLite", "TrellisProtocol",
                 "TrellisCoordinator", "TrellisWorker", "TrellisExecution", "TrellisEngine", "TrellisJournal",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -167,14 +165,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "TrellisStoreTests",
-            dependencies: ["TrellisStore", "TrellisSQLite", "TrellisTestKit"],
-            swiftSettings: strict
-        ),
-        .testTarget(
             name: "TrellisCoordinatorTests",
             dependencies: [
-                "TrellisCoordinator", "TrellisWorker", "TrellisProtocol", "TrellisStore", "TrellisSQLite",
+                "TrellisCoordinator", "TrellisWorker", "TrellisProtocol", "TrellisSQLite",
                 "TrellisTestKit", "TrellisEngine", "TrellisCore", "TrellisJournal",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
@@ -185,7 +178,7 @@ let package = Package(
         .testTarget(
             name: "TrellisCLITests",
             dependencies: [
-                "TrellisCLI", "TrellisWorkflow", "TrellisStore", "TrellisSQLite", "TrellisTestKit", "TrellisProtocol",
+                "TrellisCLI", "TrellisWorkflow", "TrellisSQLite", "TrellisTestKit", "TrellisProtocol",
                 "TrellisEngine", "TrellisJournal",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

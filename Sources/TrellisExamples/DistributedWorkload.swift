@@ -6,7 +6,6 @@ internal import TrellisCoordinator
 internal import TrellisCore
 internal import TrellisProtocol
 internal import TrellisSQLite
-internal import TrellisStore
 internal import TrellisWorker
 
 /// Benchmark workloads for the coordinator: a coordinator on SQLite serving HTTP/2 on loopback, workers in

@@ -3,7 +3,6 @@ import Testing
 import TrellisCLI
 import TrellisCore
 import TrellisEngine
-import TrellisStore
 import TrellisTestKit
 import TrellisWorkflow
 

@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 import TrellisEngine
-import TrellisStore
 import TrellisWorkflow
 
 /// A `trellis` process whose stdout is read line by line as it comes.

@@ -2,7 +2,6 @@ import Foundation
 import Testing
 import TrellisCLI
 import TrellisEngine
-import TrellisStore
 import TrellisTestKit
 
 /// Seeded random workflows through the real runner and real processes: queue widths hold, no task starts

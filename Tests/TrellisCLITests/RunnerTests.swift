@@ -3,7 +3,6 @@ import Synchronization
 import Testing
 import TrellisCLI
 import TrellisEngine
-import TrellisStore
 import TrellisTestKit
 import TrellisWorkflow
 

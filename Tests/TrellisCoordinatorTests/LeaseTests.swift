@@ -4,7 +4,6 @@ import GRPCInProcessTransport
 import Testing
 import TrellisCoordinator
 import TrellisProtocol
-import TrellisStore
 import TrellisTestKit
 import TrellisWorker
 

@@ -3,7 +3,6 @@ import Synchronization
 import Testing
 import TrellisCoordinator
 import TrellisProtocol
-import TrellisStore
 import TrellisTestKit
 import TrellisWorker
 

@@ -1,6 +1,5 @@
 internal import Foundation
 internal import TrellisEngine
-internal import TrellisStore
 
 /// JSON for `--json` output: a small value type and a compact encoder (one line per value).
 enum JSONOutput {

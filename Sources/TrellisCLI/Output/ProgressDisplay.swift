@@ -2,7 +2,6 @@ internal import Foundation
 import Synchronization
 internal import TrellisCore
 internal import TrellisEngine
-internal import TrellisStore
 internal import TrellisWorkflow
 
 /// The live display on a terminal: a progress bar, counts per state, the running tasks, elapsed time and an

@@ -2,7 +2,6 @@ internal import Foundation
 import Synchronization
 internal import TrellisCore
 internal import TrellisEngine
-internal import TrellisStore
 internal import TrellisWorkflow
 
 /// Shows a run's events: a live display on a terminal, one line per event otherwise, or JSON lines.

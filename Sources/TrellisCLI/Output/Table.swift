@@ -1,7 +1,6 @@
 internal import Foundation
 internal import TrellisCore
 internal import TrellisEngine
-internal import TrellisStore
 internal import TrellisWorkflow
 
 /// Plain-text tables for the summary and `status`.
