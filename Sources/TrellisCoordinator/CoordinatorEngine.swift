@@ -65,8 +65,8 @@ struct CoordinatorEngine {
     struct Job {
         var core: JobID
         var name: String
-        /// The job's one queue, bounded only by worker slots.
-        var queue: QueueID
+        /// The job's queues by name (`default` is bounded only by worker slots unless set).
+        var queues: [String: QueueID]
         var tasks: [TaskID] = []
     }
 
@@ -114,8 +114,10 @@ struct CoordinatorEngine {
             switch record {
             case .origin: break
             case .fact(let fact): facts.append(fact)
-            case .jobNamed(let job, let name, let queue):
-                engine.jobs[UInt64(job.rawValue)] = Job(core: job, name: name, queue: queue)
+            case .jobNamed(let job, let name, let names, let first):
+                var queues: [String: QueueID] = [:]
+                for (offset, queue) in names.enumerated() { queues[queue] = QueueID(first.rawValue + offset) }
+                engine.jobs[UInt64(job.rawValue)] = Job(core: job, name: name, queues: queues)
             case .taskAdded(let id, let job, let name, let spec, let outputs, let parents):
                 engine.remember(id, job: job, name: name, spec: spec, outputs: outputs, parents: parents)
             case .workerNamed(let worker, let name):
@@ -169,9 +171,17 @@ struct CoordinatorEngine {
         if job != 0 {
             guard let existing = jobs[job] else { throw JobRequestError("there is no job \(job)") }
             target = existing.core
-            // More tasks join the job's own queue.
+            // More tasks join the job's own queues.
+            guard request.queues.isEmpty else {
+                throw JobRequestError("job \(job) has its queues; a job's queues are set when it is created")
+            }
             submission.queues = []
-            for index in submission.tasks.indices { submission.tasks[index].queue = .existing(existing.queue) }
+            for index in submission.tasks.indices {
+                guard case .new(let position) = submission.tasks[index].queue,
+                    let queue = existing.queues[converted.queueNames[position]]
+                else { throw JobRequestError("job \(job) has no such queue") }
+                submission.tasks[index].queue = .existing(queue)
+            }
         }
         let added: (job: JobID, ids: [TaskID])
         do {
@@ -180,12 +190,13 @@ struct CoordinatorEngine {
             throw JobRequestError(error.message)
         }
         let wireJob = UInt64(added.job.rawValue)
-        if target == nil {
-            jobs[wireJob] = Job(core: added.job, name: converted.jobName, queue: QueueID(state.core.queueCount - 1))
-        }
         save()
-        if let queue = jobs[wireJob]?.queue, target == nil {
-            unsaved.append(.jobNamed(added.job, converted.jobName, queue: queue))
+        if target == nil {
+            let first = QueueID(state.core.queueCount - converted.queueNames.count)
+            var queues: [String: QueueID] = [:]
+            for (offset, name) in converted.queueNames.enumerated() { queues[name] = QueueID(first.rawValue + offset) }
+            jobs[wireJob] = Job(core: added.job, name: converted.jobName, queues: queues)
+            unsaved.append(.jobNamed(added.job, converted.jobName, queues: converted.queueNames, firstQueue: first))
         }
         for (index, id) in added.ids.enumerated() {
             let parents = submission.tasks[index].needs.map { need -> TaskID in

@@ -8,7 +8,8 @@ public enum CoordinatorRecord: Hashable, Sendable {
     /// The first entry: wall-clock seconds since 1970 at run time zero, so deadlines outlive restarts.
     case origin(Double)
     case fact(TimedFact)
-    case jobNamed(JobID, String, queue: QueueID)
+    /// A new job's name and its queues' names, whose ids count up from `firstQueue`.
+    case jobNamed(JobID, String, queues: [String], firstQueue: QueueID)
     /// A task's name, its wire spec (what a worker receives), its named outputs and the tasks it needs.
     case taskAdded(TaskID, job: UInt64, name: String, spec: [UInt8], outputs: [String], parents: [TaskID])
     case workerNamed(WorkerID, String)
@@ -31,11 +32,13 @@ extension CoordinatorRecord: JournalRecord {
         case .fact(let fact):
             writer.byte(2)
             fact.write(to: &writer)
-        case .jobNamed(let job, let name, let queue):
+        case .jobNamed(let job, let name, let queues, let firstQueue):
             writer.byte(3)
             writer.int(job.rawValue)
             writer.string(name)
-            writer.int(queue.rawValue)
+            writer.unsigned(UInt64(queues.count))
+            for queue in queues { writer.string(queue) }
+            writer.int(firstQueue.rawValue)
         case .taskAdded(let task, let job, let name, let spec, let outputs, let parents):
             writer.byte(4)
             writer.int(task.rawValue)
@@ -85,7 +88,12 @@ extension CoordinatorRecord: JournalRecord {
         switch try reader.byte() {
         case 1: self = .origin(try reader.double())
         case 2: self = .fact(try TimedFact.read(from: &reader))
-        case 3: self = .jobNamed(JobID(try reader.id()), try reader.string(), queue: QueueID(try reader.id()))
+        case 3:
+            let job = JobID(try reader.id())
+            let name = try reader.string()
+            var queues: [String] = []
+            for _ in 0..<(try reader.count(atMost: 1 << 24)) { queues.append(try reader.string()) }
+            self = .jobNamed(job, name, queues: queues, firstQueue: QueueID(try reader.id()))
         case 4:
             let task = TaskID(try reader.id())
             let job = try reader.unsigned()

@@ -8,6 +8,8 @@ package struct JobRequest: Sendable {
     package var submission: JobSubmission
     package var names: [String]
     package var specs: [Trellis_V1_TaskSpec]
+    /// The names of the submission's queues, in order: `default` first.
+    package var queueNames: [String]
     /// Main tasks are held until the job is played.
     package var play: Bool
 }
@@ -46,10 +48,13 @@ extension JobRequest {
     /// The worker type of a task that names none: process work.
     package static let defaultWorkerType = "blocking"
 
+    /// The queue a task names none of.
+    package static let defaultQueue = "default"
+
     /// Turns a request (already checked by `RequestValidation`) into a submission: the main tasks, then the
-    /// `on_success`, then the `on_failure` tasks, in one queue bounded only by worker slots. A need by name
-    /// is a need on a task of the request; a need by id, on a task `existing` finds. `policy` is used when
-    /// the request names none.
+    /// `on_success`, then the `on_failure` tasks, each in its queue (the default one is bounded only by worker
+    /// slots unless the request sets its width). A need by name is a need on a task of the request; a need by
+    /// id, on a task `existing` finds. `policy` is used when the request names none.
     package init(
         _ request: Trellis_V1_AddTasksRequest, policy defaultPolicy: SchedulingPolicy,
         existing: (UInt64) -> ExistingTask?
@@ -63,6 +68,25 @@ extension JobRequest {
             throw JobRequestError(
                 "unknown policy '\(request.policy)' (output-first, fifo, wave, threshold:N or critical-path)")
         }
+        let failurePolicy: FailurePolicy
+        switch request.failurePolicy {
+        case "", "continue": failurePolicy = .continueIndependent
+        case "fail-fast": failurePolicy = .failFast
+        default: throw JobRequestError("unknown failure policy '\(request.failurePolicy)' (continue or fail-fast)")
+        }
+        var queueNames = [Self.defaultQueue]
+        queueNames += request.queues.keys.filter { !$0.isEmpty && $0 != Self.defaultQueue }.sorted()
+        var queues: [JobSubmission.Queue] = []
+        var queueIndex: [String: Int] = [:]
+        for (index, name) in queueNames.enumerated() {
+            let width = request.queues[name].map(Int.init) ?? SchedulerCore.maxWorkerSlots
+            guard width >= 1, width <= SchedulerCore.maxWorkerSlots else {
+                throw JobRequestError(
+                    "queue '\(name)' needs a width of 1 to \(SchedulerCore.maxWorkerSlots), got \(width)")
+            }
+            queues.append(JobSubmission.Queue(name: name, width: width))
+            queueIndex[name] = index
+        }
         let groups: [(TaskRole, [Trellis_V1_TaskSpec])] = [
             (.main, request.tasks), (.onSuccess, request.onSuccess), (.onFailure, request.onFailure),
         ]
@@ -74,9 +98,7 @@ extension JobRequest {
         }
         var position: [String: Int] = [:]
         for (index, spec) in specs.enumerated() where position[spec.name] == nil { position[spec.name] = index }
-        var submission = JobSubmission(
-            policy: policy, failurePolicy: .continueIndependent,
-            queues: [JobSubmission.Queue(name: "default", width: SchedulerCore.maxWorkerSlots)])
+        var submission = JobSubmission(policy: policy, failurePolicy: failurePolicy, queues: queues)
         submission.tasks.reserveCapacity(specs.count)
         for (index, spec) in specs.enumerated() {
             var needs: [JobSubmission.Need] = []
@@ -106,14 +128,18 @@ extension JobRequest {
                     throw JobRequestError("'\(spec.name)' has a need with neither a task id nor a name")
                 }
             }
+            let queue = spec.queue.isEmpty ? Self.defaultQueue : spec.queue
+            guard let position = queueIndex[queue] else {
+                throw JobRequestError("'\(spec.name)' is in queue '\(queue)', which the request does not name")
+            }
             submission.tasks.append(
                 JobSubmission.Task(
-                    name: spec.name, queue: .new(0), spec: Self.coreSpec(spec, role: roles[index], play: request.play),
-                    needs: needs))
+                    name: spec.name, queue: .new(position),
+                    spec: Self.coreSpec(spec, role: roles[index], play: request.play), needs: needs))
         }
         self.init(
             jobName: request.jobName, submission: submission, names: specs.map(\.name), specs: specs,
-            play: request.play)
+            queueNames: queueNames, play: request.play)
     }
 
     /// What the core needs of a wire spec: order, retries (back-off doubling, capped as in workflow files),

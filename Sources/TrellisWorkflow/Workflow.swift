@@ -110,6 +110,9 @@ public struct WorkflowTask: Hashable, Sendable {
     /// Named outputs the task signals while running, by printing `::trellis output NAME` on stdout.
     public var outputs: [String]
     public var role: Role
+    /// Where it may run on a coordinator's workers (worker type, tags, resources). A local run runs every task
+    /// on this machine.
+    public var placement: Placement = .anywhere
     public var location: SourceLocation?
 
     public init(

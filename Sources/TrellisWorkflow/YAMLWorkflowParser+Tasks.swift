@@ -62,6 +62,7 @@ extension YAMLWorkflowParser {
         {
             prototype.queue = name
         }
+        parsePlacement(body, into: &prototype)
         if let priority = body["priority"] {
             if let value = priority.value.int {
                 prototype.priority = value
@@ -168,5 +169,40 @@ extension YAMLWorkflowParser {
             return WorkflowNeed(.output(task: task, name: output), location: at)
         }
         return WorkflowNeed(.task(text), location: at)
+    }
+
+    /// Where a task may run on a coordinator's workers: `type`, `tags` and `resources` (a local run runs every
+    /// task on this machine).
+    mutating func parsePlacement(_ body: Fields, into task: inout WorkflowTask) {
+        var type: String?
+        if let field = body["type"], let name = string(field.value, what: "type"),
+            plainName(name, what: "a worker type", at: field.value)
+        {
+            type = name
+        }
+        var tags: [String] = []
+        if let field = body["tags"] {
+            for entry in list(field.value, what: "tags") {
+                if let tag = string(entry, what: "a tag"), plainName(tag, what: "a tag", at: entry) { tags.append(tag) }
+            }
+        }
+        var resources: [String: Double] = [:]
+        if let field = body["resources"] {
+            if let mapping = field.value.mapping {
+                for (key, value) in mapping {
+                    guard let name = string(key, what: "a resource name"),
+                        plainName(name, what: "a resource name", at: key)
+                    else { continue }
+                    if let amount = value.float, amount.isFinite, amount >= 0 {
+                        resources[name] = amount
+                    } else {
+                        fail(.invalidValue, "resource '\(name)' needs a number of at least 0", at: value)
+                    }
+                }
+            } else {
+                fail(.invalidValue, "`resources` must map resource names to amounts, as {gpu: 1}", at: field.value)
+            }
+        }
+        task.placement = Placement(type: type, tags: tags, resources: resources)
     }
 }

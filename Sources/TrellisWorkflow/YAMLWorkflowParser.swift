@@ -8,7 +8,7 @@ struct YAMLWorkflowParser {
     ]
     static let taskKeys: Set<String> = [
         "id", "run", "needs", "queue", "priority", "retries", "retry_delay", "timeout", "env", "cwd", "estimate",
-        "outputs", "matrix", "for_each", "wait",
+        "outputs", "matrix", "for_each", "wait", "type", "tags", "resources",
     ]
     static let triggerKeys: Set<String> = ["file", "after", "command", "interval", "timeout"]
 

@@ -106,20 +106,19 @@ struct DistributedEndToEndTests {
         server.kill9()
     }
 
-    /// The coordinator leg of the differential test, on what the coordinator runs today (fifo, continue): the
-    /// same seeded workflows, submitted to a server with one single-slot worker, end in the same state after
-    /// the same number of attempts as in the scheduling core alone.
+    /// The coordinator leg of the differential test: seeded workflows of every policy and both failure policies,
+    /// submitted to a server with one worker, end in the same state after the same number of attempts as in the
+    /// scheduling core alone. Their one width-1 queue holds on the coordinator too, whatever the worker's slots.
     @Test("submitted workflows end as the scheduling core says")
     func coordinatorAgreesWithTheCore() async throws {
         let scratch = try Scratch()
         let (server, port) = try await server(scratch, lease: "10s")
         let address = "127.0.0.1:\(port)"
         let worker = try Daemon(
-            ["worker", "--server", address, "--name", "w", "--type", "serial", "--slots", "1"], in: scratch.url,
-            token: token)
+            ["worker", "--server", address, "--name", "w", "--slots", "3"], in: scratch.url, token: token)
         _ = await worker.await { $0.contains("connected") }
         for seed in UInt64(1000)..<1040 {
-            let generated = DifferentialTests.generate(seed: seed, policy: "fifo", failFast: false)
+            let generated = DifferentialTests.generate(seed: seed)
             let file = try scratch.write("flow-\(seed).yaml", generated.yaml)
             let plan = try WorkflowLoader.load(path: file).plan()
             let expected = try DifferentialTests.model(plan, scripts: generated.scripts)
@@ -367,11 +366,13 @@ extension PythonWorkerTests {
             tasks:
               - id: slow
                 queue: python
+                type: python
                 outputs: [half]
                 timeout: 1s
                 run: echo "::trellis output half"; echo $$ > slow.pid; echo "${TRELLIS_TOKEN-unset}" > token; exec sleep 600
               - id: after-half
                 queue: python
+                type: python
                 needs: [slow.half]
                 run: echo ok > after-half
             """)

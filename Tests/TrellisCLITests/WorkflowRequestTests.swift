@@ -24,6 +24,9 @@ struct SubmissionTests {
                 cwd: data
               - id: train
                 queue: gpu
+                type: cuda
+                tags: [a100]
+                resources: {gpu: 1, memory_gib: 40}
                 needs: [fetch.first]
                 priority: 3
                 retries: 2
@@ -53,8 +56,16 @@ struct SubmissionTests {
         #expect(shell.workingDirectory == "data")
         #expect(fetch.outputs == ["first"])
         #expect(fetch.workerType == "")
+        #expect(fetch.queue == "")
+        // A queue is a concurrency limit with its width; where a task runs is its own property.
+        #expect(decoded.queues == ["default": 2, "gpu": 1])
+        #expect(decoded.policy == "output-first")
+        #expect(decoded.failurePolicy == "continue")
         let train = decoded.tasks[1]
-        #expect(train.workerType == "gpu")
+        #expect(train.queue == "gpu")
+        #expect(train.workerType == "cuda")
+        #expect(train.tags == ["a100"])
+        #expect(train.resources == ["gpu": 1, "memory_gib": 40])
         #expect(train.needs.map(\.name) == ["fetch"])
         #expect(train.needs.map(\.output) == ["first"])
         #expect(train.priority == 3)
@@ -79,13 +90,13 @@ struct SubmissionTests {
         }
     }
 
-    @Test func failFastIsRefusedNotDropped() throws {
-        let plan = try Self.plan("failure: fail-fast\ntasks:\n  - {id: a, run: \"true\"}\n")
-        #expect {
-            _ = try Trellis_V1_AddTasksRequest(plan: plan, play: false)
-        } throws: { error in
-            (error as? WorkflowValidationError)?.errors.first?.message.contains("fail-fast") == true
-        }
+    @Test func theFilesPoliciesAndQueuesGoWithIt() throws {
+        let plan = try Self.plan(
+            "policy: threshold:3\nfailure: fail-fast\nqueues: {io: 2}\ntasks:\n  - {id: a, run: \"true\"}\n")
+        let request = try Trellis_V1_AddTasksRequest(plan: plan, play: false)
+        #expect(request.policy == "threshold:3")
+        #expect(request.failurePolicy == "fail-fast")
+        #expect(request.queues == ["io": 2], "the default queue's width is a local run's unless the file sets it")
     }
 
     @Test func everyProblemOfABadRequestIsReported() {

@@ -100,6 +100,34 @@ struct JobRequestTests {
         #expect(refusal(request) == nil)
     }
 
+    @Test func queuesAndTheFailurePolicyComeFromTheRequest() throws {
+        var request = Trellis_V1_AddTasksRequest()
+        request.failurePolicy = "fail-fast"
+        request.queues = ["io": 2, "default": 8]
+        var reader = Self.spec("read")
+        reader.queue = "io"
+        request.tasks = [Self.spec("plain"), reader]
+        let converted = try JobRequest(request, policy: .fifo) { _ in nil }
+        #expect(converted.submission.failurePolicy == .failFast)
+        #expect(converted.queueNames == ["default", "io"])
+        #expect(converted.submission.queues.map(\.width) == [8, 2])
+        #expect(converted.submission.tasks.map(\.queue) == [.new(0), .new(1)])
+
+        func refusal(_ change: (inout Trellis_V1_AddTasksRequest) -> Void) -> String? {
+            var bad = request
+            change(&bad)
+            do {
+                _ = try JobRequest(bad, policy: .fifo) { _ in nil }
+                return nil
+            } catch {
+                return error.message
+            }
+        }
+        #expect(refusal { $0.failurePolicy = "panic" }?.contains("unknown failure policy 'panic'") == true)
+        #expect(refusal { $0.queues["io"] = 0 }?.contains("queue 'io' needs a width") == true)
+        #expect(refusal { $0.tasks[1].queue = "net" } == "'read' is in queue 'net', which the request does not name")
+    }
+
     @Test func wireIDsCountFromOne() {
         #expect(JobRequest.wireID(TaskID(0)) == 1)
         #expect(JobRequest.taskID(wire: 1) == TaskID(0))

@@ -183,3 +183,33 @@ struct HardeningTests {
         #expect(found.map { $0.location?.line } == [1, 3])
     }
 }
+
+@Suite("Workflow files: where a task may run")
+struct PlacementParsingTests {
+    @Test func typeTagsAndResourcesAreReadAndArraysKeepThem() throws {
+        let workflow = try WorkflowLoader.parse(
+            yaml: """
+                tasks:
+                  - id: train-${n}
+                    matrix: {n: [1, 2]}
+                    type: gpu
+                    tags: [cuda, a100]
+                    resources: {gpu: 1, memory_gib: 2.5}
+                    run: ./train.sh
+                  - {id: plain, run: "true"}
+                """, file: "flow.yaml")
+        let plan = try workflow.plan()
+        let placements = plan.nodes.compactMap { $0.task?.placement }
+        let train = Placement(type: "gpu", tags: ["cuda", "a100"], resources: ["gpu": 1, "memory_gib": 2.5])
+        #expect(placements == [train, train, .anywhere])
+    }
+
+    @Test(arguments: [
+        ("type: [gpu]", "type"), ("tags: {a: b}", "tags"), ("resources: 3", "`resources` must map"),
+        ("resources: {gpu: -1}", "resource 'gpu' needs a number"), ("resources: {gpu: many}", "resource 'gpu'"),
+    ])
+    func aBadPlacementIsAClearErrorAtItsPosition(field: String, message: String) {
+        let problems = HardeningTests.problems("tasks:\n  - id: a\n    run: \"true\"\n    \(field)\n")
+        #expect(problems.contains { $0.message.contains(message) && $0.location?.line == 4 }, "\(problems)")
+    }
+}

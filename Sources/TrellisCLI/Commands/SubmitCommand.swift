@@ -13,7 +13,8 @@ struct SubmitCommand: AsyncParsableCommand {
     @OptionGroup var limitOptions: WorkflowLimitOptions
     @Flag(inversion: .prefixedNo, help: "Make the tasks ready at once (--no-play leaves them created).")
     var play = true
-    @Option(help: "fifo, critical-path or output-first (default: the workflow's `policy:`).") var policy: String?
+    @Option(help: "output-first, fifo, wave, threshold:N or critical-path (default: the workflow's `policy:`).")
+    var policy: String?
     @Flag(help: "Follow the job's progress until it ends.") var watch = false
 
     func run() async throws {
@@ -24,8 +25,6 @@ struct SubmitCommand: AsyncParsableCommand {
         } catch {
             WorkflowInput.reject(error.errors)
         }
-        // The file's policy, or the flag's when one is given; the coordinator refuses one it does not run.
-        request.policy = plan.workflow.policy.description
         let submitted = request
         let response = try await remote.withClient { client, metadata in
             try await client.addTasks(submitted, metadata: metadata)

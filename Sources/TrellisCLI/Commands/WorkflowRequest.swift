@@ -8,21 +8,21 @@ internal import TrellisWorkflow
 
 extension Trellis_V1_AddTasksRequest {
     /// The request `trellis submit` sends for a workflow: the main tasks, then its `on_success` and
-    /// `on_failure` tasks. A workflow queue other than `default` becomes the worker type of its tasks.
-    /// External triggers are checked by `trellis run` only; a workflow that uses one is refused.
+    /// `on_failure` tasks, its policies and its queues with their widths (a queue limits how many of its tasks
+    /// run at once across all workers). External triggers are checked by `trellis run` only; a workflow that
+    /// uses one is refused.
     init(plan: WorkflowPlan, play: Bool) throws(WorkflowValidationError) {
         self.init()
         jobName = plan.workflow.name
         self.play = play
-        var errors: [WorkflowError] = []
-        if plan.workflow.failurePolicy == .failFast {
-            // Refused rather than dropped: the coordinator has no fail-fast yet, and the file asks for it.
-            errors.append(
-                WorkflowError(
-                    .invalidValue,
-                    "`failure: fail-fast` runs only with `trellis run`; a coordinator ends only what needs a failed task",
-                    at: nil))
+        policy = plan.workflow.policy.description
+        failurePolicy = plan.workflow.failurePolicy == .failFast ? "fail-fast" : "continue"
+        // The default queue is bounded only by worker slots on a coordinator, unless the file sets its width
+        // (`--workers` is a local run's).
+        for queue in plan.queues where queue.name != WorkflowQueue.defaultName || queue.location != nil {
+            queues[queue.name] = UInt32(clamping: queue.width)
         }
+        var errors: [WorkflowError] = []
         for node in plan.nodes {
             switch node.kind {
             case .trigger(let trigger):
@@ -82,7 +82,10 @@ extension Trellis_V1_TaskSpec {
             }
             return wire
         }
-        workerType = task.queue == WorkflowQueue.defaultName ? "" : task.queue
+        queue = task.queue == WorkflowQueue.defaultName ? "" : task.queue
+        workerType = task.placement.type ?? ""
+        tags = task.placement.tags
+        resources = task.placement.resources
         priority = Int32(clamping: task.priority)
         retries = UInt32(clamping: task.retries)
         retryDelayMs = UInt64(max(0, task.retryDelay.milliseconds))

@@ -49,10 +49,20 @@ package nonisolated struct Trellis_V1_AddTasksRequest: Sendable {
 
   package var onFailure: [Trellis_V1_TaskSpec] = []
 
-  /// How ready tasks of equal priority are ordered: "fifo" (the default: submission order),
-  /// "critical-path" (longest remaining chain of `estimate_seconds` first) or "output-first" (deepest task
-  /// first, so final results arrive early). Fixed when the tasks are added.
+  /// How ready tasks of equal priority are ordered, as in workflow files: "fifo" (the default: submission
+  /// order), "output-first" (work toward the newest results first), "wave" (everything ready now finishes
+  /// before the next wave starts), "threshold:N" (waves of at most N) or "critical-path" (longest remaining
+  /// chain of `estimate_seconds` first). A job keeps the policy it was created with.
   package var policy: String = String()
+
+  /// What a task that failed for good does to the rest of a new job: "continue" (the default: only what needs
+  /// it ends, as upstream-failed) or "fail-fast" (every unfinished task of the job is cancelled; its
+  /// `on_failure` clean-up still runs).
+  package var failurePolicy: String = String()
+
+  /// A new job's named queues and how many of their tasks run at once, across all workers. A task names its
+  /// queue in `TaskSpec.queue`; the default queue ("" or "default") is bounded only by worker slots.
+  package var queues: Dictionary<String,UInt32> = [:]
 
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -379,7 +389,7 @@ fileprivate nonisolated let _protobuf_package = "trellis.v1"
 
 nonisolated extension Trellis_V1_AddTasksRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".AddTasksRequest"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}job_name\0\u{1}tasks\0\u{1}play\0\u{3}on_success\0\u{3}on_failure\0\u{1}policy\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}job_name\0\u{1}tasks\0\u{1}play\0\u{3}on_success\0\u{3}on_failure\0\u{1}policy\0\u{3}failure_policy\0\u{1}queues\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -394,6 +404,8 @@ nonisolated extension Trellis_V1_AddTasksRequest: SwiftProtobuf.Message, SwiftPr
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.onSuccess) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.onFailure) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.policy) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.failurePolicy) }()
+      case 9: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt32>.self, value: &self.queues) }()
       default: break
       }
     }
@@ -421,6 +433,12 @@ nonisolated extension Trellis_V1_AddTasksRequest: SwiftProtobuf.Message, SwiftPr
     if !self.policy.isEmpty {
       try visitor.visitSingularStringField(value: self.policy, fieldNumber: 7)
     }
+    if !self.failurePolicy.isEmpty {
+      try visitor.visitSingularStringField(value: self.failurePolicy, fieldNumber: 8)
+    }
+    if !self.queues.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt32>.self, value: self.queues, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -432,6 +450,8 @@ nonisolated extension Trellis_V1_AddTasksRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.onSuccess != rhs.onSuccess {return false}
     if lhs.onFailure != rhs.onFailure {return false}
     if lhs.policy != rhs.policy {return false}
+    if lhs.failurePolicy != rhs.failurePolicy {return false}
+    if lhs.queues != rhs.queues {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -268,6 +268,10 @@ package nonisolated struct Trellis_V1_TaskSpec: Sendable {
   /// Expected duration in seconds, for critical-path ordering; 0 when unknown.
   package var estimateSeconds: Double = 0
 
+  /// The job's queue the task is in (`AddTasksRequest.queues`); empty for the default queue. A queue limits how
+  /// many of its tasks run at once anywhere; where a task may run is `worker_type`, `tags` and `resources`.
+  package var queue: String = String()
+
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// What the task does.
@@ -447,7 +451,7 @@ nonisolated extension Trellis_V1_Need: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Trellis_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".TaskSpec"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}shell\0\u{1}handler\0\u{1}needs\0\u{3}worker_type\0\u{1}tags\0\u{1}priority\0\u{1}retries\0\u{3}retry_delay_ms\0\u{3}timeout_ms\0\u{1}resources\0\u{1}outputs\0\u{3}estimate_seconds\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}shell\0\u{1}handler\0\u{1}needs\0\u{3}worker_type\0\u{1}tags\0\u{1}priority\0\u{1}retries\0\u{3}retry_delay_ms\0\u{3}timeout_ms\0\u{1}resources\0\u{1}outputs\0\u{3}estimate_seconds\0\u{1}queue\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -492,6 +496,7 @@ nonisolated extension Trellis_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
       case 11: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufDouble>.self, value: &self.resources) }()
       case 12: try { try decoder.decodeRepeatedStringField(value: &self.outputs) }()
       case 13: try { try decoder.decodeSingularDoubleField(value: &self.estimateSeconds) }()
+      case 14: try { try decoder.decodeSingularStringField(value: &self.queue) }()
       default: break
       }
     }
@@ -546,6 +551,9 @@ nonisolated extension Trellis_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
     if self.estimateSeconds.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.estimateSeconds, fieldNumber: 13)
     }
+    if !self.queue.isEmpty {
+      try visitor.visitSingularStringField(value: self.queue, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -562,6 +570,7 @@ nonisolated extension Trellis_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.resources != rhs.resources {return false}
     if lhs.outputs != rhs.outputs {return false}
     if lhs.estimateSeconds != rhs.estimateSeconds {return false}
+    if lhs.queue != rhs.queue {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -25,47 +25,51 @@ _sym_db = _symbol_database.Default()
 from trellis.v1 import common_pb2 as trellis_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17trellis/v1/client.proto\x12\ntrellis.v1\x1a\x17trellis/v1/common.proto\"\xca\x01\n\x0f\x41\x64\x64TasksRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x10\n\x08job_name\x18\x02 \x01(\t\x12#\n\x05tasks\x18\x03 \x03(\x0b\x32\x14.trellis.v1.TaskSpec\x12\x0c\n\x04play\x18\x04 \x01(\x08\x12(\n\non_success\x18\x05 \x03(\x0b\x32\x14.trellis.v1.TaskSpec\x12(\n\non_failure\x18\x06 \x03(\x0b\x32\x14.trellis.v1.TaskSpec\x12\x0e\n\x06policy\x18\x07 \x01(\t\"4\n\x10\x41\x64\x64TasksResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x10\n\x08task_ids\x18\x02 \x03(\x04\">\n\rTaskSelection\x12\x10\n\x08task_ids\x18\x01 \x03(\x04\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\"!\n\x0e\x43hangeResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\r\"j\n\x10ListTasksRequest\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.trellis.v1.TaskState\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\x10\n\x08\x61\x66ter_id\x18\x03 \x01(\x04\x12\r\n\x05limit\x18\x04 \x01(\r\"8\n\x11ListTasksResponse\x12#\n\x05tasks\x18\x01 \x03(\x0b\x32\x14.trellis.v1.TaskInfo\"\"\n\x0fShowTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\"\xbe\x02\n\x08TaskInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\x0c\n\x04name\x18\x03 \x01(\t\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.trellis.v1.TaskState\x12\"\n\x04spec\x18\x05 \x01(\x0b\x32\x14.trellis.v1.TaskSpec\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\r\x12\x0e\n\x06worker\x18\x07 \x01(\t\x12\x16\n\texit_code\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x0f\n\x07message\x18\t \x01(\t\x12\x19\n\x11outputs_signalled\x18\n \x03(\t\x12\x12\n\ncreated_ms\x18\x0b \x01(\x04\x12\x12\n\nstarted_ms\x18\x0c \x01(\x04\x12\x13\n\x0b\x66inished_ms\x18\r \x01(\x04\x12\r\n\x05value\x18\x0e \x01(\x0c\x42\x0c\n\n_exit_code\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\"\xba\x01\n\x08JobEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\x12\x11\n\ttask_name\x18\x02 \x01(\t\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.trellis.v1.TaskState\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12\x0e\n\x06output\x18\x05 \x01(\t\x12\x0e\n\x06worker\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x0f\n\x07time_ms\x18\x08 \x01(\x04\x12\x11\n\tjob_ended\x18\t \x01(\x08\"\x14\n\x12ListWorkersRequest\"\xf4\x01\n\nWorkerInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\r\n\x05slots\x18\x05 \x01(\r\x12\x0f\n\x07running\x18\x06 \x01(\r\x12\x38\n\tresources\x18\x07 \x03(\x0b\x32%.trellis.v1.WorkerInfo.ResourcesEntry\x12\x0e\n\x06status\x18\x08 \x01(\t\x12\x14\n\x0clast_seen_ms\x18\t \x01(\x04\x1a\x30\n\x0eResourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\">\n\x13ListWorkersResponse\x12\'\n\x07workers\x18\x01 \x03(\x0b\x32\x16.trellis.v1.WorkerInfo\"8\n\x10\x42roadcastRequest\x12\x13\n\x0bworker_type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"&\n\x11\x42roadcastResponse\x12\x11\n\tdelivered\x18\x01 \x01(\r2\xfa\x05\n\rClientService\x12\x45\n\x08\x41\x64\x64Tasks\x12\x1b.trellis.v1.AddTasksRequest\x1a\x1c.trellis.v1.AddTasksResponse\x12=\n\x04Play\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12H\n\tListTasks\x12\x1c.trellis.v1.ListTasksRequest\x1a\x1d.trellis.v1.ListTasksResponse\x12=\n\x08ShowTask\x12\x1b.trellis.v1.ShowTaskRequest\x1a\x14.trellis.v1.TaskInfo\x12?\n\x06\x43\x61ncel\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12=\n\x04Kill\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12>\n\x05Pause\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12?\n\x06Resume\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12?\n\x08WatchJob\x12\x1b.trellis.v1.WatchJobRequest\x1a\x14.trellis.v1.JobEvent0\x01\x12N\n\x0bListWorkers\x12\x1e.trellis.v1.ListWorkersRequest\x1a\x1f.trellis.v1.ListWorkersResponse\x12H\n\tBroadcast\x12\x1c.trellis.v1.BroadcastRequest\x1a\x1d.trellis.v1.BroadcastResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17trellis/v1/client.proto\x12\ntrellis.v1\x1a\x17trellis/v1/common.proto\"\xca\x02\n\x0f\x41\x64\x64TasksRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x10\n\x08job_name\x18\x02 \x01(\t\x12#\n\x05tasks\x18\x03 \x03(\x0b\x32\x14.trellis.v1.TaskSpec\x12\x0c\n\x04play\x18\x04 \x01(\x08\x12(\n\non_success\x18\x05 \x03(\x0b\x32\x14.trellis.v1.TaskSpec\x12(\n\non_failure\x18\x06 \x03(\x0b\x32\x14.trellis.v1.TaskSpec\x12\x0e\n\x06policy\x18\x07 \x01(\t\x12\x16\n\x0e\x66\x61ilure_policy\x18\x08 \x01(\t\x12\x37\n\x06queues\x18\t \x03(\x0b\x32\'.trellis.v1.AddTasksRequest.QueuesEntry\x1a-\n\x0bQueuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"4\n\x10\x41\x64\x64TasksResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x10\n\x08task_ids\x18\x02 \x03(\x04\">\n\rTaskSelection\x12\x10\n\x08task_ids\x18\x01 \x03(\x04\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\"!\n\x0e\x43hangeResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\r\"j\n\x10ListTasksRequest\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.trellis.v1.TaskState\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\x10\n\x08\x61\x66ter_id\x18\x03 \x01(\x04\x12\r\n\x05limit\x18\x04 \x01(\r\"8\n\x11ListTasksResponse\x12#\n\x05tasks\x18\x01 \x03(\x0b\x32\x14.trellis.v1.TaskInfo\"\"\n\x0fShowTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\"\xbe\x02\n\x08TaskInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\x0c\n\x04name\x18\x03 \x01(\t\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.trellis.v1.TaskState\x12\"\n\x04spec\x18\x05 \x01(\x0b\x32\x14.trellis.v1.TaskSpec\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\r\x12\x0e\n\x06worker\x18\x07 \x01(\t\x12\x16\n\texit_code\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x0f\n\x07message\x18\t \x01(\t\x12\x19\n\x11outputs_signalled\x18\n \x03(\t\x12\x12\n\ncreated_ms\x18\x0b \x01(\x04\x12\x12\n\nstarted_ms\x18\x0c \x01(\x04\x12\x13\n\x0b\x66inished_ms\x18\r \x01(\x04\x12\r\n\x05value\x18\x0e \x01(\x0c\x42\x0c\n\n_exit_code\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\"\xba\x01\n\x08JobEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\x12\x11\n\ttask_name\x18\x02 \x01(\t\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.trellis.v1.TaskState\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12\x0e\n\x06output\x18\x05 \x01(\t\x12\x0e\n\x06worker\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x0f\n\x07time_ms\x18\x08 \x01(\x04\x12\x11\n\tjob_ended\x18\t \x01(\x08\"\x14\n\x12ListWorkersRequest\"\xf4\x01\n\nWorkerInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\r\n\x05slots\x18\x05 \x01(\r\x12\x0f\n\x07running\x18\x06 \x01(\r\x12\x38\n\tresources\x18\x07 \x03(\x0b\x32%.trellis.v1.WorkerInfo.ResourcesEntry\x12\x0e\n\x06status\x18\x08 \x01(\t\x12\x14\n\x0clast_seen_ms\x18\t \x01(\x04\x1a\x30\n\x0eResourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\">\n\x13ListWorkersResponse\x12\'\n\x07workers\x18\x01 \x03(\x0b\x32\x16.trellis.v1.WorkerInfo\"8\n\x10\x42roadcastRequest\x12\x13\n\x0bworker_type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"&\n\x11\x42roadcastResponse\x12\x11\n\tdelivered\x18\x01 \x01(\r2\xfa\x05\n\rClientService\x12\x45\n\x08\x41\x64\x64Tasks\x12\x1b.trellis.v1.AddTasksRequest\x1a\x1c.trellis.v1.AddTasksResponse\x12=\n\x04Play\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12H\n\tListTasks\x12\x1c.trellis.v1.ListTasksRequest\x1a\x1d.trellis.v1.ListTasksResponse\x12=\n\x08ShowTask\x12\x1b.trellis.v1.ShowTaskRequest\x1a\x14.trellis.v1.TaskInfo\x12?\n\x06\x43\x61ncel\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12=\n\x04Kill\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12>\n\x05Pause\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12?\n\x06Resume\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12?\n\x08WatchJob\x12\x1b.trellis.v1.WatchJobRequest\x1a\x14.trellis.v1.JobEvent0\x01\x12N\n\x0bListWorkers\x12\x1e.trellis.v1.ListWorkersRequest\x1a\x1f.trellis.v1.ListWorkersResponse\x12H\n\tBroadcast\x12\x1c.trellis.v1.BroadcastRequest\x1a\x1d.trellis.v1.BroadcastResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trellis.v1.client_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ADDTASKSREQUEST_QUEUESENTRY']._loaded_options = None
+  _globals['_ADDTASKSREQUEST_QUEUESENTRY']._serialized_options = b'8\001'
   _globals['_WORKERINFO_RESOURCESENTRY']._loaded_options = None
   _globals['_WORKERINFO_RESOURCESENTRY']._serialized_options = b'8\001'
   _globals['_ADDTASKSREQUEST']._serialized_start=65
-  _globals['_ADDTASKSREQUEST']._serialized_end=267
-  _globals['_ADDTASKSRESPONSE']._serialized_start=269
-  _globals['_ADDTASKSRESPONSE']._serialized_end=321
-  _globals['_TASKSELECTION']._serialized_start=323
-  _globals['_TASKSELECTION']._serialized_end=385
-  _globals['_CHANGERESPONSE']._serialized_start=387
-  _globals['_CHANGERESPONSE']._serialized_end=420
-  _globals['_LISTTASKSREQUEST']._serialized_start=422
-  _globals['_LISTTASKSREQUEST']._serialized_end=528
-  _globals['_LISTTASKSRESPONSE']._serialized_start=530
-  _globals['_LISTTASKSRESPONSE']._serialized_end=586
-  _globals['_SHOWTASKREQUEST']._serialized_start=588
-  _globals['_SHOWTASKREQUEST']._serialized_end=622
-  _globals['_TASKINFO']._serialized_start=625
-  _globals['_TASKINFO']._serialized_end=943
-  _globals['_WATCHJOBREQUEST']._serialized_start=945
-  _globals['_WATCHJOBREQUEST']._serialized_end=978
-  _globals['_JOBEVENT']._serialized_start=981
-  _globals['_JOBEVENT']._serialized_end=1167
-  _globals['_LISTWORKERSREQUEST']._serialized_start=1169
-  _globals['_LISTWORKERSREQUEST']._serialized_end=1189
-  _globals['_WORKERINFO']._serialized_start=1192
-  _globals['_WORKERINFO']._serialized_end=1436
-  _globals['_WORKERINFO_RESOURCESENTRY']._serialized_start=1388
-  _globals['_WORKERINFO_RESOURCESENTRY']._serialized_end=1436
-  _globals['_LISTWORKERSRESPONSE']._serialized_start=1438
-  _globals['_LISTWORKERSRESPONSE']._serialized_end=1500
-  _globals['_BROADCASTREQUEST']._serialized_start=1502
-  _globals['_BROADCASTREQUEST']._serialized_end=1558
-  _globals['_BROADCASTRESPONSE']._serialized_start=1560
-  _globals['_BROADCASTRESPONSE']._serialized_end=1598
-  _globals['_CLIENTSERVICE']._serialized_start=1601
-  _globals['_CLIENTSERVICE']._serialized_end=2363
+  _globals['_ADDTASKSREQUEST']._serialized_end=395
+  _globals['_ADDTASKSREQUEST_QUEUESENTRY']._serialized_start=350
+  _globals['_ADDTASKSREQUEST_QUEUESENTRY']._serialized_end=395
+  _globals['_ADDTASKSRESPONSE']._serialized_start=397
+  _globals['_ADDTASKSRESPONSE']._serialized_end=449
+  _globals['_TASKSELECTION']._serialized_start=451
+  _globals['_TASKSELECTION']._serialized_end=513
+  _globals['_CHANGERESPONSE']._serialized_start=515
+  _globals['_CHANGERESPONSE']._serialized_end=548
+  _globals['_LISTTASKSREQUEST']._serialized_start=550
+  _globals['_LISTTASKSREQUEST']._serialized_end=656
+  _globals['_LISTTASKSRESPONSE']._serialized_start=658
+  _globals['_LISTTASKSRESPONSE']._serialized_end=714
+  _globals['_SHOWTASKREQUEST']._serialized_start=716
+  _globals['_SHOWTASKREQUEST']._serialized_end=750
+  _globals['_TASKINFO']._serialized_start=753
+  _globals['_TASKINFO']._serialized_end=1071
+  _globals['_WATCHJOBREQUEST']._serialized_start=1073
+  _globals['_WATCHJOBREQUEST']._serialized_end=1106
+  _globals['_JOBEVENT']._serialized_start=1109
+  _globals['_JOBEVENT']._serialized_end=1295
+  _globals['_LISTWORKERSREQUEST']._serialized_start=1297
+  _globals['_LISTWORKERSREQUEST']._serialized_end=1317
+  _globals['_WORKERINFO']._serialized_start=1320
+  _globals['_WORKERINFO']._serialized_end=1564
+  _globals['_WORKERINFO_RESOURCESENTRY']._serialized_start=1516
+  _globals['_WORKERINFO_RESOURCESENTRY']._serialized_end=1564
+  _globals['_LISTWORKERSRESPONSE']._serialized_start=1566
+  _globals['_LISTWORKERSRESPONSE']._serialized_end=1628
+  _globals['_BROADCASTREQUEST']._serialized_start=1630
+  _globals['_BROADCASTREQUEST']._serialized_end=1686
+  _globals['_BROADCASTRESPONSE']._serialized_start=1688
+  _globals['_BROADCASTRESPONSE']._serialized_end=1726
+  _globals['_CLIENTSERVICE']._serialized_start=1729
+  _globals['_CLIENTSERVICE']._serialized_end=2491
 # @@protoc_insertion_point(module_scope)
