@@ -82,6 +82,8 @@ struct CoordinatorEngine {
     private(set) var unsaved: [CoordinatorRecord] = []
     private(set) var effects: [CoordinatorEffect] = []
     private var actions: [SchedulerAction] = []
+    /// Jobs a task of which ended this turn: the turn tells which of them have no task left.
+    private var endingJobs: Set<UInt64> = []
 
     /// A new coordinator: its core starts at once (the start is the first fact to journal).
     init(epoch: UInt64, leaseTimeout: Duration, cancelGrace: Duration) {
@@ -142,6 +144,10 @@ struct CoordinatorEngine {
 
     /// The records and effects of the turn so far; the engine keeps no copy.
     mutating func takeTurn() -> (records: [CoordinatorRecord], effects: [CoordinatorEffect]) {
+        for job in endingJobs.sorted() {
+            if let core = jobs[job]?.core, state.core.unfinishedCount(of: core) == 0 { effects.append(.jobEnded(job)) }
+        }
+        endingJobs.removeAll()
         defer {
             unsaved.removeAll(keepingCapacity: true)
             effects.removeAll(keepingCapacity: true)
@@ -163,7 +169,12 @@ struct CoordinatorEngine {
     mutating func add(
         _ request: Trellis_V1_AddTasksRequest, to job: UInt64, policy: SchedulingPolicy, now: Duration
     ) throws(JobRequestError) -> (job: UInt64, ids: [UInt64]) {
-        let converted = try JobRequest(request, policy: policy) { id in
+        var named = request
+        if job != 0, request.queues.isEmpty, let existing = jobs[job] {
+            // Tasks added to a job may name its queues; their widths are the job's.
+            for name in existing.queues.keys where name != JobRequest.defaultQueue { named.queues[name] = 1 }
+        }
+        let converted = try JobRequest(named, policy: policy) { id in
             self.task(wire: id).map { ExistingTask(id: $0, outputs: self.tasks[$0.rawValue].outputs) }
         }
         var target: JobID?
@@ -198,7 +209,8 @@ struct CoordinatorEngine {
             jobs[wireJob] = Job(core: added.job, name: converted.jobName, queues: queues)
             unsaved.append(.jobNamed(added.job, converted.jobName, queues: converted.queueNames, firstQueue: first))
         }
-        for (index, id) in added.ids.enumerated() {
+        // In id order: a task may need one written after it, which the core took first.
+        for (index, id) in added.ids.enumerated().sorted(by: { $0.element.rawValue < $1.element.rawValue }) {
             let parents = submission.tasks[index].needs.map { need -> TaskID in
                 switch need.target {
                 case .batch(let other): added.ids[other]
@@ -240,7 +252,10 @@ struct CoordinatorEngine {
         if let job, let target = jobs[job] {
             if change == .cancel || change == .kill {
                 let open = target.tasks.filter { state.core.outcome(of: $0) == nil }
-                if change == .kill { for id in open { kill(id) } }
+                // Killed: stopped at once (grace 0). Only the tasks this cancel stops are marked; the clean-up it
+                // spares is not.
+                let wasKilled = Set(open.filter { tasks[$0.rawValue].killed })
+                if change == .kill { for id in open { tasks[id.rawValue].killed = true } }
                 let start = effects.count
                 apply(.jobCancelled(target.core), now: now)
                 perform(now: now)
@@ -249,7 +264,13 @@ struct CoordinatorEngine {
                         if case .cancel(_, let ref, _) = effect { return task(wire: ref.task) }
                         return nil
                     })
-                for id in open where state.core.outcome(of: id) != nil || stopping.contains(id) {
+                for id in open {
+                    let stopped = state.core.outcome(of: id) != nil || stopping.contains(id)
+                    if change == .kill, !wasKilled.contains(id) {
+                        tasks[id.rawValue].killed = false
+                        if stopped { kill(id) }
+                    }
+                    guard stopped else { continue }
                     changed += 1
                     effects.append(.changed(job: job, task: Self.wire(id), output: nil))
                 }
@@ -260,13 +281,14 @@ struct CoordinatorEngine {
         for id in selected where state.core.outcome(of: id) == nil {
             switch change {
             case .play:
-                // A paused task is played once resumed.
+                // A paused task is not played: once resumed it is created again, and play starts it.
                 guard !tasks[id.rawValue].played, !tasks[id.rawValue].paused else { continue }
                 tasks[id.rawValue].played = true
                 unsaved.append(.played(id))
-                if !tasks[id.rawValue].paused { apply(.released(id), now: now) }
+                apply(.released(id), now: now)
             case .pause:
-                guard !tasks[id.rawValue].paused else { continue }
+                // A running attempt goes on; pausing holds what has not started.
+                guard !tasks[id.rawValue].paused, !isRunning(id) else { continue }
                 tasks[id.rawValue].paused = true
                 unsaved.append(.paused(id, true))
                 if !state.core.isHeld(id) { apply(.held(id), now: now) }
@@ -277,7 +299,16 @@ struct CoordinatorEngine {
                 if tasks[id.rawValue].played { apply(.released(id), now: now) }
             case .cancel, .kill:
                 if change == .kill { kill(id) }
-                guard apply(.cancelled(id), now: now) == .accepted else { continue }
+                guard apply(.cancelled(id), now: now) == .accepted else {
+                    // Already asked to stop: a kill escalates to stopping it at once.
+                    guard change == .kill, case .running(let attempt) = state.core.state(of: id),
+                        let holder = state.core.holder(of: id)
+                    else { continue }
+                    effects.append(
+                        .cancel(holder, WireAttempt(task: Self.wire(id), epoch: epoch, attempt: attempt), grace: .zero))
+                    changed += 1
+                    continue
+                }
             }
             changed += 1
             effects.append(.changed(job: tasks[id.rawValue].job, task: Self.wire(id), output: nil))
@@ -306,8 +337,18 @@ struct CoordinatorEngine {
         name: String, spec: WorkerSpec, running: [WireAttempt], now: Duration
     ) throws(TrellisCoreError) -> (worker: WorkerID, abandon: [WireAttempt]) {
         let worker: WorkerID
-        let keeping = running.compactMap { ref in task(wire: ref.task).map { AttemptRef($0, attempt: ref.attempt) } }
-        if let old = sessions[name], state.core.isConnected(old) {
+        let old = sessions[name].flatMap { state.core.isConnected($0) ? $0 : nil }
+        // Only what the earlier session holds, once each.
+        var keeping: [AttemptRef] = []
+        var seen = Set<AttemptRef>()
+        for ref in running {
+            guard let old, let id = task(wire: ref.task), state.core.holder(of: id) == old,
+                state.core.state(of: id) == .running(attempt: ref.attempt),
+                seen.insert(AttemptRef(id, attempt: ref.attempt)).inserted
+            else { continue }
+            keeping.append(AttemptRef(id, attempt: ref.attempt))
+        }
+        if let old {
             worker = WorkerID(state.core.workerCount)
             try state.apply(.workerRejoined(old, spec, keeping: keeping), now: now, into: &actions)
         } else {
@@ -431,6 +472,7 @@ struct CoordinatorEngine {
         where deadline <= now {
             apply(.timedOut(ref.task, attempt: ref.attempt), now: now)
         }
+        state.pruneTimers()
         save()
         perform(now: now)
         return lost
@@ -483,9 +525,7 @@ struct CoordinatorEngine {
                 case .completed(let id, _):
                     let job = tasks[id.rawValue].job
                     effects.append(.changed(job: job, task: Self.wire(id), output: nil))
-                    if let core = jobs[job]?.core, state.core.unfinishedCount(of: core) == 0 {
-                        effects.append(.jobEnded(job))
-                    }
+                    endingJobs.insert(job)
                 case .scheduleTimeout, .scheduleRetry, .scheduleLease:
                     break  // kept by the engine state's timers
                 case .dispatch:

@@ -6,19 +6,25 @@ internal import TrellisProtocol
 
 /// What operators see of the loop's state: job watchers, task listings, workers.
 extension CoordinatorLoop {
+    /// Sends the job's tasks as they are, then (after the turn's commit) follows it; a job that has ended gets
+    /// its end at once.
     mutating func watch(_ job: UInt64, _ watcher: JobWatcher) {
         guard let record = engine.jobs[job] else {
-            watcher.finish(throwing: RPCError(code: .notFound, message: "there is no job \(job)"))
+            let error = RPCError(code: .notFound, message: "there is no job \(job)")
+            later { watcher.finish(throwing: error) }
             return
         }
-        for task in record.tasks { watcher.yield(event(task)) }
+        let events = record.tasks.map(event)
         if engine.state.core.unfinishedCount(of: record.core) == 0 {
             var end = Trellis_V1_JobEvent()
             end.jobEnded = true
             end.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
-            watcher.yield(end)
-            watcher.finish()
+            later {
+                for event in events + [end] { watcher.yield(event) }
+                watcher.finish()
+            }
         } else {
+            later { for event in events { watcher.yield(event) } }
             watchers[job, default: []].append(watcher)
         }
     }

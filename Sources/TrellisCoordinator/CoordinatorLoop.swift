@@ -39,6 +39,9 @@ struct CoordinatorLoop {
 
     var now: Duration { timeBase + elapsed() }
 
+    /// Runs `action` after the turn's records are durable.
+    mutating func later(_ action: @escaping () -> Void) { replies.append(action) }
+
     /// Begins a session (the journal's epoch goes up) and rebuilds the state earlier sessions recorded.
     static func open(
         journal: any Journal<CoordinatorRecord>, configuration: CoordinatorConfiguration,
@@ -239,11 +242,12 @@ struct CoordinatorLoop {
             let link = connections.removeValue(forKey: connection)
         else { return }
         let lease = DurationText.format(configuration.leaseTimeout)
-        link.outbox.finish(
-            throwing: RPCError(
-                code: .unavailable,
-                message: "worker '\(link.name)' is lost: nothing heard from it for \(lease) (the lease); "
-                    + "its tasks run again elsewhere"))
+        let error = RPCError(
+            code: .unavailable,
+            message: "worker '\(link.name)' is lost: nothing heard from it for \(lease) (the lease); "
+                + "its tasks run again elsewhere")
+        // Told once its leaving is durable.
+        later { link.outbox.finish(throwing: error) }
     }
 
     private mutating func stale(_ ref: WireAttempt, to connection: UInt64) {
@@ -306,7 +310,8 @@ struct CoordinatorLoop {
             return
         }
         let ids = selection.taskIds.compactMap(engine.task(wire:))
-        var changed = engine.change(change, ids: ids, job: selection.jobID == 0 ? nil : selection.jobID, now: now)
+        let job = selection.jobID == 0 || selection.all ? nil : selection.jobID
+        var changed = engine.change(change, ids: ids, job: job, now: now)
         if selection.all {
             for job in engine.jobs.keys.sorted() { changed += engine.change(change, ids: [], job: job, now: now) }
         }

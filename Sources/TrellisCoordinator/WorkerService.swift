@@ -57,6 +57,13 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
         guard (1...maxSlots).contains(hello.slots) else {
             throw RPCError(code: .invalidArgument, message: "a worker offers 1 to \(maxSlots) slots")
         }
+        let limit = RequestValidation.maxListed
+        guard hello.tags.count <= limit, hello.resources.count <= limit, hello.running.count <= Int(maxSlots) * 4 else {
+            throw RPCError(
+                code: .invalidArgument,
+                message: "a worker offers at most \(limit) tags and \(limit) resources and names at most "
+                    + "\(Int(maxSlots) * 4) attempts in flight")
+        }
         for (name, amount) in hello.resources where !(amount >= 0) || !amount.isFinite {
             throw RPCError(code: .invalidArgument, message: "resource '\(name)' must be a finite amount ≥ 0")
         }

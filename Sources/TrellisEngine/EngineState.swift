@@ -94,6 +94,12 @@ public struct EngineState: Sendable {
         return disposition
     }
 
+    /// Forgets the deadlines that no longer matter (ended or timed-out attempts, retries that came due,
+    /// workers gone), so the earliest one left is one to act on.
+    public mutating func pruneTimers() {
+        timers.prune(keeping: core)
+    }
+
     /// The facts to commit now; the state keeps no copy.
     public mutating func takeUnsaved() -> [TimedFact] {
         defer { unsaved.removeAll(keepingCapacity: true) }

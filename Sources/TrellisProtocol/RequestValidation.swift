@@ -15,6 +15,10 @@ package enum RequestValidation {
     package static let maxDurationMs: UInt64 = 365 * 86_400 * 1000
     /// At most this many environment variables per shell task.
     package static let maxEnvironment = 1000
+    /// At most this many tags, resources or named outputs per task (or tags and resources per worker).
+    package static let maxListed = 1000
+    /// At most this many needs per task.
+    package static let maxNeeds = 100_000
 
     /// Every problem with `request`; `taskExists` answers for needs that name existing tasks by id.
     package static func problems(
@@ -30,6 +34,11 @@ package enum RequestValidation {
             problems.append("the request has \(total) tasks; at most \(maxTasks) fit in one request")
         }
         if request.jobName.utf8.count > maxNameLength { problems.append("job name longer than \(maxNameLength) bytes") }
+        if request.queues.count > maxListed { problems.append("\(request.queues.count) queues; at most \(maxListed)") }
+        for name in request.queues.keys.sorted()
+        where name.isEmpty || name.utf8.count > maxNameLength || hasControlCharacter(name) {
+            problems.append("a queue needs a name of 1 to \(maxNameLength) bytes without control characters")
+        }
 
         var seen: [String: String] = [:]
         for (group, specs) in groups {
@@ -99,6 +108,18 @@ package enum RequestValidation {
         let label = spec.name.isEmpty ? "a task" : "'\(spec.name)'"
         if spec.name.isEmpty { problems.append("a task has no name") }
         if spec.name.utf8.count > maxNameLength { problems.append("\(label): name longer than \(maxNameLength) bytes") }
+        for (what, count, limit) in [
+            ("tags", spec.tags.count, maxListed), ("resources", spec.resources.count, maxListed),
+            ("outputs", spec.outputs.count, maxListed), ("needs", spec.needs.count, maxNeeds),
+        ] where count > limit {
+            problems.append("\(label): \(count) \(what); at most \(limit)")
+        }
+        for (name, amount) in spec.resources where !(amount >= 0) || !amount.isFinite {
+            problems.append("\(label): resource '\(name)' must be a finite amount ≥ 0")
+        }
+        if spec.queue.utf8.count > maxNameLength || hasControlCharacter(spec.queue) {
+            problems.append("\(label): a queue name of at most \(maxNameLength) bytes without control characters")
+        }
         let names = [spec.name, spec.workerType] + spec.tags + spec.outputs + Array(spec.resources.keys)
         if names.contains(where: hasControlCharacter) {
             problems.append("\(label): a name, worker type, tag, output or resource contains a control character")

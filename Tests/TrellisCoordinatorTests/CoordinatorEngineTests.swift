@@ -195,6 +195,69 @@ struct CoordinatorEngineTests {
         #expect(engine.nextDeadline == .seconds(5))
         _ = engine.expire(now: .seconds(5))
         #expect(Self.assignments(engine.takeTurn().effects).map(\.1.attempt) == [2])
+        #expect(engine.nextDeadline.map { $0 > .seconds(5) } ?? true, "a deadline acted on is forgotten")
+    }
+
+    @Test func aTaskMayNeedOneWrittenAfterIt() throws {
+        var engine = Self.engine()
+        let (_, ids) = try engine.add(
+            Self.request([Self.spec("late", needs: ["early"]), Self.spec("early")]), to: 0, policy: .fifo, now: .zero)
+        #expect(ids == [2, 1], "ids follow what needs what; the answer keeps the request's order")
+        #expect(engine.tasks.map(\.name) == ["early", "late"])
+        let worker = try Self.worker(&engine, "w")
+        let first = try #require(Self.assignments(engine.takeTurn().effects).first)
+        #expect(first.1.task == 1)
+        engine.finished(first.1, result: .exited(0), by: worker, now: .seconds(1))
+        #expect(Self.assignments(engine.takeTurn().effects).map(\.1.task) == [2])
+    }
+
+    @Test func operatorsEscalateAndPauseOnlyWhatHasNotStarted() throws {
+        var engine = Self.engine()
+        var request = Self.request([Self.spec("long"), Self.spec("next")])
+        request.queues = ["io": 1]
+        let (job, _) = try engine.add(request, to: 0, policy: .fifo, now: .zero)
+        let worker = try Self.worker(&engine, "w", slots: 2)
+        let refs = Self.assignments(engine.takeTurn().effects).map(\.1)
+        #expect(refs.count == 2)
+        #expect(engine.change(.pause, ids: [TaskID(0)], now: .seconds(1)) == 0, "a running attempt goes on")
+        #expect(engine.change(.cancel, ids: [TaskID(0)], now: .seconds(1)) == 1)
+        #expect(engine.takeTurn().effects.contains(.cancel(worker, refs[0], grace: .seconds(5))))
+        #expect(engine.change(.kill, ids: [TaskID(0)], now: .seconds(2)) == 1, "a kill escalates a cancel")
+        #expect(engine.takeTurn().effects.contains(.cancel(worker, refs[0], grace: .zero)))
+        // More tasks join the job's own queues by name.
+        var more = Self.request([Self.spec("reader")])
+        more.tasks[0].queue = "io"
+        _ = try engine.add(more, to: job, policy: .fifo, now: .seconds(3))
+        #expect(engine.state.core.job(of: TaskID(2)) == engine.jobs[job]?.core)
+        // A job's end comes after every change of the turn.
+        engine.finished(refs[0], result: .signalled(9), by: worker, now: .seconds(4))
+        engine.finished(refs[1], result: .exited(0), by: worker, now: .seconds(4))
+        let reader = try #require(Self.assignments(engine.takeTurn().effects).first).1
+        #expect(reader.task == 3)
+        _ = engine.change(.cancel, ids: [], job: job, now: .seconds(5))
+        #expect(!engine.takeTurn().effects.contains(.jobEnded(job)), "the reader still runs")
+        engine.finished(reader, result: .signalled(15), by: worker, now: .seconds(6))
+        let effects = engine.takeTurn().effects
+        #expect(effects.last == .jobEnded(job))
+        #expect(effects.filter { $0 == .jobEnded(job) }.count == 1)
+        #expect(engine.view(of: TaskID(2)) == .cancelled)
+    }
+
+    @Test func aWorkerNamingAnAttemptTwiceKeepsItOnce() throws {
+        var engine = Self.engine()
+        _ = try engine.add(Self.request([Self.spec("a")]), to: 0, policy: .fifo, now: .zero)
+        _ = try Self.worker(&engine, "w")
+        let ref = try #require(Self.assignments(engine.takeTurn().effects).first).1
+        let again = try engine.hello(
+            name: "w", spec: WorkerSpec(type: "blocking", slots: 1),
+            running: [ref, ref, WireAttempt(task: 99, epoch: 1, attempt: 1)],
+            now: .seconds(1))
+        #expect(again.abandon == [WireAttempt(task: 99, epoch: 1, attempt: 1)])
+        let rejoined = engine.takeTurn().records.compactMap { record -> [AttemptRef]? in
+            if case .fact(let timed) = record, case .workerRejoined(_, _, let keeping) = timed.fact { return keeping }
+            return nil
+        }
+        #expect(rejoined == [[AttemptRef(TaskID(0), attempt: 1)]])
     }
 
     @Test func cancellingAJobSparesItsCleanUpAndKillingShowsKilled() throws {
