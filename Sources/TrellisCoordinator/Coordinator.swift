@@ -21,9 +21,10 @@ public struct CoordinatorConfiguration: Sendable {
         heartbeatInterval: Duration = .seconds(2), leaseTimeout: Duration = .seconds(10),
         cancelGrace: Duration = .seconds(10), inboxCapacity: Int = 10_000
     ) {
-        self.heartbeatInterval = heartbeatInterval
-        self.leaseTimeout = leaseTimeout
-        self.cancelGrace = cancelGrace
+        // Durations are never negative: they become milliseconds on the wire.
+        self.heartbeatInterval = max(.milliseconds(1), heartbeatInterval)
+        self.leaseTimeout = max(.milliseconds(1), leaseTimeout)
+        self.cancelGrace = max(.zero, cancelGrace)
         self.inboxCapacity = max(1, inboxCapacity)
     }
 }

@@ -363,6 +363,13 @@ struct CoordinatorEngine {
             guard let id = task(wire: ref.task) else { return true }
             return state.core.holder(of: id) != worker || state.core.state(of: id) != .running(attempt: ref.attempt)
         }
+        // A kept attempt asked to stop before the worker left may never have heard it: ask again.
+        for kept in Set(keeping) where state.core.holder(of: kept.task) == worker && state.core.isStopping(kept.task) {
+            effects.append(
+                .cancel(
+                    worker, WireAttempt(task: Self.wire(kept.task), epoch: epoch, attempt: kept.attempt),
+                    grace: tasks[kept.task.rawValue].killed || state.core.hasTimedOut(kept.task) ? .zero : cancelGrace))
+        }
         perform(now: now)
         return (worker, abandon)
     }
@@ -389,7 +396,8 @@ struct CoordinatorEngine {
 
     /// Whether `worker` holds the current attempt `ref`.
     func holds(_ worker: WorkerID, _ ref: WireAttempt) -> TaskID? {
-        guard let id = task(wire: ref.task), state.core.holder(of: id) == worker,
+        // An attempt keeps its number across coordinator sessions; a session that has not begun assigned nothing.
+        guard ref.epoch <= epoch, let id = task(wire: ref.task), state.core.holder(of: id) == worker,
             state.core.state(of: id) == .running(attempt: ref.attempt)
         else { return nil }
         return id
@@ -411,7 +419,7 @@ struct CoordinatorEngine {
     }
 
     mutating func finished(_ ref: WireAttempt, result: AttemptResult, by worker: WorkerID, now: Duration) {
-        guard let id = task(wire: ref.task) else { return effects.append(.stale(worker, ref)) }
+        guard ref.epoch <= epoch, let id = task(wire: ref.task) else { return effects.append(.stale(worker, ref)) }
         let fact: CoreFact
         var exitCode: Int32?
         var message: String?

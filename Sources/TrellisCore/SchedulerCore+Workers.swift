@@ -198,6 +198,13 @@ extension SchedulerCore {
         tasks[task.rawValue].flags.contains(.timedOut)
     }
 
+    /// Whether the running attempt of `task` was asked to stop (cancelled or timed out) and has not ended yet:
+    /// a driver whose stop request may have been lost (a worker that connected again) sends it again.
+    public func isStopping(_ task: TaskID) -> Bool {
+        let record = tasks[task.rawValue]
+        return record.phase == .running && !record.flags.isDisjoint(with: [.cancelRequested, .timedOut])
+    }
+
     /// Attempts of `task` that ended because their worker was lost.
     public func lostAttempts(of task: TaskID) -> Int {
         Int(extras[Int32(task.rawValue)]?.lostAttempts ?? 0)

@@ -243,6 +243,27 @@ struct CoordinatorEngineTests {
         #expect(engine.view(of: TaskID(2)) == .cancelled)
     }
 
+    @Test func aStopAWorkerMayHaveMissedIsAskedAgainWhenItReconnects() throws {
+        var engine = Self.engine()
+        _ = try engine.add(Self.request([Self.spec("a")]), to: 0, policy: .fifo, now: .zero)
+        let first = try Self.worker(&engine, "w")
+        let ref = try #require(Self.assignments(engine.takeTurn().effects).first).1
+        #expect(engine.change(.cancel, ids: [TaskID(0)], now: .seconds(1)) == 1)
+        #expect(engine.takeTurn().effects.contains(.cancel(first, ref, grace: .seconds(5))))
+        // The stream broke before the cancel arrived; the worker says hello with the attempt still running.
+        let again = try engine.hello(
+            name: "w", spec: WorkerSpec(type: "blocking", slots: 1), running: [ref], now: .seconds(2))
+        #expect(again.abandon.isEmpty)
+        #expect(engine.takeTurn().effects.contains(.cancel(again.worker, ref, grace: .seconds(5))))
+        // A report naming a coordinator session that has not begun is stale.
+        var future = ref
+        future.epoch = 9
+        engine.finished(future, result: .exited(0), by: again.worker, now: .seconds(3))
+        #expect(Self.stale(engine.takeTurn().effects) == [future])
+        engine.finished(ref, result: .signalled(15), by: again.worker, now: .seconds(3))
+        #expect(engine.view(of: TaskID(0)) == .cancelled)
+    }
+
     @Test func aWorkerNamingAnAttemptTwiceKeepsItOnce() throws {
         var engine = Self.engine()
         _ = try engine.add(Self.request([Self.spec("a")]), to: 0, policy: .fifo, now: .zero)
