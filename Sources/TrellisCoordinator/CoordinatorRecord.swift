@@ -118,12 +118,7 @@ extension CoordinatorRecord: JournalRecord {
             let attempt = try reader.int()
             let flags = try reader.byte()
             guard flags < 8 else { throw reader.corrupt("unknown flags \(flags)") }
-            var exitCode: Int32?
-            if flags & 1 != 0 {
-                let value = try reader.int()
-                guard let code = Int32(exactly: value) else { throw reader.corrupt("exit code \(value) out of range") }
-                exitCode = code
-            }
+            let exitCode = flags & 1 != 0 ? try reader.int32("exit code") : nil
             let message = flags & 2 != 0 ? try reader.string() : nil
             let value = flags & 4 != 0 ? try Self.bytes(&reader) : nil
             self = .attemptEnded(task, attempt: attempt, exitCode: exitCode, message: message, value: value)

@@ -155,9 +155,7 @@ extension RunFact {
     }
 
     private static func pid(_ reader: inout JournalReader) throws(JournalError) -> Int32 {
-        let value = try reader.int()
-        guard let pid = Int32(exactly: value) else { throw reader.corrupt("process id \(value) out of range") }
-        return pid
+        try reader.int32("process id")
     }
 
     private static func storedState(_ reader: inout JournalReader) throws(JournalError) -> StoredState {
@@ -176,12 +174,7 @@ extension RunFact {
     private static func readOptional(_ reader: inout JournalReader) throws(JournalError) -> (Int32?, String?) {
         let flags = try reader.byte()
         guard flags < 4 else { throw reader.corrupt("unknown flags \(flags)") }
-        var code: Int32?
-        if flags & 1 != 0 {
-            let value = try reader.int()
-            guard let exit = Int32(exactly: value) else { throw reader.corrupt("exit code \(value) out of range") }
-            code = exit
-        }
+        let code = flags & 1 != 0 ? try reader.int32("exit code") : nil
         let message = flags & 2 != 0 ? try reader.string() : nil
         return (code, message)
     }

@@ -102,6 +102,13 @@ public struct JournalReader {
         return result
     }
 
+    /// A 32-bit signed value written with `int` (an exit code, a process id); `what` names it when out of range.
+    public mutating func int32(_ what: String) throws(JournalError) -> Int32 {
+        let value = try signed()
+        guard let result = Int32(exactly: value) else { throw corrupt("\(what) \(value) out of range") }
+        return result
+    }
+
     /// An id (a task, job, queue or worker) or a small index: written with `int`, between 0 and `Int32.max`,
     /// as the core keeps them.
     public mutating func id() throws(JournalError) -> Int {

@@ -1,5 +1,6 @@
 import Testing
 import TrellisCore
+import TrellisJournal
 import TrellisProtocol
 import TrellisTestKit
 
@@ -456,5 +457,36 @@ struct CoordinatorEngineRandomTests {
             #expect(restored.state.core.unfinishedCount == engine.state.core.unfinishedCount)
         }
         #expect(assigned > 0, "seed \(seed) ran nothing")
+    }
+}
+
+@Suite("Coordinator records in their binary form")
+struct CoordinatorRecordTests {
+    @Test func everyRecordSurvivesItsBinaryFormAndEveryTruncationIsRefused() throws {
+        let records: [CoordinatorRecord] = [
+            .origin(1_700_000_000.5),
+            .fact(TimedFact(at: .seconds(3), .workerJoined(WorkerSpec(type: "gpu", tags: ["a"], slots: 2)))),
+            .jobNamed(JobID(3), "nightly", queues: ["default", "io"], firstQueue: QueueID(7)),
+            .taskAdded(TaskID(9), job: 3, name: "ü", spec: [0, 255, 7], outputs: ["a", "b"], parents: [TaskID(1)]),
+            .taskAdded(TaskID(0), job: 1, name: "", spec: [], outputs: [], parents: []),
+            .workerNamed(WorkerID(4), "w1"),
+            .played(TaskID(2)), .paused(TaskID(2), true), .paused(TaskID(2), false), .killed(TaskID(5)),
+            .attemptStarted(TaskID(5), attempt: 3), .assigned(TaskID(5), WorkerID(4)),
+            .attemptEnded(TaskID(5), attempt: 3, exitCode: -1, message: "boom", value: [1, 2]),
+            .attemptEnded(TaskID(5), attempt: 4, exitCode: nil, message: nil, value: nil),
+            .attemptEnded(TaskID(5), attempt: 5, exitCode: 0, message: nil, value: []),
+        ]
+        for record in records {
+            let bytes = record.journalBytes()
+            #expect(try CoordinatorRecord(journalBytes: bytes) == record)
+            for length in 0..<bytes.count {
+                #expect(throws: JournalError.self, "\(record) cut to \(length) bytes") {
+                    try CoordinatorRecord(journalBytes: Array(bytes.prefix(length)))
+                }
+            }
+            #expect(throws: JournalError.self) { try CoordinatorRecord(journalBytes: bytes + [0]) }
+        }
+        #expect(throws: JournalError.self) { try CoordinatorRecord(journalBytes: [99]) }
+        #expect(throws: JournalError.self) { try CoordinatorRecord(journalBytes: [7, 0, 2]) }
     }
 }
