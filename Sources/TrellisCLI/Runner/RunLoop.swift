@@ -35,7 +35,13 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
     var executions: [Int: Task<Void, Never>] = [:]
     var pids: [Int: Int32] = [:]
     var startTimes: [Int: C.Instant] = [:]
-    var timers: [Task<Void, Never>] = []
+    /// One sleeping task per pending deadline, dropped when it fires (a long run keeps only what is pending).
+    var timers: [TimerKey: Task<Void, Never>] = [:]
+
+    enum TimerKey: Hashable {
+        case timeout(task: Int, attempt: Int)
+        case retry(task: Int)
+    }
     var actions: [SchedulerAction] = []
     /// The runner's own environment, which every task inherits.
     let baseEnvironment = ProcessInfo.processInfo.environment
@@ -163,7 +169,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
 
     /// Ends the session: timers stop; tasks waiting out a retry back-off are recorded as interrupted.
     mutating func finish() -> String {
-        for timer in timers { timer.cancel() }
+        for timer in timers.values { timer.cancel() }
         timers.removeAll()
         for task in state.timers.retries.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
             guard case .retrying = core.state(of: task) else { continue }
@@ -236,9 +242,11 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             pids[raw] = nil
             attemptEnded(TaskID(raw), attempt: attempt, end: end)
         case .timeout(let raw, let attempt):
+            timers[.timeout(task: raw, attempt: attempt)] = nil
             guard !interrupted else { return }
             apply(.timedOut(TaskID(raw), attempt: attempt))
         case .retryDue(let raw):
+            timers[.retry(task: raw)] = nil
             guard !interrupted else { return }
             apply(.retryDue(TaskID(raw)))
         case .interrupt:
@@ -251,7 +259,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
                 interrupted = true
                 events(.stopping(force: false))
                 for execution in executions.values { execution.cancel() }
-                for timer in timers { timer.cancel() }
+                for timer in timers.values { timer.cancel() }
                 timers.removeAll()
             }
         }
@@ -339,14 +347,19 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
         let clock = runner.clock
         let instant = origin.advanced(by: max(.zero, deadline - timeBase))
         let continuation = runner.continuation
-        timers.removeAll { $0.isCancelled }
-        timers.append(
-            Task {
-                do {
-                    try await clock.sleep(until: instant, tolerance: nil)
-                    continuation.yield(input)
-                } catch {}
-            })
+        let key: TimerKey
+        switch input {
+        case .timeout(let task, let attempt): key = .timeout(task: task, attempt: attempt)
+        case .retryDue(let task): key = .retry(task: task)
+        default: preconditionFailure("Internal inconsistency: \(input) is not a deadline")
+        }
+        timers[key]?.cancel()
+        timers[key] = Task {
+            do {
+                try await clock.sleep(until: instant, tolerance: nil)
+                continuation.yield(input)
+            } catch {}
+        }
     }
 
     mutating func launch(_ task: TaskID, attempt: Int) {
