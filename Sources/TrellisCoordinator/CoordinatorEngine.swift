@@ -278,6 +278,15 @@ struct CoordinatorEngine {
                 selected += target.tasks
             }
         }
+        // Every selected task changes before anything is dispatched, so the policy picks what starts first.
+        let holdsDispatch = selected.count > 1 && !state.core.isPaused
+        if holdsDispatch { apply(.paused, now: now) }
+        defer {
+            if holdsDispatch {
+                apply(.resumed, now: now)
+                perform(now: now)
+            }
+        }
         for id in selected where state.core.outcome(of: id) == nil {
             switch change {
             case .play:

@@ -323,6 +323,7 @@ struct CoordinatorLoop {
     private mutating func route(_ effects: [CoordinatorEffect]) {
         var batches: [UInt64: Trellis_V1_Assignments] = [:]
         var order: [UInt64] = []
+        var shown = Set<UInt64>()
         for effect in effects {
             switch effect {
             case .assign(let worker, let ref, let job, let spec, let inputs):
@@ -346,7 +347,10 @@ struct CoordinatorLoop {
                 guard let connection = workerConnection[worker] else { continue }
                 stale(ref, to: connection)
             case .changed(let job, let task, let output):
-                guard let list = watchers[job], let id = engine.task(wire: task) else { continue }
+                // A task changed several times in one turn is shown once, as it is now (outputs each time).
+                guard let list = watchers[job], let id = engine.task(wire: task),
+                    output != nil || shown.insert(task).inserted
+                else { continue }
                 var event = self.event(id)
                 if let output { event.output = output }
                 for watcher in list { watcher.yield(event) }

@@ -129,6 +129,19 @@ extension EngineState {
             throw SubmissionError("\(named(order[offset])): \(error.message)")
         }
         do {
+            // The submission is considered whole before anything of it is dispatched: the policy, not the order
+            // of arrival, picks the first task to start.
+            let holdsDispatch = core.isStarted && !core.isPaused
+            if holdsDispatch { try apply(.paused, now: now, into: &actions) }
+            defer {
+                if holdsDispatch {
+                    do {
+                        try apply(.resumed, now: now, into: &actions)
+                    } catch {
+                        preconditionFailure("Internal inconsistency: the core refused to resume: \(error)")
+                    }
+                }
+            }
             let target: JobID
             if let job {
                 target = job

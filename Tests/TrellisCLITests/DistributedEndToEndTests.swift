@@ -108,7 +108,8 @@ struct DistributedEndToEndTests {
 
     /// The coordinator leg of the differential test: seeded workflows of every policy and both failure policies,
     /// submitted to a server with one worker, end in the same state after the same number of attempts as in the
-    /// scheduling core alone. Their one width-1 queue holds on the coordinator too, whatever the worker's slots.
+    /// scheduling core alone, and start their attempts in the same order: their one width-1 queue holds on the
+    /// coordinator too, whatever the worker's slots.
     @Test("submitted workflows end as the scheduling core says")
     func coordinatorAgreesWithTheCore() async throws {
         let scratch = try Scratch()
@@ -122,11 +123,25 @@ struct DistributedEndToEndTests {
             let file = try scratch.write("flow-\(seed).yaml", generated.yaml)
             let plan = try WorkflowLoader.load(path: file).plan()
             let expected = try DifferentialTests.model(plan, scripts: generated.scripts)
-            let submitted = try trellis(["submit", file, "--server", address, "--watch"], in: scratch)
+            let submitted = try trellis(["submit", file, "--server", address, "--no-play"], in: scratch)
             let job = try #require(
                 submitted.stdout.split(separator: "\n").first.flatMap { line in
                     line.hasPrefix("job ") ? Int(line.dropFirst(4).prefix { $0.isNumber }) : nil
                 }, "\(submitted.stdout)\(submitted.stderr)")
+            // Follow the job from before it is played, so every assignment is seen, in order.
+            let watch = try Daemon(
+                ["job", "watch", "\(job)", "--server", address, "--json"], in: scratch.url, token: token)
+            _ = await watch.await { $0.contains("\"state\":\"created\"") }
+            #expect(try trellis(["task", "play", "--job", "\(job)", "--server", address], in: scratch).status == 0)
+            var starts: [String] = []
+            while let line = await watch.line() {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    object["state"] as? String == "assigned", let name = object["name"] as? String,
+                    let attempt = object["attempt"] as? Int
+                else { continue }
+                starts.append("\(name)#\(attempt)")
+            }
+            #expect(starts == expected.starts, "seed \(seed): the start order on a width-1 queue\n\(generated.yaml)")
             let listed = try trellis(["task", "list", "--job", "\(job)", "--json", "--server", address], in: scratch)
             let parsed = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
             let tasks = try #require(parsed, "\(listed.stdout)")
