@@ -2,43 +2,6 @@ internal import TrellisCore
 internal import TrellisEngine
 internal import TrellisProtocol
 
-/// One attempt as the wire names it: the task's wire id, the coordinator session that assigned it, and its
-/// number.
-struct WireAttempt: Hashable, Sendable {
-    var task: UInt64
-    var epoch: UInt64
-    var attempt: Int
-}
-
-/// How an attempt ended, as its worker reports it.
-enum AttemptResult: Hashable, Sendable {
-    case exited(Int32)
-    /// A handler's value: success, passed to dependants as an input.
-    case value([UInt8])
-    case signalled(Int32)
-    case error(String)
-    /// The report carried no result.
-    case missing
-}
-
-/// A task's state as operators see it on the wire.
-enum TaskView: Hashable, Sendable {
-    case created, paused, waiting, ready, assigned, running
-    case succeeded, failed, cancelled, killed, upstreamFailed, skipped
-}
-
-/// What the coordinator must do after handling an input. The loop turns effects into wire messages once the
-/// turn's records are durable.
-enum CoordinatorEffect: Hashable, Sendable {
-    case assign(WorkerID, WireAttempt, job: UInt64, spec: [UInt8], inputs: [String: [UInt8]])
-    case cancel(WorkerID, WireAttempt, grace: Duration)
-    /// Tell a worker its report changed nothing.
-    case stale(WorkerID, WireAttempt)
-    /// A task of `job` changed as operators see it (`output`: the named output it just signalled).
-    case changed(job: UInt64, task: UInt64, output: String?)
-    case jobEnded(UInt64)
-}
-
 /// The coordinator's decisions, around the engine state and with no I/O: requests, worker reports and
 /// deadlines go in with `now`; effects and the records to make durable come out. Every scheduling decision
 /// is the core's; this type translates the wire's vocabulary (played, paused, killed, values, names) and
@@ -72,16 +35,16 @@ struct CoordinatorEngine {
 
     let epoch: UInt64
     let cancelGrace: Duration
-    private(set) var state: EngineState
-    private(set) var tasks: [Task] = []
+    var state: EngineState
+    var tasks: [Task] = []
     /// Jobs by wire id (the core's id; the core's first job is never a wire job).
     private(set) var jobs: [UInt64: Job] = [:]
-    private(set) var workerNames: [WorkerID: String] = [:]
+    var workerNames: [WorkerID: String] = [:]
     /// The live session of each worker name.
-    private(set) var sessions: [String: WorkerID] = [:]
-    private(set) var unsaved: [CoordinatorRecord] = []
-    private(set) var effects: [CoordinatorEffect] = []
-    private var actions: [SchedulerAction] = []
+    var sessions: [String: WorkerID] = [:]
+    var unsaved: [CoordinatorRecord] = []
+    var effects: [CoordinatorEffect] = []
+    var actions: [SchedulerAction] = []
     /// Jobs a task of which ended this turn: the turn tells which of them have no task left.
     private var endingJobs: Set<UInt64> = []
 
@@ -337,168 +300,10 @@ struct CoordinatorEngine {
         return false
     }
 
-    // MARK: - Workers
-
-    /// A worker says hello: a new session, or one that replaces the live session of the same name, keeping the
-    /// attempts that session held and the worker still runs. Returns the session and the attempts the worker
-    /// must abandon.
-    mutating func hello(
-        name: String, spec: WorkerSpec, running: [WireAttempt], now: Duration
-    ) throws(TrellisCoreError) -> (worker: WorkerID, abandon: [WireAttempt]) {
-        let worker: WorkerID
-        let old = sessions[name].flatMap { state.core.isConnected($0) ? $0 : nil }
-        // Only what the earlier session holds, once each.
-        var keeping: [AttemptRef] = []
-        var seen = Set<AttemptRef>()
-        for ref in running {
-            guard let old, let id = task(wire: ref.task), state.core.holder(of: id) == old,
-                state.core.state(of: id) == .running(attempt: ref.attempt),
-                seen.insert(AttemptRef(id, attempt: ref.attempt)).inserted
-            else { continue }
-            keeping.append(AttemptRef(id, attempt: ref.attempt))
-        }
-        if let old {
-            worker = WorkerID(state.core.workerCount)
-            try state.apply(.workerRejoined(old, spec, keeping: keeping), now: now, into: &actions)
-        } else {
-            worker = WorkerID(state.core.workerCount)
-            try state.apply(.workerJoined(spec), now: now, into: &actions)
-        }
-        save()
-        sessions[name] = worker
-        workerNames[worker] = name
-        unsaved.append(.workerNamed(worker, name))
-        let abandon = running.filter { ref in
-            guard let id = task(wire: ref.task) else { return true }
-            return state.core.holder(of: id) != worker || state.core.state(of: id) != .running(attempt: ref.attempt)
-        }
-        // A kept attempt asked to stop before the worker left may never have heard it: ask again.
-        for kept in Set(keeping) where state.core.holder(of: kept.task) == worker && state.core.isStopping(kept.task) {
-            effects.append(
-                .cancel(
-                    worker, WireAttempt(task: Self.wire(kept.task), epoch: epoch, attempt: kept.attempt),
-                    grace: tasks[kept.task.rawValue].killed || state.core.hasTimedOut(kept.task) ? .zero : cancelGrace))
-        }
-        perform(now: now)
-        return (worker, abandon)
-    }
-
-    /// After a restart, the workers of the earlier session take no new work until they say hello again (their
-    /// stream is gone); what they run goes on until their lease runs out.
-    mutating func holdBackEarlierSessions(now: Duration) {
-        for index in 0..<state.core.workerCount where state.core.isAccepting(WorkerID(index)) {
-            apply(.workerDrained(WorkerID(index)), now: now)
-        }
-        perform(now: now)
-    }
-
-    /// Every message from a worker renews its lease; heartbeats are not facts.
-    mutating func heard(from worker: WorkerID, now: Duration) {
-        state.heartbeat(worker, now: now, into: &actions)
-    }
-
-    /// The worker stops taking work (it drains, or its stream closed): its running attempts go on.
-    mutating func drained(_ worker: WorkerID, now: Duration) {
-        apply(.workerDrained(worker), now: now)
-        perform(now: now)
-    }
-
-    /// Whether `worker` holds the current attempt `ref`.
-    func holds(_ worker: WorkerID, _ ref: WireAttempt) -> TaskID? {
-        // An attempt keeps its number across coordinator sessions; a session that has not begun assigned nothing.
-        guard ref.epoch <= epoch, let id = task(wire: ref.task), state.core.holder(of: id) == worker,
-            state.core.state(of: id) == .running(attempt: ref.attempt)
-        else { return nil }
-        return id
-    }
-
-    mutating func started(_ ref: WireAttempt, by worker: WorkerID, now: Duration) {
-        guard let id = holds(worker, ref) else { return effects.append(.stale(worker, ref)) }
-        tasks[id.rawValue].startedAttempt = ref.attempt
-        unsaved.append(.attemptStarted(id, attempt: ref.attempt))
-        effects.append(.changed(job: tasks[id.rawValue].job, task: ref.task, output: nil))
-    }
-
-    mutating func output(_ ref: WireAttempt, name: String, by worker: WorkerID, now: Duration) {
-        guard let id = holds(worker, ref), let item = tasks[id.rawValue].outputs.firstIndex(of: name),
-            apply(.partialResult(id, index: item, attempt: ref.attempt, worker: worker), now: now) == .accepted
-        else { return effects.append(.stale(worker, ref)) }
-        effects.append(.changed(job: tasks[id.rawValue].job, task: ref.task, output: name))
-        perform(now: now)
-    }
-
-    mutating func finished(_ ref: WireAttempt, result: AttemptResult, by worker: WorkerID, now: Duration) {
-        guard ref.epoch <= epoch, let id = task(wire: ref.task) else { return effects.append(.stale(worker, ref)) }
-        let fact: CoreFact
-        var exitCode: Int32?
-        var message: String?
-        var value: [UInt8]?
-        switch result {
-        case .exited(0):
-            exitCode = 0
-            fact = .succeeded(id, attempt: ref.attempt, worker: worker)
-        case .value(let bytes):
-            value = bytes
-            fact = .succeeded(id, attempt: ref.attempt, worker: worker)
-        case .exited(let code):
-            exitCode = code
-            message = "exited with \(code)"
-            fact = .failed(id, attempt: ref.attempt, retryable: true, worker: worker)
-        case .signalled(let signal):
-            message = "killed by signal \(signal)"
-            fact = .failed(id, attempt: ref.attempt, retryable: true, worker: worker)
-        case .error(let error):
-            message = error
-            fact = .failed(id, attempt: ref.attempt, retryable: true, worker: worker)
-        case .missing:
-            message = "the worker reported no result"
-            fact = .failed(id, attempt: ref.attempt, retryable: true, worker: worker)
-        }
-        guard apply(fact, now: now) == .accepted else { return effects.append(.stale(worker, ref)) }
-        tasks[id.rawValue].exitCode = exitCode
-        tasks[id.rawValue].message = message
-        tasks[id.rawValue].value = value
-        unsaved.append(.attemptEnded(id, attempt: ref.attempt, exitCode: exitCode, message: message, value: value))
-        effects.append(.changed(job: tasks[id.rawValue].job, task: ref.task, output: nil))
-        perform(now: now)
-    }
-
-    // MARK: - Deadlines
-
-    /// The earliest deadline the engine keeps: a lease, a retry back-off or a timeout.
-    var nextDeadline: Duration? {
-        let timers = state.timers
-        return [timers.leases.values.min(), timers.retries.values.min(), timers.timeouts.values.min()]
-            .compactMap { $0 }.min()
-    }
-
-    /// Acts on every deadline at or before `now`; returns the workers whose lease ran out.
-    mutating func expire(now: Duration) -> [WorkerID] {
-        let timers = state.timers
-        var lost: [WorkerID] = []
-        for (worker, deadline) in timers.leases.sorted(by: { $0.key < $1.key }) where deadline <= now {
-            if state.leaseExpired(worker, now: now, into: &actions) == .accepted {
-                lost.append(worker)
-                if let name = workerNames[worker], sessions[name] == worker { sessions[name] = nil }
-            }
-        }
-        for (task, deadline) in timers.retries.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where deadline <= now {
-            apply(.retryDue(task), now: now)
-        }
-        for (ref, deadline) in timers.timeouts.sorted(by: { $0.key.task.rawValue < $1.key.task.rawValue })
-        where deadline <= now {
-            apply(.timedOut(ref.task, attempt: ref.attempt), now: now)
-        }
-        state.pruneTimers()
-        save()
-        perform(now: now)
-        return lost
-    }
-
     // MARK: - The core
 
     @discardableResult
-    private mutating func apply(_ fact: CoreFact, now: Duration) -> EventDisposition {
+    mutating func apply(_ fact: CoreFact, now: Duration) -> EventDisposition {
         do {
             let disposition = try state.apply(fact, now: now, into: &actions)
             save()
@@ -509,12 +314,12 @@ struct CoordinatorEngine {
     }
 
     /// Moves the facts the core accepted into the turn's records, in order.
-    private mutating func save() {
+    mutating func save() {
         for fact in state.takeUnsaved() { unsaved.append(.fact(fact)) }
     }
 
     /// Turns the core's actions into effects.
-    private mutating func perform(now: Duration) {
+    mutating func perform(now: Duration) {
         while !actions.isEmpty {
             let batch = actions
             actions.removeAll(keepingCapacity: true)

@@ -1,3 +1,5 @@
+public import TrellisCore
+
 /// Which workflow a run belongs to.
 public struct RunIdentity: Hashable, Sendable {
     public var workflow: String
@@ -34,6 +36,19 @@ public enum StoredState: String, Hashable, Sendable, CaseIterable {
         switch self {
         case .succeeded, .failed, .cancelled, .upstreamFailed, .skipped: true
         case .waiting, .running, .retrying, .interrupted: false
+        }
+    }
+}
+
+extension StoredState {
+    /// How a task that reached its end is recorded.
+    public init(_ outcome: TaskOutcome) {
+        switch outcome {
+        case .succeeded: self = .succeeded
+        case .failed: self = .failed
+        case .cancelled: self = .cancelled
+        case .upstreamFailed: self = .upstreamFailed
+        case .skipped: self = .skipped
         }
     }
 }

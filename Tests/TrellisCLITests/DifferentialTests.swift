@@ -96,14 +96,7 @@ struct DifferentialTests {
                     attempts[id, default: 0] += 1
                     starts.append("\(id)#\(attempt)")
                 case .completed(let task, let outcome):
-                    states[plan.nodes[task.rawValue].id] =
-                        switch outcome {
-                        case .succeeded: .succeeded
-                        case .failed: .failed
-                        case .cancelled: .cancelled
-                        case .upstreamFailed: .upstreamFailed
-                        case .skipped: .skipped
-                        }
+                    states[plan.nodes[task.rawValue].id] = StoredState(outcome)
                 default: break
                 }
                 cursor += 1
