@@ -50,7 +50,9 @@ class Worker:
                 self._session(target, token)
                 backoff = 0.05
             except grpc.RpcError as error:
-                if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
+                # A wrong token, a refused hello, or another worker took this name: trying again cannot help.
+                if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT,
+                                    grpc.StatusCode.ALREADY_EXISTS):
                     raise
             with self.lock:
                 if self.draining and not self.running:

@@ -6,27 +6,38 @@ internal import TrellisProtocol
 
 /// What operators see of the loop's state: job watchers, task listings, workers.
 extension CoordinatorLoop {
-    /// Sends the job's tasks as they are, then (after the turn's commit) follows it; a job that has ended gets
-    /// its end at once.
+    /// Takes a watcher of a job, which is shown the job as the turn leaves it (`startWatches`).
     mutating func watch(_ job: UInt64, _ watcher: JobWatcher) {
-        guard let record = engine.jobs[job] else {
+        guard engine.jobs[job] != nil else {
             let error = RPCError(code: .notFound, message: "there is no job \(job)")
             later { watcher.finish(throwing: error) }
             return
         }
-        let events = record.tasks.map(event)
-        if engine.state.core.unfinishedCount(of: record.core) == 0 {
-            var end = Trellis_V1_JobEvent()
-            end.jobEnded = true
-            end.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
-            later {
-                for event in events + [end] { watcher.yield(event) }
+        newWatchers.append((job, watcher))
+    }
+
+    /// Sends each new watcher its job's name and task count, then every task as it is after this turn, then
+    /// (from the next turn on) the changes; a job that has ended gets its end at once.
+    mutating func startWatches() {
+        for (job, watcher) in newWatchers {
+            guard let record = engine.jobs[job] else { continue }
+            var header = Trellis_V1_JobEvent()
+            header.jobName = record.name
+            header.jobTasks = UInt32(clamping: record.tasks.count)
+            header.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
+            watcher.yield(header)
+            for id in record.tasks { watcher.yield(event(id)) }
+            if engine.state.core.unfinishedCount(of: record.core) == 0 {
+                var end = Trellis_V1_JobEvent()
+                end.jobEnded = true
+                end.timeMs = header.timeMs
+                watcher.yield(end)
                 watcher.finish()
+            } else {
+                watchers[job, default: []].append(watcher)
             }
-        } else {
-            later { for event in events { watcher.yield(event) } }
-            watchers[job, default: []].append(watcher)
         }
+        newWatchers.removeAll()
     }
 
     func event(_ id: TaskID) -> Trellis_V1_JobEvent {

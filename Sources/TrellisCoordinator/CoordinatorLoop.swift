@@ -31,6 +31,8 @@ struct CoordinatorLoop {
     var workerConnection: [WorkerID: UInt64] = [:]
     var nextConnection: UInt64 = 0
     var watchers: [UInt64: [JobWatcher]] = [:]
+    /// Watchers taken this turn, shown their job once the turn is durable.
+    var newWatchers: [(UInt64, JobWatcher)] = []
     /// Wall-clock seconds each worker name was last heard from.
     var lastSeen: [String: Double] = [:]
     private var outgoing: [UInt64: [Trellis_V1_CoordinatorMessage]] = [:]
@@ -83,6 +85,7 @@ struct CoordinatorLoop {
                 throwing: RPCError(code: .unavailable, message: "the coordinator is shutting down; reconnect later"))
         }
         for list in watchers.values { for watcher in list { watcher.finish() } }
+        for (_, watcher) in newWatchers { watcher.finish() }
     }
 
     // MARK: One turn
@@ -95,6 +98,7 @@ struct CoordinatorLoop {
         pending.removeAll()
         if !records.isEmpty { try await journal.append(records, epoch: epoch) }
         route(turn.effects)
+        startWatches()
         for reply in replies { reply() }
         replies.removeAll(keepingCapacity: true)
         for (connection, messages) in outgoing {
@@ -158,6 +162,11 @@ struct CoordinatorLoop {
 
     // MARK: Workers
 
+    /// What a worker stream replaced by a newer one of the same name is told.
+    static func replaced(_ name: String) -> String {
+        "another worker named '\(name)' connected; a name belongs to one worker at a time, so this one stops"
+    }
+
     private mutating func connect(
         _ hello: Trellis_V1_Hello, outbox: WorkerOutbox, reply: @escaping CoordinatorInput.Reply<UInt64>
     ) {
@@ -175,13 +184,13 @@ struct CoordinatorLoop {
             }
             return
         }
-        // A reconnect replaces the old stream.
+        // A reconnect replaces the old stream. Should that stream still have a process behind it (two workers
+        // given one name), that worker is told to stop rather than reconnect, so the two do not take turns
+        // replacing each other (and losing each other's attempts) for ever.
         for (id, link) in connections where link.name == hello.name {
             connections[id] = nil
             if workerConnection[link.worker] == id { workerConnection[link.worker] = nil }
-            link.outbox.finish(
-                throwing: RPCError(
-                    code: .aborted, message: "worker '\(hello.name)' connected again; this older stream is replaced"))
+            link.outbox.finish(throwing: RPCError(code: .alreadyExists, message: Self.replaced(hello.name)))
         }
         nextConnection += 1
         let connection = Connection(

@@ -96,7 +96,10 @@ public final class Worker: Sendable {
             let welcomed = Flag()
             do {
                 try await session(service, token: token, welcomed: welcomed)
-            } catch let error as RPCError where error.code == .unauthenticated || error.code == .invalidArgument {
+            } catch let error as RPCError
+                where error.code == .unauthenticated || error.code == .invalidArgument || error.code == .alreadyExists
+            {
+                // A wrong token, a refused hello, or another worker took this name: trying again cannot help.
                 throw error
             } catch {
                 if Task.isCancelled { break }

@@ -150,7 +150,7 @@ struct DifferentialTests {
         let log = EventLog()
         let summary = try await runWorkflow(generated.yaml, in: scratch, log: log)
         let starts = log.all.compactMap { event -> String? in
-            if case .started(let task, let attempt, _) = event { return "\(task)#\(attempt)" }
+            if case .started(let task, let attempt, _, _) = event { return "\(task)#\(attempt)" }
             return nil
         }
         for node in plan.nodes {

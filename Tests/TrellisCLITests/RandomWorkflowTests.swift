@@ -75,7 +75,7 @@ struct RandomWorkflowTests {
         var startedOnce: Set<String> = []
         for event in log.all {
             switch event {
-            case .started(let task, _, let queue):
+            case .started(let task, _, let queue, _):
                 #expect(startedOnce.insert(task).inserted, "\(task) started twice")
                 running[queue, default: 0] += 1
                 #expect(running[queue]! <= generated.widths[queue]!, "queue \(queue) over its width")

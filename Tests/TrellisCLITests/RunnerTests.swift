@@ -169,7 +169,7 @@ struct RunnerTests {
             """
         let runnerBox = RunnerBox()
         let log = EventLog { event in
-            if case .started("long", _, _) = event { runnerBox.interrupt() }
+            if case .started("long", _, _, _) = event { runnerBox.interrupt() }
         }
         let one = try await runWorkflow(flow, in: scratch, log: log, runnerReady: { runnerBox.set($0) })
         #expect(one.exitStatus == 130)
@@ -256,7 +256,7 @@ struct RunnerTests {
         let scratch = try Scratch()
         let runnerBox = RunnerBox()
         let log = EventLog { event in
-            if case .started("long", _, _) = event { runnerBox.interrupt() }
+            if case .started("long", _, _, _) = event { runnerBox.interrupt() }
         }
         let summary = try await runWorkflow(
             """

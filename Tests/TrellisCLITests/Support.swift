@@ -53,7 +53,7 @@ final class EventLog: Sendable {
     func position(of predicate: (RunEvent) -> Bool) -> Int? { all.firstIndex(where: predicate) }
 
     func started(_ task: String) -> Int? {
-        position { if case .started(task, _, _) = $0 { true } else { false } }
+        position { if case .started(task, _, _, _) = $0 { true } else { false } }
     }
 
     func finished(_ task: String) -> Int? {

@@ -1,5 +1,6 @@
 internal import ArgumentParser
 internal import Foundation
+import Synchronization
 internal import TrellisProtocol
 
 /// `trellis job watch ID`: a job's progress, live, until it ends.
@@ -22,41 +23,54 @@ struct JobWatchCommand: AsyncParsableCommand {
     }
 }
 
-/// Follows a job's event stream: a line per change, then counts per final state.
+/// Follows a job until it ends, as `trellis run` shows a local run: the live display on a terminal, a line
+/// per event otherwise, or the job's events as JSON lines. Exit status 0 when every task succeeded (a finale
+/// that did not run is skipped), 1 when any did not, 130 after Ctrl-C (which stops the watch, not the job).
 struct JobWatch {
     var remote: RemoteOptions
 
     func follow(_ job: UInt64, json: Bool) async throws {
-        var request = Trellis_V1_WatchJobRequest()
-        request.jobID = job
-        let states = try await remote.withClient { client, metadata in
-            try await client.watchJob(request, metadata: metadata) { response in
-                var latest: [UInt64: Trellis_V1_TaskState] = [:]
-                for try await event in response.messages {
-                    if event.jobEnded { break }
-                    latest[event.taskID] = event.state
-                    Console.line(json ? JSONOutput.encode(RemoteJSON.event(event)) : Self.line(event))
+        let renderer: (any RunRenderer)? =
+            if json { nil } else if isatty(STDOUT_FILENO) == 1 { ProgressDisplay() } else { LineRenderer() }
+        let followed = Mutex(JobFollower(job: job))
+        let watching = Task {
+            var request = Trellis_V1_WatchJobRequest()
+            request.jobID = job
+            try await remote.withClient { client, metadata in
+                try await client.watchJob(request, metadata: metadata) { response in
+                    for try await event in response.messages {
+                        let events = followed.withLock { $0.take(event) }
+                        if let renderer {
+                            for shown in events { renderer.handle(shown) }
+                        } else {
+                            Console.line(JSONOutput.encode(RemoteJSON.event(event)))
+                        }
+                        if event.jobEnded { break }
+                    }
                 }
-                return latest
             }
         }
-        var counts: [String: Int] = [:]
-        for state in states.values { counts[RemoteJSON.name(of: state), default: 0] += 1 }
-        let summary = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        if !json { print("job \(job) ended: \(summary)") }
-        // As with `trellis run`: 0 when every task succeeded (a finale that did not run is skipped, not failed).
-        if states.values.contains(where: { $0 != .succeeded && $0 != .skipped }) { throw ExitCode(1) }
-    }
-
-    static func line(_ event: Trellis_V1_JobEvent) -> String {
-        var text = "\(event.taskName) (task \(event.taskID)): "
-        text += event.output.isEmpty ? RemoteJSON.name(of: event.state) : "output \(event.output)"
-        if event.attempt > 0 && (event.state == .assigned || event.state == .running) {
-            text += " attempt \(event.attempt)"
+        let signals = SignalForwarder(signals: [SIGINT, SIGTERM]) { watching.cancel() }
+        defer { signals.cancel() }
+        let result = await watching.result
+        let interrupted = watching.isCancelled
+        if case .failure(let error) = result, !interrupted { throw error }
+        let summary = followed.withLock { $0.summary(interrupted: interrupted) }
+        if !interrupted && !followed.withLock({ $0.ended }) {
+            printError("error: the coordinator closed the watch before job \(job) ended")
         }
-        if !event.worker.isEmpty && event.state != .ready { text += " on \(event.worker)" }
-        if !event.message.isEmpty { text += " — \(event.message)" }
-        return text
+        if let renderer {
+            renderer.finish(
+                summary, at: .job(job, coordinator: (try? remote.endpoint.description) ?? "the coordinator"))
+        } else {
+            Console.line(
+                JSONOutput.encode(
+                    .object([
+                        ("event", .string("summary")), ("status", .string(summary.snapshot.status)),
+                        ("exit_status", .int(Int(summary.exitStatus))), ("job", .int(Int(job))),
+                    ])))
+        }
+        if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
     }
 }
 
@@ -120,7 +134,14 @@ enum RemoteJSON {
     }
 
     static func event(_ event: Trellis_V1_JobEvent) -> JSONOutput.Value {
-        .object([
+        if event.taskID == 0 && !event.jobEnded {
+            return .object([
+                ("event", .string("began")), ("name", .string(event.jobName)), ("tasks", .int(Int(event.jobTasks))),
+                ("time_ms", .int(Int(event.timeMs))),
+            ])
+        }
+        if event.jobEnded { return .object([("event", .string("ended")), ("time_ms", .int(Int(event.timeMs)))]) }
+        return .object([
             ("task", .int(Int(event.taskID))), ("name", .string(event.taskName)),
             ("state", .string(name(of: event.state))), ("attempt", .int(Int(event.attempt))),
             ("output", event.output.isEmpty ? .null : .string(event.output)),

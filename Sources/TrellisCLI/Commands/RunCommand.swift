@@ -65,7 +65,7 @@ struct RunCommand: AsyncParsableCommand {
             let invalid = error.code == .workflowChanged || error.code == .unsupportedState
             throw ExitCode(invalid ? invalidInputStatus : 1)
         }
-        renderer.finish(summary, stateDirectory: directory)
+        renderer.finish(summary, at: .local(stateDirectory: directory))
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
     }
 

@@ -13,6 +13,8 @@ final class ProgressDisplay: RunRenderer {
         var doneBefore = 0
         var finished: [StoredState: Int] = [:]
         var running: [String: Double] = [:]
+        /// Where each running task runs, when not on this machine.
+        var workers: [String: String] = [:]
         var runningOrder: [String] = []
         var retrying = 0
         var start = Date().timeIntervalSince1970
@@ -44,14 +46,16 @@ final class ProgressDisplay: RunRenderer {
                 state.total = total
                 state.doneBefore = done
                 return done > 0 ? ["resuming \(workflow): \(done) of \(total) tasks already done"] : []
-            case .started(let task, _, _):
+            case .started(let task, _, _, let worker):
                 if state.running[task] == nil { state.runningOrder.append(task) }
                 state.running[task] = Date().timeIntervalSince1970
+                state.workers[task] = worker
                 return []
             case .output:
                 return []
             case .finished(let task, let attempt, let result, _, let message, _):
                 state.running[task] = nil
+                state.workers[task] = nil
                 state.runningOrder.removeAll { $0 == task }
                 if result == .retrying {
                     state.retrying += 1
@@ -78,10 +82,10 @@ final class ProgressDisplay: RunRenderer {
         if !messages.isEmpty { draw(force: true, messages: messages) }
     }
 
-    func finish(_ summary: RunSummary, stateDirectory: String) {
+    func finish(_ summary: RunSummary, at place: RunPlace) {
         ticker.withLock { $0?.cancel() }
         draw(force: true)
-        printSummary(summary, stateDirectory: stateDirectory)
+        printSummary(summary, at: place)
     }
 
     private func draw(force: Bool, messages: [String] = []) {
@@ -130,7 +134,8 @@ final class ProgressDisplay: RunRenderer {
         lines.append("  " + counts.joined(separator: "  "))
         for task in state.runningOrder.prefix(5) {
             let seconds = now - (state.running[task] ?? now)
-            lines.append("  ▶ \(task)  \(DurationText.format(seconds: seconds))")
+            let place = state.workers[task].map { "  on \($0)" } ?? ""
+            lines.append("  ▶ \(task)  \(DurationText.format(seconds: seconds))\(place)")
         }
         if state.runningOrder.count > 5 { lines.append("  … and \(state.runningOrder.count - 5) more running") }
         return lines

@@ -7,27 +7,49 @@ internal import TrellisWorkflow
 /// Shows a run's events: a live display on a terminal, one line per event otherwise, or JSON lines.
 protocol RunRenderer: Sendable {
     func handle(_ event: RunEvent)
-    func finish(_ summary: RunSummary, stateDirectory: String)
+    func finish(_ summary: RunSummary, at place: RunPlace)
+}
+
+/// Where a run's state lives: a local state directory, or a job on a coordinator.
+enum RunPlace {
+    case local(stateDirectory: String)
+    case job(UInt64, coordinator: String)
 }
 
 extension RunRenderer {
     /// The summary table every human-readable renderer ends with.
-    func printSummary(_ summary: RunSummary, stateDirectory: String) {
+    func printSummary(_ summary: RunSummary, at place: RunPlace) {
         let snapshot = summary.snapshot
         print("")
         print(Table.counts(snapshot))
         let problems = snapshot.tasks.filter { !($0.state == .succeeded || $0.state == .skipped) }
         if !problems.isEmpty {
             print("")
-            print(Table.tasks(Array(problems.prefix(20)), directory: stateDirectory))
-            if problems.count > 20 { print("… and \(problems.count - 20) more (trellis status --all)") }
+            switch place {
+            case .local(let directory):
+                print(Table.tasks(Array(problems.prefix(20)), directory: directory))
+                if problems.count > 20 { print("… and \(problems.count - 20) more (trellis status --all)") }
+            case .job(let job, _):
+                print(Table.tasks(Array(problems.prefix(20)), directory: nil))
+                if problems.count > 20 { print("… and \(problems.count - 20) more (trellis task list --job \(job))") }
+            }
         }
-        let verdict = summary.interrupted ? "interrupted" : summary.exitStatus == 0 ? "succeeded" : "failed"
+        let verdict =
+            summary.interrupted
+            ? "interrupted"
+            : summary.exitStatus == 0 ? "succeeded" : snapshot.status == "running" ? "not finished" : "failed"
         var line = "\(snapshot.identity.workflow): \(verdict) after \(DurationText.format(summary.elapsed))"
         if summary.alreadyDone > 0 { line += " (\(summary.alreadyDone) tasks already done in earlier sessions)" }
-        if summary.exitStatus != 0 { line += "; run the same command again to resume" }
-        print(line)
-        print("state: \(stateDirectory)")
+        switch place {
+        case .local(let directory):
+            if summary.exitStatus != 0 { line += "; run the same command again to resume" }
+            print(line)
+            print("state: \(directory)")
+        case .job(let job, let coordinator):
+            if summary.interrupted { line += "; the job runs on (`trellis job watch \(job)` follows it again)" }
+            print(line)
+            print("job \(job) on \(coordinator)")
+        }
     }
 }
 
@@ -38,10 +60,10 @@ struct LineRenderer: RunRenderer {
         switch event {
         case .began(let workflow, let total, let done, let session):
             text = "run \(workflow): \(total) tasks" + (done > 0 ? ", \(done) already done (session \(session))" : "")
-        case .started(let task, let attempt, let queue):
+        case .started(let task, let attempt, let queue, let worker):
             text =
                 "started  \(task)" + (attempt > 1 ? " (attempt \(attempt))" : "")
-                + (queue == WorkflowQueue.defaultName ? "" : " [\(queue)]")
+                + (queue == WorkflowQueue.defaultName ? "" : " [\(queue)]") + (worker.map { " on \($0)" } ?? "")
         case .output(let task, let name):
             text = "output   \(task).\(name)"
         case .finished(let task, let attempt, let state, _, let message, let seconds):
@@ -59,8 +81,8 @@ struct LineRenderer: RunRenderer {
         FileHandle.standardOutput.write(Data((Self.timestamp() + " " + text + "\n").utf8))
     }
 
-    func finish(_ summary: RunSummary, stateDirectory: String) {
-        printSummary(summary, stateDirectory: stateDirectory)
+    func finish(_ summary: RunSummary, at place: RunPlace) {
+        printSummary(summary, at: place)
     }
 
     static func timestamp() -> String {
@@ -83,11 +105,12 @@ struct JSONRenderer: RunRenderer {
                 ("event", .string("began")), ("workflow", .string(workflow)), ("total", .int(total)),
                 ("done", .int(done)), ("session", .int(session)),
             ]
-        case .started(let task, let attempt, let queue):
+        case .started(let task, let attempt, let queue, let worker):
             fields = [
                 ("event", .string("started")), ("task", .string(task)), ("attempt", .int(attempt)),
                 ("queue", .string(queue)),
             ]
+            if let worker { fields.append(("worker", .string(worker))) }
         case .output(let task, let name):
             fields = [("event", .string("output")), ("task", .string(task)), ("output", .string(name))]
         case .finished(let task, let attempt, let state, let exitCode, let message, let seconds):
@@ -111,20 +134,28 @@ struct JSONRenderer: RunRenderer {
         FileHandle.standardOutput.write(Data((JSONOutput.encode(.object(fields)) + "\n").utf8))
     }
 
-    func finish(_ summary: RunSummary, stateDirectory: String) {
+    func finish(_ summary: RunSummary, at place: RunPlace) {
         let counts = summary.snapshot.counts
+        let location: [(String, JSONOutput.Value)] =
+            switch place {
+            case .local(let directory): [("state_dir", .string(directory))]
+            case .job(let job, let coordinator): [("job", .int(Int(job))), ("coordinator", .string(coordinator))]
+            }
         print(
             JSONOutput.encode(
-                .object([
-                    ("event", .string("summary")), ("status", .string(summary.snapshot.status)),
-                    ("exit_status", .int(Int(summary.exitStatus))), ("seconds", .number(summary.elapsed.seconds)),
-                    ("already_done", .int(summary.alreadyDone)), ("state_dir", .string(stateDirectory)),
-                    (
-                        "counts",
-                        .object(
-                            StoredState.allCases.compactMap { state in counts[state].map { (state.rawValue, .int($0)) }
-                            })
-                    ),
-                ])))
+                .object(
+                    [
+                        ("event", .string("summary")), ("status", .string(summary.snapshot.status)),
+                        ("exit_status", .int(Int(summary.exitStatus))), ("seconds", .number(summary.elapsed.seconds)),
+                        ("already_done", .int(summary.alreadyDone)),
+                    ] + location + [
+                        (
+                            "counts",
+                            .object(
+                                StoredState.allCases.compactMap { state in
+                                    counts[state].map { (state.rawValue, .int($0)) }
+                                })
+                        )
+                    ])))
     }
 }

@@ -38,8 +38,9 @@ enum Table {
         return render(rows, rightAligned: [1])
     }
 
-    static func tasks(_ tasks: [StoredTask], directory: String) -> String {
-        let options = RunOptions(stateDirectory: directory, baseDirectory: "")
+    /// Tasks as rows; with a local run's state directory, a failed task's row names its stderr log.
+    static func tasks(_ tasks: [StoredTask], directory: String?) -> String {
+        let options = directory.map { RunOptions(stateDirectory: $0, baseDirectory: "") }
         var rows = [["task", "state", "attempts", "exit", "time", "detail"]]
         for task in tasks {
             let time: String =
@@ -50,7 +51,7 @@ enum Table {
                     )
                 } else { "" }
             var detail = task.message ?? ""
-            if task.state == .failed, let attempt = task.attempts.last?.number {
+            if task.state == .failed, let options, let attempt = task.attempts.last?.number {
                 let stderr = options.logPaths(task: task.id, attempt: attempt).stderr
                 if FileManager.default.fileExists(atPath: stderr) {
                     detail += (detail.isEmpty ? "" : "; ") + "stderr: " + stderr

@@ -295,6 +295,12 @@ package nonisolated struct Trellis_V1_JobEvent: Sendable {
   /// Set on the last event of a job: every task has ended.
   package var jobEnded: Bool = false
 
+  /// Set on the first event of a watch, which names no task (task_id 0): the job's name and how many tasks
+  /// it has. One event per task, as the task is then, follows it; then the changes as they happen.
+  package var jobName: String = String()
+
+  package var jobTasks: UInt32 = 0
+
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package init() {}
@@ -860,7 +866,7 @@ nonisolated extension Trellis_V1_WatchJobRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Trellis_V1_JobEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".JobEvent"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{3}task_name\0\u{1}state\0\u{1}attempt\0\u{1}output\0\u{1}worker\0\u{1}message\0\u{3}time_ms\0\u{3}job_ended\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{3}task_name\0\u{1}state\0\u{1}attempt\0\u{1}output\0\u{1}worker\0\u{1}message\0\u{3}time_ms\0\u{3}job_ended\0\u{3}job_name\0\u{3}job_tasks\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -877,6 +883,8 @@ nonisolated extension Trellis_V1_JobEvent: SwiftProtobuf.Message, SwiftProtobuf.
       case 7: try { try decoder.decodeSingularStringField(value: &self.message) }()
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.timeMs) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.jobEnded) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.jobName) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.jobTasks) }()
       default: break
       }
     }
@@ -910,6 +918,12 @@ nonisolated extension Trellis_V1_JobEvent: SwiftProtobuf.Message, SwiftProtobuf.
     if self.jobEnded != false {
       try visitor.visitSingularBoolField(value: self.jobEnded, fieldNumber: 9)
     }
+    if !self.jobName.isEmpty {
+      try visitor.visitSingularStringField(value: self.jobName, fieldNumber: 10)
+    }
+    if self.jobTasks != 0 {
+      try visitor.visitSingularUInt32Field(value: self.jobTasks, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -923,6 +937,8 @@ nonisolated extension Trellis_V1_JobEvent: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.message != rhs.message {return false}
     if lhs.timeMs != rhs.timeMs {return false}
     if lhs.jobEnded != rhs.jobEnded {return false}
+    if lhs.jobName != rhs.jobName {return false}
+    if lhs.jobTasks != rhs.jobTasks {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
