@@ -60,9 +60,9 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
     func watchJob(
         request: Trellis_V1_WatchJobRequest, response: RPCWriter<Trellis_V1_JobEvent>, context: ServerContext
     ) async throws {
-        let (events, continuation) = AsyncThrowingStream.makeStream(of: Trellis_V1_JobEvent.self)
-        await coordinator.send(.watch(job: request.jobID, continuation))
-        for try await event in events { try await response.write(event) }
+        let events = JobWatcher()
+        await coordinator.send(.watch(job: request.jobID, events))
+        try await events.drain { try await response.write(contentsOf: $0) }
     }
 
     func listWorkers(

@@ -215,10 +215,10 @@ enum CoordinatorInput: Sendable {
 
 /// What the coordinator sends down one worker's stream; finishing it with an error ends the stream with that
 /// status, so the worker learns why (lost, replaced, shutting down).
-typealias WorkerOutbox = AsyncThrowingStream<Trellis_V1_CoordinatorMessage, any Error>.Continuation
+typealias WorkerOutbox = Outbox<Trellis_V1_CoordinatorMessage>
 
 /// A `WatchJob` stream's events; finished with an error when the job does not exist.
-typealias JobWatcher = AsyncThrowingStream<Trellis_V1_JobEvent, any Error>.Continuation
+typealias JobWatcher = Outbox<Trellis_V1_JobEvent>
 
 enum TaskChange: Sendable {
     case play, cancel, kill, pause, resume

@@ -13,7 +13,7 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
         request: RPCAsyncSequence<Trellis_V1_WorkerMessage, any Error>,
         response: RPCWriter<Trellis_V1_CoordinatorMessage>, context: ServerContext
     ) async throws {
-        let (outbox, continuation) = AsyncThrowingStream.makeStream(of: Trellis_V1_CoordinatorMessage.self)
+        let outbox = WorkerOutbox()
         let connection = ConnectionID()
         defer {
             if let id = connection.value { coordinator.post(.disconnected(connection: id)) }
@@ -22,7 +22,7 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
         // was replaced by a reconnect, or lost).
         try await withThrowingTaskGroup { group in
             group.addTask {
-                for try await message in outbox { try await response.write(message) }
+                try await outbox.drain { try await response.write(contentsOf: $0) }
             }
             group.addTask {
                 for try await message in request {
@@ -33,7 +33,7 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
                         }
                         try Self.check(hello)
                         let id: UInt64 = try await coordinator.request {
-                            .hello(hello, outbox: continuation, reply: $0)
+                            .hello(hello, outbox: outbox, reply: $0)
                         }
                         connection.value = id
                         continue

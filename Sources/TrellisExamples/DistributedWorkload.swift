@@ -8,24 +8,45 @@ internal import TrellisProtocol
 internal import TrellisSQLite
 internal import TrellisWorker
 
-/// Benchmark workloads for the coordinator: a coordinator on SQLite serving HTTP/2 on loopback, workers in
-/// the same process (each with its own connection), and no-op handler tasks, so what is measured is the
-/// coordinator, the protocol and the store rather than process start-up.
+/// Benchmark workloads for the coordinator: a coordinator on SQLite serving HTTP/2 on loopback, workers
+/// with no-op handlers (in the same process, each with its own connection, or as processes of their own),
+/// so what is measured is the coordinator, the protocol and the store rather than task start-up.
 public enum DistributedWorkload {
     static let token = "benchmark"
     static var metadata: Metadata { ["authorization": "Bearer \(token)"] }
 
-    /// Start times and end times of handler calls, by task name.
-    final class Clock: Sendable {
-        let marks = Mutex<[String: (start: Double, end: Double)]>([:])
-        func start(_ name: String) { marks.withLock { $0[name, default: (0, 0)].start = now() } }
-        func end(_ name: String) { marks.withLock { $0[name, default: (0, 0)].end = now() } }
-        func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    /// Where the workers run: tasks of this process, or processes started from an executable that calls
+    /// `serveWorker` when given `arguments` followed by the coordinator's address, a name and a slot count.
+    public enum Workers: Sendable {
+        case inProcess
+        case processes(executable: String, arguments: [String])
+    }
+
+    /// The handlers a benchmark worker offers: `noop`, and `mark`, which returns when it ran (the monotonic
+    /// clock, shared by the processes of one machine) as its value, "start end" in seconds.
+    static var handlers: [String: TaskHandler] {
+        [
+            "noop": { _ in [] },
+            "mark": { _ in
+                let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+                return Array("\(now) \(now)".utf8)
+            },
+        ]
+    }
+
+    /// Works for a benchmark's coordinator until it goes away or the process is killed.
+    public static func serveWorker(address: String, name: String, slots: Int) async throws {
+        guard let address = CoordinatorAddress(address) else { return }
+        let worker = Worker(options: WorkerOptions(name: name, slots: slots), handlers: handlers) {
+            // The parent waits for this line before it starts measuring.
+            if case .welcomed = $0 { FileHandle.standardOutput.write(Data("welcomed\n".utf8)) }
+        }
+        try await worker.run(transport: try address.transport(), token: token)
     }
 
     static func withCluster<R: Sendable>(
-        database: String, workers: Int, slots: Int,
-        _ body: @Sendable (Trellis_V1_ClientService.Client<HTTP2ClientTransport.Posix>, Clock) async throws -> R
+        database: String, workers: Int, slots: Int, placement: Workers = .inProcess,
+        _ body: @Sendable (Trellis_V1_ClientService.Client<HTTP2ClientTransport.Posix>) async throws -> R
     ) async throws -> R {
         let journal = try SQLiteJournal<CoordinatorRecord>(path: database)
         let coordinator = Coordinator(journal: journal, clock: ContinuousClock())
@@ -33,28 +54,50 @@ public enum DistributedWorkload {
         let server = GRPCServer(
             transport: transport, services: coordinator.services,
             interceptors: [Coordinator<ContinuousClock>.tokenInterceptor(token)])
-        let marks = Clock()
         return try await withThrowingTaskGroup { group in
             group.addTask { try await coordinator.run() }
             group.addTask { try await server.serve() }
             let port = try await transport.listeningAddress.ipv4!.port
             let address = CoordinatorAddress(host: "127.0.0.1", port: port)
             let (welcomes, welcomed) = AsyncStream.makeStream(of: Void.self)
-            for index in 0..<workers {
-                let handlers: [String: TaskHandler] = [
-                    "noop": { _ in [] },
-                    "mark": { call in
-                        let name = String(decoding: call.payload, as: UTF8.self)
-                        marks.start(name)
-                        marks.end(name)
-                        return []
-                    },
-                ]
-                let worker = Worker(options: WorkerOptions(name: "bench-\(index)", slots: slots), handlers: handlers) {
-                    if case .welcomed = $0 { welcomed.yield() }
+            var processes: [Process] = []
+            defer {
+                for process in processes where process.isRunning {
+                    kill(process.processIdentifier, SIGKILL)
+                    process.waitUntilExit()
                 }
-                let workerTransport = try address.transport()
-                group.addTask { try await worker.run(transport: workerTransport, token: token) }
+            }
+            for index in 0..<workers {
+                switch placement {
+                case .inProcess:
+                    let worker = Worker(
+                        options: WorkerOptions(name: "bench-\(index)", slots: slots), handlers: handlers
+                    ) {
+                        if case .welcomed = $0 { welcomed.yield() }
+                    }
+                    let workerTransport = try address.transport()
+                    group.addTask { try await worker.run(transport: workerTransport, token: token) }
+                case .processes(let executable, let arguments):
+                    let process = Process()
+                    process.executableURL = URL(fileURLWithPath: executable)
+                    process.arguments = arguments + ["\(address)", "bench-\(index)", "\(slots)"]
+                    let pipe = Pipe()
+                    process.standardOutput = pipe
+                    try process.run()
+                    processes.append(process)
+                    let reader = pipe.fileHandleForReading
+                    Thread.detachNewThread {
+                        // The worker prints one line once the coordinator welcomed it.
+                        while true {
+                            let chunk = reader.availableData
+                            if chunk.isEmpty { break }
+                            if String(decoding: chunk, as: UTF8.self).contains("welcomed") {
+                                welcomed.yield()
+                                break
+                            }
+                        }
+                    }
+                }
             }
             let result = try await withGRPCClient(transport: try address.transport()) { client in
                 let ops = Trellis_V1_ClientService.Client(wrapping: client)
@@ -65,7 +108,7 @@ public enum DistributedWorkload {
                         if connected == workers { break }
                     }
                 }
-                return try await body(ops, marks)
+                return try await body(ops)
             }
             server.beginGracefulShutdown()
             coordinator.stop()
@@ -90,9 +133,10 @@ public enum DistributedWorkload {
         return spec
     }
 
+    @discardableResult
     static func runJob(
         _ ops: Trellis_V1_ClientService.Client<HTTP2ClientTransport.Posix>, _ tasks: [Trellis_V1_TaskSpec]
-    ) async throws {
+    ) async throws -> UInt64 {
         var request = Trellis_V1_AddTasksRequest()
         request.jobName = "benchmark"
         request.tasks = tasks
@@ -103,6 +147,7 @@ public enum DistributedWorkload {
         try await ops.watchJob(watch, metadata: metadata) { response in
             for try await event in response.messages where event.jobEnded { break }
         }
+        return job
     }
 
     static func scratch() -> String {
@@ -112,10 +157,12 @@ public enum DistributedWorkload {
     }
 
     /// Independent no-op tasks through 2 workers: tasks per second from submission to the job's end.
-    public static func independent(_ count: Int, workers: Int = 2, slots: Int = 64) async throws -> Double {
+    public static func independent(
+        _ count: Int, workers: Int = 2, slots: Int = 64, placement: Workers = .inProcess
+    ) async throws -> Double {
         let database = scratch()
         defer { try? FileManager.default.removeItem(atPath: (database as NSString).deletingLastPathComponent) }
-        return try await withCluster(database: database, workers: workers, slots: slots) { ops, _ in
+        return try await withCluster(database: database, workers: workers, slots: slots, placement: placement) { ops in
             let tasks = (0..<count).map { spec("t\($0)", handler: "noop") }
             let start = ContinuousClock.now
             try await runJob(ops, tasks)
@@ -125,16 +172,35 @@ public enum DistributedWorkload {
 
     /// A chain: each task needs the one before. Returns the gaps from one task's end to the next one's start,
     /// in seconds, sorted.
-    public static func chainGaps(_ count: Int) async throws -> [Double] {
+    public static func chainGaps(_ count: Int, placement: Workers = .inProcess) async throws -> [Double] {
         let database = scratch()
         defer { try? FileManager.default.removeItem(atPath: (database as NSString).deletingLastPathComponent) }
-        return try await withCluster(database: database, workers: 2, slots: 4) { ops, marks in
+        return try await withCluster(database: database, workers: 2, slots: 4, placement: placement) { ops in
             let tasks = (0..<count).map { index in
-                spec("c\(index)", handler: "mark", payload: "c\(index)", needs: index == 0 ? [] : ["c\(index - 1)"])
+                spec("c\(index)", handler: "mark", needs: index == 0 ? [] : ["c\(index - 1)"])
             }
-            try await runJob(ops, tasks)
-            let times = marks.marks.withLock { $0 }
-            return (1..<count).map { times["c\($0)"]!.start - times["c\($0 - 1)"]!.end }.sorted()
+            let job = try await runJob(ops, tasks)
+            var times: [String: (start: Double, end: Double)] = [:]
+            var after: UInt64 = 0
+            while true {
+                var list = Trellis_V1_ListTasksRequest()
+                list.jobID = job
+                list.afterID = after
+                list.limit = 10_000
+                let page = try await ops.listTasks(list, metadata: metadata).tasks
+                guard let last = page.last else { break }
+                for task in page {
+                    let fields = String(decoding: task.value, as: UTF8.self).split(separator: " ").compactMap {
+                        Double($0)
+                    }
+                    if fields.count == 2 { times[task.name] = (fields[0], fields[1]) }
+                }
+                after = last.id
+            }
+            return (1..<count).compactMap { index in
+                guard let start = times["c\(index)"]?.start, let end = times["c\(index - 1)"]?.end else { return nil }
+                return start - end
+            }.sorted()
         }
     }
 
@@ -142,7 +208,7 @@ public enum DistributedWorkload {
     public static func restart(_ count: Int) async throws -> Double {
         let database = scratch()
         defer { try? FileManager.default.removeItem(atPath: (database as NSString).deletingLastPathComponent) }
-        try await withCluster(database: database, workers: 0, slots: 1) { ops, _ in
+        try await withCluster(database: database, workers: 0, slots: 1) { ops in
             for batch in stride(from: 0, to: count, by: 100_000) {
                 var request = Trellis_V1_AddTasksRequest()
                 request.jobName = "queued"
@@ -152,7 +218,7 @@ public enum DistributedWorkload {
             }
         }
         let start = ContinuousClock.now
-        return try await withCluster(database: database, workers: 0, slots: 1) { ops, _ in
+        return try await withCluster(database: database, workers: 0, slots: 1) { ops in
             _ = try await ops.listWorkers(.init(), metadata: metadata)
             return (ContinuousClock.now - start).seconds
         }
@@ -162,7 +228,7 @@ public enum DistributedWorkload {
     public static func memoryPerQueuedTask(_ count: Int) async throws -> Double {
         let database = scratch()
         defer { try? FileManager.default.removeItem(atPath: (database as NSString).deletingLastPathComponent) }
-        return try await withCluster(database: database, workers: 0, slots: 1) { ops, _ in
+        return try await withCluster(database: database, workers: 0, slots: 1) { ops in
             let before = residentBytes()
             for batch in stride(from: 0, to: count, by: 100_000) {
                 var request = Trellis_V1_AddTasksRequest()

@@ -28,7 +28,7 @@ public final class Worker: Sendable {
 
     struct State {
         /// The current session's stream, once welcomed.
-        var outbox: AsyncStream<Trellis_V1_WorkerMessage>.Continuation?
+        var outbox: Outbox<Trellis_V1_WorkerMessage>?
         /// Reports made while disconnected, sent after the next welcome (output is dropped).
         var pending: [Trellis_V1_WorkerMessage] = []
         var running: [UInt64: Attempt] = [:]
@@ -126,7 +126,7 @@ public final class Worker: Sendable {
     private func session(
         _ service: Trellis_V1_WorkerService.Client<some ClientTransport>, token: String, welcomed: Flag
     ) async throws {
-        let (messages, continuation) = AsyncStream.makeStream(of: Trellis_V1_WorkerMessage.self)
+        let outbox = Outbox<Trellis_V1_WorkerMessage>()
         var hello = Trellis_V1_Hello()
         hello.name = options.name
         hello.type = options.type
@@ -146,9 +146,9 @@ public final class Worker: Sendable {
         }
         var first = Trellis_V1_WorkerMessage()
         first.hello = hello
-        continuation.yield(first)
+        outbox.yield(first)
         defer {
-            continuation.finish()
+            outbox.finish()
             state.withLock { state in
                 state.outbox = nil
                 state.pending = Array(state.recent.map(\.message)) + state.pending
@@ -158,20 +158,22 @@ public final class Worker: Sendable {
         try await service.connect(
             metadata: ["authorization": "Bearer \(token)"],
             requestProducer: { writer in
-                for await message in messages { try await writer.write(message) }
+                do {
+                    try await outbox.drain { try await writer.write(contentsOf: $0) }
+                } catch is CancellationError {}
             },
             onResponse: { response in
                 // However the response ends, the request side ends too, so the session returns at once.
-                defer { continuation.finish() }
+                defer { outbox.finish() }
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await message in response.messages {
                         switch message.kind {
                         case .welcome(let welcome):
                             welcomed.set()
-                            self.welcomed(welcome, outbox: continuation)
+                            self.welcomed(welcome, outbox: outbox)
                             self.observer(.welcomed(workerID: welcome.workerID, epoch: welcome.epoch))
                             let interval = Duration.milliseconds(Int64(clamping: max(50, welcome.heartbeatIntervalMs)))
-                            group.addTask { try await self.heartbeat(every: interval, to: continuation) }
+                            group.addTask { try await self.heartbeat(every: interval, to: outbox) }
                         case .assignments(let batch):
                             for assignment in batch.assignments { self.start(assignment) }
                         case .cancel(let cancel):
@@ -192,7 +194,7 @@ public final class Worker: Sendable {
             })
     }
 
-    private func welcomed(_ welcome: Trellis_V1_Welcome, outbox: AsyncStream<Trellis_V1_WorkerMessage>.Continuation) {
+    private func welcomed(_ welcome: Trellis_V1_Welcome, outbox: Outbox<Trellis_V1_WorkerMessage>) {
         let abandoned = Set(welcome.abandon.map(\.taskID))
         state.withLock { state in
             state.outbox = outbox
@@ -213,7 +215,7 @@ public final class Worker: Sendable {
     }
 
     private func heartbeat(
-        every interval: Duration, to outbox: AsyncStream<Trellis_V1_WorkerMessage>.Continuation
+        every interval: Duration, to outbox: Outbox<Trellis_V1_WorkerMessage>
     ) async throws {
         while true {
             try await Task.sleep(for: interval)

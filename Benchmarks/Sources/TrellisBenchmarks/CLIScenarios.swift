@@ -22,10 +22,13 @@ enum CLIScenario {
     }
 
     /// Runs a command to its end and times it.
-    static func run(_ executable: String, _ arguments: [String], input: String? = nil) throws -> Output {
+    static func run(
+        _ executable: String, _ arguments: [String], input: String? = nil, in directory: URL? = nil
+    ) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
@@ -68,6 +71,79 @@ enum CLIScenario {
         let xargs = try run("/usr/bin/xargs", ["-P", String(width), "-I{}", "sh", "-c", "{}"], input: lines)
         guard xargs.status == 0 else { throw BenchmarkError("xargs exited \(xargs.status)") }
         return (Double(n) / trellis.seconds, Double(n) / xargs.seconds)
+    }
+
+    /// A `trellis server` (durable SQLite journal) and one `trellis worker`, as processes on loopback, for
+    /// as long as `body` runs.
+    static func withRemote<R>(slots: Int, _ body: (_ address: String, _ directory: URL) throws -> R) throws -> R {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "benchmark\n".write(
+            to: directory.appendingPathComponent("trellis.token"), atomically: true, encoding: .utf8)
+        func daemon(_ arguments: [String], until line: String) throws -> (Process, String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+            process.currentDirectoryURL = directory
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            var seen = ""
+            while !seen.contains(line) {
+                let chunk = pipe.fileHandleForReading.availableData
+                if chunk.isEmpty { throw BenchmarkError("\(arguments[0]) ended before '\(line)': \(seen)") }
+                seen += String(decoding: chunk, as: UTF8.self)
+            }
+            return (process, seen)
+        }
+        let (server, said) = try daemon(
+            ["server", "--listen", "127.0.0.1:0", "--db", directory.appendingPathComponent("c.db").path],
+            until: "listening on ")
+        defer { server.terminate(); server.waitUntilExit() }
+        guard
+            let address = said.split(separator: " ").first(where: { $0.hasPrefix("127.0.0.1:") }).map({
+                String($0.filter { $0 != "," })
+            })
+        else { throw BenchmarkError("no address in '\(said)'") }
+        let (worker, _) = try daemon(
+            ["worker", "--server", address, "--slots", String(slots), "--name", "bench"], until: "connected")
+        defer { worker.terminate(); worker.waitUntilExit() }
+        return try body(address, directory)
+    }
+
+    /// `n` independent `true` tasks through `submit --watch` to a coordinator with one `--slots width`
+    /// worker process, and the same commands through `xargs -P width sh -c`. Tasks per second.
+    static func remoteTrueTasks(_ n: Int, width: Int) throws -> (trellis: Double, xargs: Double) {
+        try withRemote(slots: width) { address, directory in
+            let values = (1...n).map(String.init).joined(separator: ", ")
+            let file = directory.appendingPathComponent("true.yaml")
+            try "tasks:\n  - id: t-${i}\n    matrix: {i: [\(values)]}\n    run: \"true\"\n".write(
+                to: file, atomically: true, encoding: .utf8)
+            let trellis = try run(binary, ["submit", file.path, "--server", address, "--watch"], in: directory)
+            guard trellis.status == 0 else { throw BenchmarkError("submit --watch exited \(trellis.status)") }
+            let lines = String(repeating: "true\n", count: n)
+            let xargs = try run("/usr/bin/xargs", ["-P", String(width), "-I{}", "sh", "-c", "{}"], input: lines)
+            guard xargs.status == 0 else { throw BenchmarkError("xargs exited \(xargs.status)") }
+            return (Double(n) / trellis.seconds, Double(n) / xargs.seconds)
+        }
+    }
+
+    /// A chain of `n` `true` tasks through `submit --watch` and one worker process, against the same commands
+    /// run one after another (`sh -c true`, n times, from one shell loop): the time beyond, per hop, in seconds.
+    static func remoteChainOverhead(_ n: Int) throws -> Double {
+        try withRemote(slots: 1) { address, directory in
+            var yaml = "tasks:\n"
+            for index in 0..<n {
+                yaml += "  - {id: c\(index), run: \"true\"\(index == 0 ? "" : ", needs: [c\(index - 1)]")}\n"
+            }
+            let file = directory.appendingPathComponent("chain.yaml")
+            try yaml.write(to: file, atomically: true, encoding: .utf8)
+            let trellis = try run(binary, ["submit", file.path, "--server", address, "--watch"], in: directory)
+            guard trellis.status == 0 else { throw BenchmarkError("submit --watch exited \(trellis.status)") }
+            let serial = try run("/bin/sh", ["-c", "i=0; while [ $i -lt \(n) ]; do sh -c true; i=$((i+1)); done"])
+            return (trellis.seconds - serial.seconds) / Double(n - 1)
+        }
     }
 
     struct Replay {

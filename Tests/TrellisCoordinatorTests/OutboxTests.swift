@@ -1,0 +1,74 @@
+import Testing
+import TrellisProtocol
+
+/// A stream's outbox hands its writer everything waiting at once, in order, and ends as it was told to.
+@Suite("Outbox")
+struct OutboxTests {
+    struct Refused: Error, Equatable {}
+
+    @Test func aBurstIsTakenWholeAndInOrder() async throws {
+        let outbox = Outbox<Int>()
+        for value in 0..<5 { outbox.yield(value) }
+        #expect(try await outbox.next() == [0, 1, 2, 3, 4])
+        outbox.yield(5)
+        outbox.finish()
+        outbox.yield(6)  // after the end: dropped
+        #expect(try await outbox.next() == [5])
+        #expect(try await outbox.next() == nil)
+        #expect(try await outbox.next() == nil)
+    }
+
+    @Test func aWaitingReaderWakesForOneMessageAndForTheEnd() async throws {
+        let outbox = Outbox<Int>()
+        async let first = outbox.next()
+        // Whether the reader is already waiting or not, it gets the message.
+        outbox.yield(1)
+        #expect(try await first == [1])
+        let end = Task { try await outbox.next() }
+        outbox.finish(throwing: Refused())
+        await #expect(throws: Refused.self) { try await end.value }
+    }
+
+    @Test func whatWaitsGoesOutBeforeTheError() async throws {
+        let outbox = Outbox<String>()
+        outbox.yield("last words")
+        outbox.finish(throwing: Refused())
+        outbox.finish()  // the first end stands
+        #expect(try await outbox.next() == ["last words"])
+        await #expect(throws: Refused.self) { try await outbox.next() }
+    }
+
+    @Test func aCancelledReaderStopsWaiting() async throws {
+        let outbox = Outbox<Int>()
+        let reader = Task { try await outbox.next() }
+        reader.cancel()
+        await #expect(throws: CancellationError.self) { try await reader.value }
+        // The outbox still works for the next reader.
+        outbox.yield(7)
+        #expect(try await outbox.next() == [7])
+    }
+
+    @Test func manyProducersLoseNothing() async throws {
+        let outbox = Outbox<Int>()
+        let producers = 8
+        let each = 2_000
+        async let received: [Int] = {
+            var all: [Int] = []
+            while all.count < producers * each, let batch = try await outbox.next() { all += batch }
+            return all
+        }()
+        await withTaskGroup { group in
+            for producer in 0..<producers {
+                group.addTask { for index in 0..<each { outbox.yield(producer * each + index) } }
+            }
+        }
+        let all = try await received
+        #expect(all.count == producers * each)
+        #expect(Set(all).count == producers * each)
+        // Each producer's messages keep their order.
+        for producer in 0..<producers {
+            let mine = all.filter { $0 / each == producer }
+            #expect(mine == mine.sorted())
+        }
+    }
+}
