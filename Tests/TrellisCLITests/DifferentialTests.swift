@@ -9,14 +9,16 @@ import TrellisWorkflow
 /// Seeded random workflows run twice: by `trellis run`'s runner (real shell processes, output markers, the
 /// state database) and by the scheduling core alone, fed the outcomes the same scripts produce. Every task
 /// must end in the same state after the same number of attempts, and, with every task on one width-1 queue,
-/// attempts must start in the same order. All five policies, both failure policies, retries, named outputs
-/// (signalled or missing) and finales take part.
+/// attempts must start in the same order. All five policies, both failure policies, retries, timeouts, named
+/// outputs (signalled or missing) and finales take part.
 @Suite("trellis run agrees with the scheduling core")
 struct DifferentialTests {
-    /// One generated task: its script fails its first `failUntil` attempts, then signals `emits`.
+    /// One generated task: its script runs past its timeout in its first `timeOutUntil` attempts, fails the
+    /// next ones up to `failUntil`, then signals `emits`.
     struct Script {
         var failUntil: Int
         var emits: [String]
+        var timeOutUntil = 0
     }
 
     struct Case {
@@ -35,21 +37,25 @@ struct DifferentialTests {
             "failure: \(rng.chance(0.3) && failFast ? "fail-fast" : "continue")", "queues: {serial: 1}", "tasks:",
         ]
         func task(_ id: String, candidates: [String]) {
-            let failUntil = [0, 0, 0, 1, 2, 9].randomElement(using: &rng)!
+            let timeOutUntil = rng.chance(0.06) ? Int.random(in: 1...2, using: &rng) : 0
+            let failUntil = timeOutUntil > 0 ? 0 : [0, 0, 0, 1, 2, 9].randomElement(using: &rng)!
             let declared = rng.chance(0.3) ? ["o"] : []
             let emits = declared.filter { _ in rng.chance(0.85) }
             outputs[id] = declared
-            scripts[id] = Script(failUntil: failUntil, emits: emits)
+            scripts[id] = Script(failUntil: failUntil, emits: emits, timeOutUntil: timeOutUntil)
             var needs: [String] = []
             for source in candidates where rng.chance(0.35) {
                 needs.append(outputs[source]!.isEmpty || rng.chance(0.5) ? source : "\(source).o")
             }
             var run = failUntil > 0 ? "if [ \"$TRELLIS_ATTEMPT\" -le \(failUntil) ]; then exit 1; fi; " : ""
+            if timeOutUntil > 0 { run = "if [ \"$TRELLIS_ATTEMPT\" -le \(timeOutUntil) ]; then exec sleep 30; fi; " }
             run += emits.map { "echo '::trellis output \($0)'; " }.joined() + "exit 0"
             lines.append("  - id: \(id)")
             lines.append("    queue: serial")
             lines.append("    retries: \(Int.random(in: 0...2, using: &rng))")
             lines.append("    retry_delay: 0s")
+            // Long enough for any attempt that does not sleep, however loaded the machine.
+            if timeOutUntil > 0 { lines.append("    timeout: 500ms") }
             if !declared.isEmpty { lines.append("    outputs: [\(declared.joined(separator: ", "))]") }
             if !needs.isEmpty { lines.append("    needs: [\(needs.joined(separator: ", "))]") }
             // A YAML single-quoted scalar: a quote inside is doubled.
@@ -105,7 +111,11 @@ struct DifferentialTests {
             let (task, attempt) = running.removeFirst()
             let node = plan.nodes[task.rawValue]
             let script = scripts[node.id]!
-            if attempt <= script.failUntil {
+            if attempt <= script.timeOutUntil {
+                // The deadline passes; the attempt is stopped and reports a failure.
+                core.timedOut(task, attempt: attempt, now: .zero, into: &actions)
+                core.failed(task, attempt: attempt, now: .zero, into: &actions)
+            } else if attempt <= script.failUntil {
                 core.failed(task, attempt: attempt, now: .zero, into: &actions)
             } else {
                 for name in script.emits {
@@ -122,15 +132,17 @@ struct DifferentialTests {
         let seeds = Array(UInt64(0)..<200)
         var states: [StoredState: Int] = [:]
         var retried = 0
+        var timedOut = 0
         // Four workflows at a time; each run is serial (one width-1 queue).
         for chunk in stride(from: 0, to: seeds.count, by: 4) {
-            try await withThrowingTaskGroup(of: (states: [StoredState], retried: Int).self) { group in
+            try await withThrowingTaskGroup(of: (states: [StoredState], retried: Int, timedOut: Int).self) { group in
                 for seed in seeds[chunk..<min(chunk + 4, seeds.count)] {
                     group.addTask { try await Self.compare(seed: seed) }
                 }
                 for try await result in group {
                     for state in result.states { states[state, default: 0] += 1 }
                     retried += result.retried
+                    timedOut += result.timedOut
                 }
             }
         }
@@ -139,9 +151,10 @@ struct DifferentialTests {
             #expect(states[state, default: 0] > 0, "no task ended \(state)")
         }
         #expect(retried > 0)
+        #expect(timedOut > 0, "no task ended timed out")
     }
 
-    static func compare(seed: UInt64) async throws -> (states: [StoredState], retried: Int) {
+    static func compare(seed: UInt64) async throws -> (states: [StoredState], retried: Int, timedOut: Int) {
         let generated = generate(seed: seed)
         let scratch = try Scratch()
         let file = try scratch.write("flow.yaml", generated.yaml)
@@ -158,6 +171,10 @@ struct DifferentialTests {
             #expect(summary.attempts(node.id) == expected.attempts[node.id, default: 0], "seed \(seed): \(node.id)")
         }
         #expect(starts == expected.starts, "seed \(seed)\n\(generated.yaml)")
-        return (plan.nodes.compactMap { summary.state($0.id) }, plan.nodes.filter { summary.attempts($0.id) > 1 }.count)
+        let timedOut = summary.snapshot.tasks.filter { $0.message?.contains("timed out") == true }.count
+        return (
+            plan.nodes.compactMap { summary.state($0.id) }, plan.nodes.filter { summary.attempts($0.id) > 1 }.count,
+            timedOut
+        )
     }
 }

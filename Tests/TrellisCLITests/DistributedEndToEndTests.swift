@@ -73,9 +73,15 @@ struct DistributedEndToEndTests {
     }
 
     func trellis(_ arguments: [String], in scratch: Scratch) throws -> EndToEndTests.Result {
-        setenv("TRELLIS_TOKEN", token, 1)
-        defer { unsetenv("TRELLIS_TOKEN") }
-        return try EndToEndTests.trellis(arguments, in: scratch.url)
+        try EndToEndTests.trellis(arguments, in: scratch.url, environment: ["TRELLIS_TOKEN": token])
+    }
+
+    /// `trellis(_:in:)` off the cooperative pool, for tests that run several at once.
+    func trellisOffPool(_ arguments: [String], in scratch: Scratch) async throws -> EndToEndTests.Result {
+        let token = token
+        return try await EndToEndTests.offPool {
+            try EndToEndTests.trellis(arguments, in: scratch.url, environment: ["TRELLIS_TOKEN": token])
+        }
     }
 
     @Test("durations that overflow are clear errors, not traps; an unknown job is an error, not a success")
@@ -106,58 +112,71 @@ struct DistributedEndToEndTests {
         server.kill9()
     }
 
-    /// The coordinator leg of the differential test: seeded workflows of every policy and both failure policies,
-    /// submitted to a server with one worker, end in the same state after the same number of attempts as in the
-    /// scheduling core alone, and start their attempts in the same order: their one width-1 queue holds on the
-    /// coordinator too, whatever the worker's slots.
+    /// The coordinator leg of the differential test: 200 seeded workflows of every policy and both failure
+    /// policies, with retries, timeouts, outputs and finales, submitted to a server with one worker, end in the
+    /// same state after the same number of attempts as in the scheduling core alone, and start their attempts
+    /// in the same order: their one width-1 queue holds on the coordinator too, whatever the worker's slots.
+    /// Four jobs run at a time; each job's queue is its own, so one job's order does not depend on another's.
     @Test("submitted workflows end as the scheduling core says")
     func coordinatorAgreesWithTheCore() async throws {
         let scratch = try Scratch()
         let (server, port) = try await server(scratch, lease: "10s")
         let address = "127.0.0.1:\(port)"
         let worker = try Daemon(
-            ["worker", "--server", address, "--name", "w", "--slots", "3"], in: scratch.url, token: token)
+            ["worker", "--server", address, "--name", "w", "--slots", "4"], in: scratch.url, token: token)
         _ = await worker.await { $0.contains("connected") }
-        for seed in UInt64(1000)..<1040 {
-            let generated = DifferentialTests.generate(seed: seed)
-            let file = try scratch.write("flow-\(seed).yaml", generated.yaml)
-            let plan = try WorkflowLoader.load(path: file).plan()
-            let expected = try DifferentialTests.model(plan, scripts: generated.scripts)
-            let submitted = try trellis(["submit", file, "--server", address, "--no-play"], in: scratch)
-            let job = try #require(
-                submitted.stdout.split(separator: "\n").first.flatMap { line in
-                    line.hasPrefix("job ") ? Int(line.dropFirst(4).prefix { $0.isNumber }) : nil
-                }, "\(submitted.stdout)\(submitted.stderr)")
-            // Follow the job from before it is played, so every assignment is seen, in order.
-            let watch = try Daemon(
-                ["job", "watch", "\(job)", "--server", address, "--json"], in: scratch.url, token: token)
-            _ = await watch.await { $0.contains("\"state\":\"created\"") }
-            #expect(try trellis(["task", "play", "--job", "\(job)", "--server", address], in: scratch).status == 0)
-            var starts: [String] = []
-            while let line = await watch.line() {
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                    object["state"] as? String == "assigned", let name = object["name"] as? String,
-                    let attempt = object["attempt"] as? Int
-                else { continue }
-                starts.append("\(name)#\(attempt)")
-            }
-            #expect(starts == expected.starts, "seed \(seed): the start order on a width-1 queue\n\(generated.yaml)")
-            let listed = try trellis(["task", "list", "--job", "\(job)", "--json", "--server", address], in: scratch)
-            let parsed = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
-            let tasks = try #require(parsed, "\(listed.stdout)")
-            for task in tasks {
-                guard let name = task["name"] as? String else {
-                    Issue.record("a task without a name: \(task)")
-                    continue
+        let seeds = Array(UInt64(1000)..<1200)
+        for chunk in stride(from: 0, to: seeds.count, by: 4) {
+            try await withThrowingTaskGroup { group in
+                for seed in seeds[chunk..<min(chunk + 4, seeds.count)] {
+                    group.addTask { try await self.compareOnCoordinator(seed: seed, address: address, in: scratch) }
                 }
-                let state = expected.states[name].map(Self.remoteName) ?? "unfinished"
-                #expect(task["state"] as? String == state, "seed \(seed): \(name)\n\(generated.yaml)")
-                #expect(task["attempts"] as? Int == expected.attempts[name, default: 0], "seed \(seed): \(name)")
+                try await group.waitForAll()
             }
-            #expect(tasks.count == plan.nodes.count)
         }
         worker.kill9()
         server.kill9()
+    }
+
+    func compareOnCoordinator(seed: UInt64, address: String, in scratch: Scratch) async throws {
+        let generated = DifferentialTests.generate(seed: seed)
+        let file = try scratch.write("flow-\(seed).yaml", generated.yaml)
+        let plan = try WorkflowLoader.load(path: file).plan()
+        let expected = try DifferentialTests.model(plan, scripts: generated.scripts)
+        let submitted = try await trellisOffPool(["submit", file, "--server", address, "--no-play"], in: scratch)
+        let job = try #require(
+            submitted.stdout.split(separator: "\n").first.flatMap { line in
+                line.hasPrefix("job ") ? Int(line.dropFirst(4).prefix { $0.isNumber }) : nil
+            }, "\(submitted.stdout)\(submitted.stderr)")
+        // Follow the job from before it is played, so every assignment is seen, in order.
+        let watch = try Daemon(
+            ["job", "watch", "\(job)", "--server", address, "--json"], in: scratch.url, token: token)
+        _ = await watch.await { $0.contains("\"state\":\"created\"") }
+        #expect(
+            try await trellisOffPool(["task", "play", "--job", "\(job)", "--server", address], in: scratch).status == 0)
+        var starts: [String] = []
+        while let line = await watch.line() {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                object["state"] as? String == "assigned", let name = object["name"] as? String,
+                let attempt = object["attempt"] as? Int
+            else { continue }
+            starts.append("\(name)#\(attempt)")
+        }
+        #expect(starts == expected.starts, "seed \(seed): the start order on a width-1 queue\n\(generated.yaml)")
+        let listed = try await trellisOffPool(
+            ["task", "list", "--job", "\(job)", "--json", "--server", address], in: scratch)
+        let parsed = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
+        let tasks = try #require(parsed, "\(listed.stdout)")
+        for task in tasks {
+            guard let name = task["name"] as? String else {
+                Issue.record("a task without a name: \(task)")
+                continue
+            }
+            let state = expected.states[name].map(Self.remoteName) ?? "unfinished"
+            #expect(task["state"] as? String == state, "seed \(seed): \(name)\n\(generated.yaml)")
+            #expect(task["attempts"] as? Int == expected.attempts[name, default: 0], "seed \(seed): \(name)")
+        }
+        #expect(tasks.count == plan.nodes.count)
     }
 
     /// The number a summary's table of counts gives for a state.

@@ -23,11 +23,16 @@ struct EndToEndTests {
         var stderr: String
     }
 
-    static func trellis(_ arguments: [String], in directory: URL) throws -> Result {
+    /// Runs the binary to its end; `environment` adds to this process's.
+    static func trellis(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws -> Result
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         process.currentDirectoryURL = directory
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

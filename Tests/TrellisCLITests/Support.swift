@@ -6,7 +6,7 @@ import TrellisEngine
 import TrellisWorkflow
 
 /// A scratch directory per test, removed at the end.
-final class Scratch {
+final class Scratch: Sendable {
     let url: URL
     var path: String { url.path }
 
