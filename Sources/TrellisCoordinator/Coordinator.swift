@@ -1,5 +1,7 @@
 internal import Foundation
 internal import GRPCCore
+public import Logging
+public import ServiceLifecycle
 internal import Synchronization
 internal import TrellisCore
 public import TrellisJournal
@@ -43,10 +45,11 @@ public struct CoordinatorConfiguration: Sendable {
 ///     // serve `coordinator.services` over gRPC
 /// }
 /// ```
-public final class Coordinator<C: Clock>: Sendable where C.Duration == Duration {
+public final class Coordinator<C: Clock>: Service, Sendable where C.Duration == Duration {
     let journal: any Journal<CoordinatorRecord>
     let clock: C
     let configuration: CoordinatorConfiguration
+    let logger: Logger
     struct Inbox {
         var inputs: [CoordinatorInput] = []
         /// Services waiting for room.
@@ -59,20 +62,39 @@ public final class Coordinator<C: Clock>: Sendable where C.Duration == Duration 
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
+    /// `logger` hears of sessions, workers coming and going, and failures (by default, nothing is logged).
     public init(
-        journal: any Journal<CoordinatorRecord>, clock: C, configuration: CoordinatorConfiguration = .init()
+        journal: any Journal<CoordinatorRecord>, clock: C, configuration: CoordinatorConfiguration = .init(),
+        logger: Logger = Logger(label: "trellis.coordinator") { _ in SwiftLogNoOpLogHandler() }
     ) {
         self.journal = journal
         self.clock = clock
         self.configuration = configuration
+        self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Begins a session (the epoch goes up) and serves until cancelled.
+    /// Begins a session (the epoch goes up) and serves until stopped: by `stop()`, by a graceful shutdown of
+    /// the `ServiceGroup` it runs in, or by cancellation. Then every worker stream and watch ends, and what is
+    /// waiting or still comes is refused as unavailable.
     public func run() async throws {
+        try await withGracefulShutdownHandler {
+            do {
+                try await serve()
+            } catch {
+                logger.error("the coordinator stops: \(error)")
+                throw error
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    private func serve() async throws {
         let start = clock.now
         var loop = try await CoordinatorLoop.open(
-            journal: journal, configuration: configuration, elapsed: { start.duration(to: self.clock.now) })
+            journal: journal, configuration: configuration, logger: logger,
+            elapsed: { start.duration(to: self.clock.now) })
         defer { loop.shutdown() }
         defer { refuseWaiting() }
         var timer: (deadline: Duration, task: Task<Void, Never>)?

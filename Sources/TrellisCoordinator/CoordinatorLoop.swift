@@ -1,5 +1,6 @@
 internal import Foundation
 internal import GRPCCore
+internal import Logging
 internal import SwiftProtobuf
 internal import TrellisCore
 internal import TrellisJournal
@@ -22,6 +23,7 @@ struct CoordinatorLoop {
 
     let journal: any Journal<CoordinatorRecord>
     let configuration: CoordinatorConfiguration
+    let logger: Logger
     let epoch: UInt64
     /// Run time when this session began; `elapsed` counts on from there on the coordinator's clock.
     let timeBase: Duration
@@ -46,9 +48,10 @@ struct CoordinatorLoop {
 
     /// Begins a session (the journal's epoch goes up) and rebuilds the state earlier sessions recorded.
     static func open(
-        journal: any Journal<CoordinatorRecord>, configuration: CoordinatorConfiguration,
+        journal: any Journal<CoordinatorRecord>, configuration: CoordinatorConfiguration, logger: Logger,
         elapsed: @escaping () -> Duration
     ) async throws -> CoordinatorLoop {
+        let opened = ContinuousClock.now
         let epoch = try await journal.begin()
         let entries = try await journal.allEntries()
         var origin: Double?
@@ -70,10 +73,14 @@ struct CoordinatorLoop {
                 entries.lazy.map(\.record), epoch: epoch, leaseTimeout: configuration.leaseTimeout,
                 cancelGrace: configuration.cancelGrace, now: timeBase)
         var loop = CoordinatorLoop(
-            journal: journal, configuration: configuration, epoch: epoch, timeBase: timeBase, elapsed: elapsed,
-            engine: engine)
+            journal: journal, configuration: configuration, logger: logger, epoch: epoch, timeBase: timeBase,
+            elapsed: elapsed, engine: engine)
         if origin == nil { loop.pending.append(.origin(wall)) }
         loop.engine.holdBackEarlierSessions(now: timeBase)
+        let took = DurationText.format(opened.duration(to: .now))
+        logger.info(
+            "session \(epoch) began: \(entries.count) journal entries replayed in \(took), \(engine.tasks.count) tasks known"
+        )
         return loop
     }
 
@@ -122,6 +129,8 @@ struct CoordinatorLoop {
             link.outbox.finish()  // the worker closed it
             if workerConnection[link.worker] == connection {
                 workerConnection[link.worker] = nil
+                logger.info(
+                    "worker \(link.name) disconnected; its attempts stay its own until it is back or its lease ends")
                 // It keeps its attempts until it says hello again or its lease runs out.
                 engine.drained(link.worker, now: now)
             }
@@ -190,6 +199,7 @@ struct CoordinatorLoop {
         for (id, link) in connections where link.name == hello.name {
             connections[id] = nil
             if workerConnection[link.worker] == id { workerConnection[link.worker] = nil }
+            logger.notice("worker \(link.name): a newer connection of the same name replaces the one it had")
             link.outbox.finish(throwing: RPCError(code: .alreadyExists, message: Self.replaced(hello.name)))
         }
         nextConnection += 1
@@ -212,6 +222,10 @@ struct CoordinatorLoop {
         outgoing[connection.id, default: []].insert(message, at: 0)
         let id = connection.id
         replies.append { reply(.success(id)) }
+        let kept = running.count - joined.abandon.count
+        logger.info(
+            "worker \(hello.name) connected: type \(type), \(hello.slots) slots, \(kept) attempts kept, \(joined.abandon.count) abandoned"
+        )
     }
 
     private mutating func report(_ message: Trellis_V1_WorkerMessage, from link: Connection) {
@@ -251,6 +265,7 @@ struct CoordinatorLoop {
             let link = connections.removeValue(forKey: connection)
         else { return }
         let lease = DurationText.format(configuration.leaseTimeout)
+        logger.warning("worker \(link.name) lost: nothing heard from it for \(lease); its attempts run again elsewhere")
         let error = RPCError(
             code: .unavailable,
             message: "worker '\(link.name)' is lost: nothing heard from it for \(lease) (the lease); "
@@ -293,6 +308,7 @@ struct CoordinatorLoop {
         }
         do {
             let added = try engine.add(request, to: request.jobID, policy: .fifo, now: now)
+            logger.debug("job \(added.job): \(added.ids.count) tasks added")
             var response = Trellis_V1_AddTasksResponse()
             response.jobID = added.job
             response.taskIds = added.ids

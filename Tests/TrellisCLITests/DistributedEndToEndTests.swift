@@ -299,6 +299,47 @@ struct DistributedEndToEndTests {
         server.kill9()
     }
 
+    @Test("SIGTERM drains a worker (its running task ends and is reported, then it exits 0) and stops the server")
+    func signalsShutDownGracefully() async throws {
+        let scratch = try Scratch()
+        let (server, port) = try await server(scratch)
+        let address = "127.0.0.1:\(port)"
+        let worker = try Daemon(["worker", "--server", address, "--name", "w"], in: scratch.url, token: token)
+        _ = await worker.await { $0.contains("connected") }
+        let file = try scratch.write(
+            "flow.yaml", "tasks:\n  - {id: held, run: \"while [ ! -f go ]; do sleep 0.05; done; touch DONE\"}\n")
+        #expect(try trellis(["submit", file, "--server", address], in: scratch).status == 0)
+        let watch = try Daemon(["job", "watch", "1", "--server", address, "--json"], in: scratch.url, token: token)
+        _ = await watch.await { $0.contains("\"state\":\"running\"") }
+        kill(worker.process.processIdentifier, SIGTERM)
+        // The task is let finish: it ends when told to, after the signal.
+        _ = try scratch.write("go", "")
+        var said: [String] = []
+        while let line = await worker.line() { said.append(line) }
+        worker.process.waitUntilExit()
+        #expect(worker.process.terminationStatus == 0, "\(said)")
+        #expect(said.last?.contains("worker w drained") == true, "\(said)")
+        #expect(scratch.read("DONE") != nil)
+        let shown = try trellis(["task", "show", "1", "--server", address, "--json"], in: scratch)
+        #expect(shown.stdout.contains("\"state\":\"succeeded\""), "\(shown.stdout)")
+        #expect(shown.stdout.contains("\"attempts\":1"), "\(shown.stdout)")
+
+        // A watch of a job that is not over when the server stops ends with a clear error.
+        let unfinished = try scratch.write("later.yaml", "tasks:\n  - {id: later, run: \"true\"}\n")
+        #expect(try trellis(["submit", unfinished, "--server", address], in: scratch).status == 0)
+        let waiting = try Daemon(["job", "watch", "2", "--server", address, "--json"], in: scratch.url, token: token)
+        _ = await waiting.await { $0.contains("\"state\":\"ready\"") }
+        kill(server.process.processIdentifier, SIGTERM)
+        var stopped: [String] = []
+        while let line = await server.line() { stopped.append(line) }
+        server.process.waitUntilExit()
+        #expect(server.process.terminationStatus == 0, "\(stopped)")
+        #expect(stopped.last?.contains("trellis server stopped") == true, "\(stopped)")
+        while await waiting.line() != nil {}
+        waiting.process.waitUntilExit()
+        #expect(waiting.process.terminationStatus == 1)
+    }
+
     @Test("kill -9 of the coordinator mid-job: nothing is lost and no task runs twice")
     func coordinatorKilled() async throws {
         let scratch = try Scratch()

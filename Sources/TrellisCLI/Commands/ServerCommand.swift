@@ -2,6 +2,8 @@ internal import ArgumentParser
 internal import Foundation
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2
+internal import Logging
+internal import ServiceLifecycle
 internal import TrellisCoordinator
 internal import TrellisJournal
 internal import TrellisSQLite
@@ -25,6 +27,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "A worker silent this long is lost and its tasks run again elsewhere.") var leaseTimeout = "10s"
     @Option(help: "How often workers send a heartbeat.") var heartbeat = "2s"
     @Option(help: "Between SIGTERM and SIGKILL when a running task is cancelled.") var cancelGrace = "10s"
+    @Option(help: "How long a shutdown (SIGTERM, SIGINT) may take before what is left is cancelled.")
+    var shutdownTimeout = "10s"
+    @OptionGroup var logging: LogOptions
 
     func validate() throws {
         guard (tlsCertificate == nil) == (tlsKey == nil) else {
@@ -37,6 +42,8 @@ struct ServerCommand: AsyncParsableCommand {
         let interval = try Duration.option(heartbeat, name: "--heartbeat")
         guard interval < lease else { throw ValidationError("--heartbeat must be shorter than --lease-timeout") }
         let grace = try Duration.option(cancelGrace, name: "--cancel-grace")
+        let shutdown = try Duration.option(shutdownTimeout, name: "--shutdown-timeout")
+        let logger = try logging.logger("trellis.server")
         guard let address = CoordinatorAddress(listen) else {
             throw ValidationError("--listen: expected HOST:PORT, got '\(listen)'")
         }
@@ -49,30 +56,33 @@ struct ServerCommand: AsyncParsableCommand {
             token = try Token.read(file: Token.defaultFile)
         } else {
             token = try Token.create(at: Token.defaultFile)
-            Console.line("wrote a new token to \(Token.defaultFile) (workers and operators read it from there)")
+            logger.notice("wrote a new token to \(Token.defaultFile) (workers and operators read it from there)")
         }
         let journal = try Self.openJournal(db)
         let coordinator = Coordinator(
             journal: journal, clock: ContinuousClock(),
             configuration: CoordinatorConfiguration(
-                heartbeatInterval: interval, leaseTimeout: lease, cancelGrace: grace))
+                heartbeatInterval: interval, leaseTimeout: lease, cancelGrace: grace),
+            logger: Logger(label: "trellis.coordinator"))
         let transport = Coordinator<ContinuousClock>.transport(
             host: address.host, port: address.port, certificate: tlsCertificate, privateKey: tlsKey)
         let server = GRPCServer(
             transport: transport, services: coordinator.services,
             interceptors: [Coordinator<ContinuousClock>.tokenInterceptor(token)])
-        let signals = SignalForwarder(signals: [SIGINT, SIGTERM]) {
-            server.beginGracefulShutdown()
-            coordinator.stop()
-        }
-        defer { signals.cancel() }
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await coordinator.run() }
-            group.addTask { try await server.serve() }
+        // SIGTERM or SIGINT: the coordinator stops first (worker streams and watches end, what is pending is
+        // refused as unavailable), then the gRPC server; a second signal, or the timeout, cancels what is left.
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: GRPCServerService(server)), .init(service: coordinator)],
+            logger: logger)
+        configuration.maximumGracefulShutdownDuration = shutdown
+        let group = ServiceGroup(configuration: configuration)
+        try await withThrowingDiscardingTaskGroup { tasks in
+            tasks.addTask { try await group.runStoppedBySignals() }
             if let bound = try await transport.listeningAddress.ipv4 {
-                Console.line("trellis server listening on \(bound.host):\(bound.port), database \(db)")
+                logger.info("trellis server listening on \(bound.host):\(bound.port), database \(db)")
             }
         }
+        logger.info("trellis server stopped")
     }
 
     /// The coordinator's journal at `path`; a database an earlier Trellis wrote there is refused, not changed.

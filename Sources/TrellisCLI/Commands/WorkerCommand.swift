@@ -1,6 +1,8 @@
 internal import ArgumentParser
 internal import Foundation
 internal import GRPCCore
+internal import Logging
+internal import ServiceLifecycle
 internal import TrellisExecution
 internal import TrellisProtocol
 internal import TrellisWorker
@@ -24,6 +26,7 @@ struct WorkerRunCommand: AsyncParsableCommand {
     @Option(help: "Tasks run at once (default: the number of processors).") var slots: Int?
     @Option(help: "A resource this worker has, NAME=AMOUNT (repeatable), e.g. gpu=2.") var resource: [String] = []
     @Option(help: "Between SIGTERM and SIGKILL when a task is cancelled or times out.") var grace = "10s"
+    @OptionGroup var logging: LogOptions
 
     func run() async throws {
         var resources: [String: Double] = [:]
@@ -37,6 +40,7 @@ struct WorkerRunCommand: AsyncParsableCommand {
         let slots = slots ?? ProcessInfo.processInfo.activeProcessorCount
         guard (1...4096).contains(slots) else { throw ValidationError("--slots: 1 to 4096") }
         let endpoint = try remote.endpoint
+        let logger = try logging.logger("trellis.worker")
         let workerName = name ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
         let mark = "\(workerName)@\(endpoint)"
         let options = WorkerOptions(
@@ -46,30 +50,54 @@ struct WorkerRunCommand: AsyncParsableCommand {
         // again as new attempts, so the old processes must not go on writing their effects.
         let orphans = OrphanReaper.reap(OrphanReaper.workerKey, mark)
         if !orphans.isEmpty {
-            Console.line("stopped \(orphans.count) process(es) left by an earlier worker \(options.name)")
+            logger.notice("stopped \(orphans.count) process(es) left by an earlier worker \(options.name)")
         }
         let worker = Worker(options: options) { event in
             switch event {
             case .welcomed(let id, let epoch):
-                Console.line("worker \(options.name) (id \(id)) connected to \(endpoint), epoch \(epoch)")
-            case .broadcast(let message): Console.line("broadcast: \(message)")
+                logger.info("worker \(options.name) (id \(id)) connected to \(endpoint), epoch \(epoch)")
+            case .broadcast(let message): logger.info("broadcast: \(message)")
             case .stale(let task, let attempt):
-                Console.line("task \(task) attempt \(attempt) is no longer wanted; stopped")
+                logger.notice("task \(task) attempt \(attempt) is no longer wanted; stopped")
             }
         }
         let transport = try endpoint.transport(tls: remote.tls, trustedCertificate: remote.caCertificate)
-        let token = try remote.token
-        let work = Task { try await worker.run(transport: transport, token: token) }
-        let signals = SignalForwarder(signals: [SIGINT, SIGTERM]) {
-            if worker.isDraining { work.cancel() } else { worker.drain() }
-        }
-        defer { signals.cancel() }
+        // SIGTERM or SIGINT drains (no new tasks; the running ones finish); a second one stops them at once.
+        // A drain asked for by a broadcast ends the worker the same way.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(
+                        service: WorkerProcess(worker: worker, transport: transport, token: try remote.token),
+                        successTerminationBehavior: .gracefullyShutdownGroup)
+                ],
+                logger: logger))
+        let forced: Bool
         do {
-            try await work.value
+            forced = try await group.runStoppedBySignals()
         } catch let error as RPCError {
             throw RemoteError(endpoint: endpoint, error: error)
         }
-        print("worker \(options.name) drained")
+        if forced {
+            logger.notice("worker \(options.name) stopped; the tasks it ran were stopped and run again elsewhere")
+        } else {
+            logger.info("worker \(options.name) drained")
+        }
+    }
+}
+
+/// A worker as a `Service`: a graceful shutdown drains it, cancellation stops its tasks at once.
+struct WorkerProcess<Transport: ClientTransport>: Service {
+    let worker: Worker
+    let transport: Transport
+    let token: String
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await worker.run(transport: transport, token: token)
+        } onGracefulShutdown: {
+            worker.drain()
+        }
     }
 }
 
