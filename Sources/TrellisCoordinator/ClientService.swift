@@ -57,10 +57,17 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
         try await coordinator.request { .showTask(request.taskID, reply: $0) }
     }
 
+    /// Most events a watch may have waiting to go out, beyond its first picture of the job.
+    static var watchBacklog: Int { 100_000 }
+
     func watchJob(
         request: Trellis_V1_WatchJobRequest, response: RPCWriter<Trellis_V1_JobEvent>, context: ServerContext
     ) async throws {
-        let events = JobWatcher()
+        let events = JobWatcher(
+            limit: Self.watchBacklog,
+            overflow: RPCError(
+                code: .resourceExhausted,
+                message: "this watch fell more than \(Self.watchBacklog) events behind its job; watch the job again"))
         await coordinator.send(.watch(job: request.jobID, events))
         try await events.drain { try await response.write(contentsOf: $0) }
     }

@@ -21,6 +21,8 @@ extension CoordinatorLoop {
     mutating func startWatches() {
         for (job, watcher) in newWatchers {
             guard let record = engine.jobs[job] else { continue }
+            // The first picture of the job goes out whole, however large the job.
+            watcher.allow(record.tasks.count + 2)
             var header = Trellis_V1_JobEvent()
             header.jobName = record.name
             header.jobTasks = UInt32(clamping: record.tasks.count)

@@ -72,3 +72,24 @@ struct OutboxTests {
         }
     }
 }
+
+extension OutboxTests {
+    @Test func aReaderTooFarBehindIsCutOffAfterWhatWaits() async throws {
+        let outbox = Outbox<Int>(limit: 3, overflow: Refused())
+        for value in 0..<3 { outbox.yield(value) }
+        outbox.yield(3)  // one too many: the outbox ends
+        outbox.yield(4)
+        #expect(try await outbox.next() == [0, 1, 2])
+        await #expect(throws: Refused.self) { try await outbox.next() }
+    }
+
+    @Test func aKnownBurstMayGoPastTheLimit() async throws {
+        let outbox = Outbox<Int>(limit: 2, overflow: Refused())
+        outbox.allow(3)
+        for value in 0..<5 { outbox.yield(value) }
+        #expect(try await outbox.next() == [0, 1, 2, 3, 4])
+        outbox.allow(.max)  // saturates instead of overflowing
+        outbox.yield(5)
+        #expect(try await outbox.next() == [5])
+    }
+}
