@@ -13,7 +13,6 @@ let package = Package(
         .library(name: "Trellis", targets: ["Trellis"]),
         .library(name: "TrellisCore", targets: ["TrellisCore"]),
         .library(name: "TrellisTestKit", targets: ["TrellisTestKit"]),
-        .library(name: "TrellisExamples", targets: ["TrellisExamples"]),
         .library(name: "TrellisWorkflow", targets: ["TrellisWorkflow"]),
         .library(name: "TrellisJournal", targets: ["TrellisJournal"]),
         .library(name: "TrellisSQLite", targets: ["TrellisSQLite"]),
@@ -147,6 +146,16 @@ let package = Package(
             name: "trellis-demo",
             dependencies: ["Trellis", "TrellisCore", "TrellisExamples"],
             swiftSettings: strict
+        ),
+        // The benchmarks (Benchmarks/README.md): an executable of this package, so they may use the examples'
+        // workloads without those becoming a product; no product names it, so no user of Trellis builds it.
+        .executableTarget(
+            name: "trellis-benchmarks",
+            dependencies: [
+                "Trellis", "TrellisCore", "TrellisExamples", "TrellisJournal", "TrellisSQLite",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Benchmarks/Sources/TrellisBenchmarks"
         ),
         .testTarget(name: "TrellisCoreTests", dependencies: ["TrellisCore", "TrellisTestKit"], swiftSettings: strict),
         .testTarget(name: "TrellisTests", dependencies: ["Trellis", "TrellisTestKit"], swiftSettings: strict),

@@ -11,7 +11,7 @@ import Yams
 // Usage: trellis-benchmarks [all|runtime|core|core-workers|journal|smq|memory|cli|cli-remote|replay|distributed|
 //        distributed-memory|workflow-parse]
 //        [--runs N]
-// Release builds only: swift run -c release --package-path Benchmarks trellis-benchmarks
+// Release builds only: swift run -c release trellis-benchmarks
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 let mode = arguments.first { !$0.hasPrefix("--") } ?? "all"
