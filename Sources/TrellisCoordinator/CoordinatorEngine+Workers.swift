@@ -77,7 +77,7 @@ extension CoordinatorEngine {
 
     mutating func started(_ ref: WireAttempt, by worker: WorkerID, now: Duration) {
         guard let id = holds(worker, ref) else { return effects.append(.stale(worker, ref)) }
-        tasks[id.rawValue].startedAttempt = ref.attempt
+        tasks[id.rawValue].startedAttempt = Int32(clamping: ref.attempt)
         unsaved.append(.attemptStarted(id, attempt: ref.attempt))
         effects.append(.changed(job: tasks[id.rawValue].job, task: ref.task, output: nil))
     }

@@ -7,22 +7,62 @@ internal import TrellisProtocol
 /// is the core's; this type translates the wire's vocabulary (played, paused, killed, values, names) and
 /// keeps what operators read.
 struct CoordinatorEngine {
+    /// What the coordinator keeps of a task beside the core. A task waiting in a queue of a million holds
+    /// only the first fields; the rest lives in `more`, allocated when first set.
     struct Task {
         var job: UInt64
         var name: String
         var spec: [UInt8]
-        var outputs: [String]
-        var parents: [TaskID]
+        /// Empty, or one element: what few queued tasks have.
+        private var more: [More] = []
+        /// The attempt its worker said has started.
+        var startedAttempt: Int32 = 0
         var played = false
         var paused = false
         var killed = false
-        /// The attempt its worker said has started.
-        var startedAttempt = 0
+
+        struct More {
+            var outputs: [String] = []
+            var parents: [TaskID] = []
+            var worker: String?
+            var exitCode: Int32?
+            var message: String?
+            var value: [UInt8]?
+        }
+
+        init(job: UInt64, name: String, spec: [UInt8], outputs: [String], parents: [TaskID]) {
+            self.job = job
+            self.name = name
+            self.spec = spec
+            if !outputs.isEmpty || !parents.isEmpty { more = [More(outputs: outputs, parents: parents)] }
+        }
+
+        private mutating func setMore(_ change: (inout More) -> Void) {
+            if more.isEmpty { more = [More()] }
+            change(&more[0])
+        }
+
+        /// Its named outputs, in the order items are numbered.
+        var outputs: [String] { more.first?.outputs ?? [] }
+        /// The tasks whose values it receives.
+        var parents: [TaskID] { more.first?.parents ?? [] }
         /// The worker of the latest attempt.
-        var worker: String?
-        var exitCode: Int32?
-        var message: String?
-        var value: [UInt8]?
+        var worker: String? {
+            get { more.first?.worker }
+            set { setMore { $0.worker = newValue } }
+        }
+        var exitCode: Int32? {
+            get { more.first?.exitCode }
+            set { setMore { $0.exitCode = newValue } }
+        }
+        var message: String? {
+            get { more.first?.message }
+            set { setMore { $0.message = newValue } }
+        }
+        var value: [UInt8]? {
+            get { more.first?.value }
+            set { setMore { $0.value = newValue } }
+        }
     }
 
     struct Job {
@@ -91,7 +131,8 @@ struct CoordinatorEngine {
             case .played(let id): engine.tasks[id.rawValue].played = true
             case .paused(let id, let paused): engine.tasks[id.rawValue].paused = paused
             case .killed(let id): engine.tasks[id.rawValue].killed = true
-            case .attemptStarted(let id, let attempt): engine.tasks[id.rawValue].startedAttempt = attempt
+            case .attemptStarted(let id, let attempt):
+                engine.tasks[id.rawValue].startedAttempt = Int32(clamping: attempt)
             case .assigned(let id, let worker): engine.tasks[id.rawValue].worker = engine.workerNames[worker]
             case .attemptEnded(let id, _, let exitCode, let message, let value):
                 engine.tasks[id.rawValue].exitCode = exitCode

@@ -113,6 +113,7 @@ struct CoordinatorLoop {
             for message in messages { outbox.yield(message) }
         }
         outgoing.removeAll(keepingCapacity: true)
+        if records.count >= HeapTrim.threshold { HeapTrim.now() }
     }
 
     private mutating func take(_ input: CoordinatorInput) {

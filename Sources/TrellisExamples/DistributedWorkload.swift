@@ -8,6 +8,10 @@ internal import TrellisProtocol
 internal import TrellisSQLite
 internal import TrellisWorker
 
+#if canImport(Glibc)
+    internal import Glibc
+#endif
+
 /// Benchmark workloads for the coordinator: a coordinator on SQLite serving HTTP/2 on loopback, workers
 /// with no-op handlers (in the same process, each with its own connection, or as processes of their own),
 /// so what is measured is the coordinator, the protocol and the store rather than task start-up.
@@ -224,8 +228,9 @@ public enum DistributedWorkload {
         }
     }
 
-    /// Queues `count` ready tasks with no worker to take them; returns the growth of resident memory per task.
-    public static func memoryPerQueuedTask(_ count: Int) async throws -> Double {
+    /// Queues `count` ready tasks with no worker to take them; returns the growth of resident memory per task,
+    /// as the process holds it and once the allocator has given back what it keeps of freed memory.
+    public static func memoryPerQueuedTask(_ count: Int) async throws -> (resident: Double, live: Double) {
         let database = scratch()
         defer { try? FileManager.default.removeItem(atPath: (database as NSString).deletingLastPathComponent) }
         return try await withCluster(database: database, workers: 0, slots: 1) { ops in
@@ -237,8 +242,24 @@ public enum DistributedWorkload {
                 request.play = true
                 _ = try await ops.addTasks(request, metadata: metadata)
             }
-            return Double(residentBytes() - before) / Double(count)
+            // Measured once the coordinator has finished the turn that took the last request (a request it
+            // answers in a later turn), not while that turn is still ending.
+            _ = try await ops.listWorkers(.init(), metadata: metadata)
+            let grown = residentBytes() - before
+            // What the heap holds for freed memory is given back, to tell live memory from the allocator's.
+            trimHeap()
+            let live = residentBytes() - before
+            return (Double(grown) / Double(count), Double(live) / Double(count))
         }
+    }
+
+    /// glibc's `malloc_trim(0)`, looked up at run time (its header is not part of the Glibc module).
+    static func trimHeap() {
+        #if canImport(Glibc)
+            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+            typealias Trim = @convention(c) (Int) -> Int32
+            _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        #endif
     }
 
     static func residentBytes() -> Int {
