@@ -1,7 +1,8 @@
 """HyperQueue (pip install hyperqueue) on the independent workload: its LocalCluster (server and workers in
-this process, through the package's native library) with 2 workers of 1 core each, and N tasks running
-`true` (HyperQueue runs programs; it has no in-process no-op task). Prints one JSON object.
-Usage: python3 hq_bench.py [--tasks N]"""
+this process, through the package's native library) with 2 workers of 1 core each (or --workers W of
+--cores C), and N tasks running `true` (HyperQueue runs programs; it has no in-process no-op task). Prints one
+JSON object.
+Usage: python3 hq_bench.py [--tasks N] [--workers W] [--cores C]"""
 import argparse
 import json
 import tempfile
@@ -14,11 +15,13 @@ from hyperqueue.cluster import LocalCluster, WorkerConfig
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cores", type=int, default=1, help="cores per worker (tasks it runs at once)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         with LocalCluster(server_dir=directory) as cluster:
-            for _ in range(2):
-                cluster.start_worker(WorkerConfig(cores=1))
+            for _ in range(args.workers):
+                cluster.start_worker(WorkerConfig(cores=args.cores))
             client = cluster.client()
             warm = Job()
             warm.program(["true"])
