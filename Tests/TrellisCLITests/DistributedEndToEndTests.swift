@@ -72,6 +72,14 @@ struct DistributedEndToEndTests {
         return (server, bound)
     }
 
+    /// A `trellis worker` named `name`, once it says it is connected to `address`.
+    func worker(_ name: String, at address: String, in scratch: Scratch, _ extra: [String] = []) async throws -> Daemon
+    {
+        let worker = try Daemon(["worker", "--server", address, "--name", name] + extra, in: scratch.url, token: token)
+        _ = await worker.await { $0.contains("connected") }
+        return worker
+    }
+
     func trellis(_ arguments: [String], in scratch: Scratch) throws -> EndToEndTests.Result {
         try EndToEndTests.trellis(arguments, in: scratch.url, environment: ["TRELLIS_TOKEN": token])
     }
@@ -122,9 +130,7 @@ struct DistributedEndToEndTests {
         let scratch = try Scratch()
         let (server, port) = try await server(scratch, lease: "10s")
         let address = "127.0.0.1:\(port)"
-        let worker = try Daemon(
-            ["worker", "--server", address, "--name", "w", "--slots", "4"], in: scratch.url, token: token)
-        _ = await worker.await { $0.contains("connected") }
+        let worker = try await worker("w", at: address, in: scratch, ["--slots", "4"])
         let seeds = Array(UInt64(1000)..<1200)
         for chunk in stride(from: 0, to: seeds.count, by: 4) {
             try await withThrowingTaskGroup { group in
@@ -204,8 +210,7 @@ struct DistributedEndToEndTests {
         let scratch = try Scratch()
         let (server, port) = try await server(scratch)
         let address = "127.0.0.1:\(port)"
-        let worker = try Daemon(["worker", "--server", address, "--name", "w"], in: scratch.url, token: token)
-        _ = await worker.await { $0.contains("connected") }
+        let worker = try await worker("w", at: address, in: scratch)
         let file = try scratch.write(
             "flow.yaml", "tasks:\n  - {id: a, run: \"true\"}\non_failure:\n  - {id: clean, run: touch CLEANED}\n")
         #expect(try trellis(["submit", file, "--server", address], in: scratch).status == 0)
@@ -241,8 +246,7 @@ struct DistributedEndToEndTests {
         let scratch = try Scratch()
         let (server, port) = try await server(scratch)
         let address = "127.0.0.1:\(port)"
-        let worker = try Daemon(["worker", "--server", address, "--name", "w"], in: scratch.url, token: token)
-        _ = await worker.await { $0.contains("connected") }
+        let worker = try await worker("w", at: address, in: scratch)
         let file = try scratch.write(
             "flow.yaml",
             "tasks:\n  - {id: first, run: \"true\"}\n  - {id: long, needs: [first], run: exec sleep 600}\n")
@@ -281,10 +285,8 @@ struct DistributedEndToEndTests {
         let scratch = try Scratch()
         let (server, port) = try await server(scratch)
         let address = "127.0.0.1:\(port)"
-        let first = try Daemon(["worker", "--server", address, "--name", "w"], in: scratch.url, token: token)
-        _ = await first.await { $0.contains("connected") }
-        let second = try Daemon(["worker", "--server", address, "--name", "w"], in: scratch.url, token: token)
-        _ = await second.await { $0.contains("connected") }
+        let first = try await worker("w", at: address, in: scratch)
+        let second = try await worker("w", at: address, in: scratch)
         // Before, the two replaced each other's stream for ever, each reconnect losing the other's attempts.
         while await first.line() != nil {}
         first.process.waitUntilExit()
@@ -304,8 +306,7 @@ struct DistributedEndToEndTests {
         let scratch = try Scratch()
         let (server, port) = try await server(scratch)
         let address = "127.0.0.1:\(port)"
-        let worker = try Daemon(["worker", "--server", address, "--name", "w"], in: scratch.url, token: token)
-        _ = await worker.await { $0.contains("connected") }
+        let worker = try await worker("w", at: address, in: scratch)
         let file = try scratch.write(
             "flow.yaml", "tasks:\n  - {id: held, run: \"while [ ! -f go ]; do sleep 0.05; done; touch DONE\"}\n")
         #expect(try trellis(["submit", file, "--server", address], in: scratch).status == 0)
@@ -357,9 +358,7 @@ struct DistributedEndToEndTests {
             """)
         var (server, port) = try await server(scratch, lease: "5s")
         let address = "127.0.0.1:\(port)"
-        let worker = try Daemon(
-            ["worker", "--server", address, "--slots", "3", "--name", "w1"], in: scratch.url, token: token)
-        _ = await worker.await { $0.contains("connected") }
+        let worker = try await worker("w1", at: address, in: scratch, ["--slots", "3"])
         let submitted = try trellis(["submit", file, "--server", address], in: scratch)
         #expect(submitted.status == 0)
         let job = try #require(submitted.stdout.split(separator: " ").dropFirst().first.map { String($0.dropLast()) })
@@ -403,15 +402,13 @@ struct DistributedEndToEndTests {
             """)
         let (server, port) = try await server(scratch, lease: "1s")
         let address = "127.0.0.1:\(port)"
-        let first = try Daemon(["worker", "--server", address, "--name", "doomed"], in: scratch.url, token: token)
-        _ = await first.await { $0.contains("connected") }
+        let first = try await worker("doomed", at: address, in: scratch)
         let submitted = try trellis(["submit", file, "--server", address], in: scratch)
         let job = try #require(submitted.stdout.split(separator: " ").dropFirst().first.map { String($0.dropLast()) })
         let watch = try Daemon(["job", "watch", job, "--server", address, "--json"], in: scratch.url, token: token)
         _ = await watch.await { $0.contains("\"state\":\"running\"") }
         first.kill9()
-        let second = try Daemon(["worker", "--server", address, "--name", "spare"], in: scratch.url, token: token)
-        _ = await second.await { $0.contains("connected") }
+        let second = try await worker("spare", at: address, in: scratch)
         _ = await watch.await { $0.contains("\"state\":\"succeeded\"") }
         let shown = try trellis(["task", "show", "1", "--server", address, "--json"], in: scratch)
         #expect(shown.stdout.contains("\"attempts\":2"))
