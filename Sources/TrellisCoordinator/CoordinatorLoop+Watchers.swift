@@ -28,7 +28,16 @@ extension CoordinatorLoop {
             header.jobTasks = UInt32(clamping: record.tasks.count)
             header.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
             watcher.yield(header)
-            for id in record.tasks { watcher.yield(event(id)) }
+            for id in record.tasks {
+                watcher.yield(event(id))
+                // Outputs signalled before the watch began (or in this turn, before it was taken).
+                let task = engine.tasks[id.rawValue]
+                for (item, name) in task.outputs.enumerated() where engine.state.core.hasEmitted(id, item: item) {
+                    var output = event(id)
+                    output.output = name
+                    watcher.yield(output)
+                }
+            }
             if engine.state.core.unfinishedCount(of: record.core) == 0 {
                 var end = Trellis_V1_JobEvent()
                 end.jobEnded = true
@@ -40,6 +49,15 @@ extension CoordinatorLoop {
             }
         }
         newWatchers.removeAll()
+    }
+
+    /// Forgets watchers whose client went away (their outbox closed), so nothing is kept for them.
+    mutating func dropGoneWatchers() {
+        guard !watchers.isEmpty else { return }
+        for (job, list) in watchers where list.contains(where: \.isFinished) {
+            let open = list.filter { !$0.isFinished }
+            watchers[job] = open.isEmpty ? nil : open
+        }
     }
 
     func event(_ id: TaskID) -> Trellis_V1_JobEvent {

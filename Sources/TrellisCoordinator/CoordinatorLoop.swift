@@ -40,6 +40,8 @@ struct CoordinatorLoop {
     private var outgoing: [UInt64: [Trellis_V1_CoordinatorMessage]] = [:]
     private var replies: [() -> Void] = []
     private var pending: [CoordinatorRecord] = []
+    /// How many records the latest turn made durable.
+    private(set) var lastTurnRecords = 0
 
     var now: Duration { timeBase + elapsed() }
 
@@ -91,8 +93,10 @@ struct CoordinatorLoop {
             connection.outbox.finish(
                 throwing: RPCError(code: .unavailable, message: "the coordinator is shutting down; reconnect later"))
         }
-        for list in watchers.values { for watcher in list { watcher.finish() } }
-        for (_, watcher) in newWatchers { watcher.finish() }
+        // A watch that ends without its job's end is told why, so it is never taken for a finished job.
+        let stopping = RPCError(code: .unavailable, message: "the coordinator is shutting down; watch the job again")
+        for list in watchers.values { for watcher in list { watcher.finish(throwing: stopping) } }
+        for (_, watcher) in newWatchers { watcher.finish(throwing: stopping) }
     }
 
     // MARK: One turn
@@ -105,6 +109,7 @@ struct CoordinatorLoop {
         pending.removeAll()
         if !records.isEmpty { try await journal.append(records, epoch: epoch) }
         route(turn.effects)
+        dropGoneWatchers()
         startWatches()
         for reply in replies { reply() }
         replies.removeAll(keepingCapacity: true)
@@ -113,7 +118,7 @@ struct CoordinatorLoop {
             for message in messages { outbox.yield(message) }
         }
         outgoing.removeAll(keepingCapacity: true)
-        if records.count >= HeapTrim.threshold { HeapTrim.now() }
+        lastTurnRecords = records.count
     }
 
     private mutating func take(_ input: CoordinatorInput) {

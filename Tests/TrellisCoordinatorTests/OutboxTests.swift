@@ -88,8 +88,42 @@ extension OutboxTests {
         outbox.allow(3)
         for value in 0..<5 { outbox.yield(value) }
         #expect(try await outbox.next() == [0, 1, 2, 3, 4])
-        outbox.allow(.max)  // saturates instead of overflowing
+        outbox.allow(.max)
+        outbox.allow(1)  // saturates instead of overflowing
         outbox.yield(5)
         #expect(try await outbox.next() == [5])
+    }
+}
+
+extension OutboxTests {
+    @Test func theBurstAllowanceIsUsedUpOnceTaken() async throws {
+        let outbox = Outbox<Int>(limit: 2, overflow: Refused())
+        outbox.allow(3)
+        for value in 0..<5 { outbox.yield(value) }
+        #expect(try await outbox.next() == [0, 1, 2, 3, 4])
+        // The limit is the limit again.
+        for value in 5..<8 { outbox.yield(value) }
+        #expect(outbox.isFinished)
+        #expect(try await outbox.next() == [5, 6])
+        await #expect(throws: Refused.self) { try await outbox.next() }
+    }
+
+    @Test func aClosedOutboxKeepsNothing() async throws {
+        let outbox = Outbox<Int>()
+        outbox.yield(1)
+        #expect(!outbox.isFinished)
+        outbox.close()
+        outbox.yield(2)
+        #expect(outbox.isFinished)
+        #expect(try await outbox.next() == nil)
+    }
+
+    @Test func aWriterThatFailsClosesItsOutbox() async throws {
+        let outbox = Outbox<Int>()
+        outbox.yield(1)
+        await #expect(throws: Refused.self) { try await outbox.drain { _ in throw Refused() } }
+        outbox.yield(2)
+        #expect(outbox.isFinished)
+        #expect(try await outbox.next() == nil)
     }
 }

@@ -71,6 +71,8 @@ struct JobWatch {
                     ])))
         }
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
+        // A watch that ended before its job did says nothing about how the job ends.
+        if !interrupted && !followed.withLock({ $0.ended }) { throw ExitCode(1) }
     }
 }
 

@@ -93,10 +93,14 @@ struct WorkerProcess<Transport: ClientTransport>: Service {
     let token: String
 
     func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await worker.run(transport: transport, token: token)
-        } onGracefulShutdown: {
-            worker.drain()
+        do {
+            try await withGracefulShutdownHandler {
+                try await worker.run(transport: transport, token: token)
+            } onGracefulShutdown: {
+                worker.drain()
+            }
+        } catch is CancellationError {
+            // Stopped by a second signal, perhaps while waiting to reconnect: its tasks are already stopped.
         }
     }
 }
