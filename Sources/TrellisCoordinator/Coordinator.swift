@@ -99,7 +99,6 @@ public final class Coordinator<C: Clock>: Service, Sendable where C.Duration == 
         defer { refuseWaiting() }
         var timer: (deadline: Duration, task: Task<Void, Never>)?
         defer { timer?.task.cancel() }
-        var lastTrim: ContinuousClock.Instant?
         for await _ in wakeups {
             let (batch, waiting) = inbox.withLock { inbox in
                 let taken = (inbox.inputs, inbox.waiting)
@@ -111,14 +110,8 @@ public final class Coordinator<C: Clock>: Service, Sendable where C.Duration == 
             for sender in waiting { sender.resume() }
             if batch.contains(where: { if case .timer = $0 { true } else { false } }) { timer = nil }
             try await loop.handle(batch)
-            // After a large turn, once nothing else waits (at most once a second), the allocator gives back
-            // what it keeps of the turn's short-lived buffers.
-            if loop.lastTurnRecords >= HeapTrim.threshold, inboxCount == 0,
-                lastTrim.map({ $0.duration(to: .now) >= .seconds(1) }) ?? true
-            {
-                HeapTrim.now()
-                lastTrim = .now
-            }
+            // After a large submission, the allocator gives back what it keeps of its short-lived buffers.
+            if loop.addedInTurn >= HeapTrim.threshold { HeapTrim.now() }
             if let deadline = loop.nextDeadline, timer.map({ deadline < $0.deadline }) ?? true {
                 timer?.task.cancel()
                 let instant = start.advanced(by: max(.zero, deadline - loop.timeBase))

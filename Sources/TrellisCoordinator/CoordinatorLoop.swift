@@ -40,8 +40,8 @@ struct CoordinatorLoop {
     private var outgoing: [UInt64: [Trellis_V1_CoordinatorMessage]] = [:]
     private var replies: [() -> Void] = []
     private var pending: [CoordinatorRecord] = []
-    /// How many records the latest turn made durable.
-    private(set) var lastTurnRecords = 0
+    /// How many tasks the latest turn added.
+    private(set) var addedInTurn = 0
 
     var now: Duration { timeBase + elapsed() }
 
@@ -102,6 +102,7 @@ struct CoordinatorLoop {
     // MARK: One turn
 
     mutating func handle(_ inputs: [CoordinatorInput]) async throws {
+        addedInTurn = 0
         for input in inputs { take(input) }
         for lost in engine.expire(now: now) { dropLost(lost) }
         let turn = engine.takeTurn()
@@ -118,7 +119,6 @@ struct CoordinatorLoop {
             for message in messages { outbox.yield(message) }
         }
         outgoing.removeAll(keepingCapacity: true)
-        lastTurnRecords = records.count
     }
 
     private mutating func take(_ input: CoordinatorInput) {
@@ -315,6 +315,7 @@ struct CoordinatorLoop {
         do {
             let added = try engine.add(request, to: request.jobID, policy: .fifo, now: now)
             logger.debug("job \(added.job): \(added.ids.count) tasks added")
+            addedInTurn += added.ids.count
             var response = Trellis_V1_AddTasksResponse()
             response.jobID = added.job
             response.taskIds = added.ids

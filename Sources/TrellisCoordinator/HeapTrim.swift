@@ -8,7 +8,8 @@ internal import Foundation
 /// submission decodes, converts and journals its tasks through short-lived buffers; without this, the
 /// coordinator's resident size stays at that peak long after the tasks became a few compact records each.
 enum HeapTrim {
-    /// A turn that took at least this many records may be followed by a trim (one costs a few milliseconds).
+    /// A turn that added at least this many tasks is followed by a trim (one costs a few milliseconds; turns
+    /// that only run tasks never trim).
     static let threshold = 10_000
 
     #if canImport(Glibc)
