@@ -124,6 +124,8 @@ public final class Coordinator<C: Clock>: Service, Sendable where C.Duration == 
                 )
             }
         }
+        // Stopped: what waited for an append is made durable before the session ends.
+        try await loop.flush()
     }
 
     /// Stops `run` after the batch in hand; what is still waiting, or comes later, is refused as unavailable.

@@ -31,6 +31,12 @@ extension CoordinatorEngine {
         sessions[name] = worker
         workerNames[worker] = name
         unsaved.append(.workerNamed(worker, name))
+        // What it still runs has started, whether or not that was journalled.
+        for kept in keeping
+        where state.core.holder(of: kept.task) == worker && tasks[kept.task.rawValue].startedAttempt != kept.attempt {
+            tasks[kept.task.rawValue].startedAttempt = Int32(clamping: kept.attempt)
+            unsaved.append(.attemptStarted(kept.task, attempt: kept.attempt))
+        }
         let abandon = running.filter { ref in
             guard let id = task(wire: ref.task) else { return true }
             return state.core.holder(of: id) != worker || state.core.state(of: id) != .running(attempt: ref.attempt)

@@ -45,6 +45,16 @@ struct CoordinatorLoop {
 
     var now: Duration { timeBase + elapsed() }
 
+    /// Most records that may wait (`CoordinatorRecord.canWait`) kept back before an append of their own.
+    static var mostWaiting: Int { 1_000 }
+
+    /// Appends whatever records still wait for an append (when the loop stops).
+    mutating func flush() async throws {
+        guard !pending.isEmpty else { return }
+        try await journal.append(pending, epoch: epoch)
+        pending.removeAll()
+    }
+
     /// Runs `action` after the turn's records are durable.
     mutating func later(_ action: @escaping () -> Void) { replies.append(action) }
 
@@ -108,7 +118,13 @@ struct CoordinatorLoop {
         let turn = engine.takeTurn()
         let records = pending + turn.records
         pending.removeAll()
-        if !records.isEmpty { try await journal.append(records, epoch: epoch) }
+        // Write-ahead for what effects depend on; a turn whose records may all wait (a task reported started,
+        // the commonest turn of shell tasks) sends at once, and its records go with the next append.
+        if records.contains(where: { !$0.canWait }) || records.count >= Self.mostWaiting {
+            try await journal.append(records, epoch: epoch)
+        } else {
+            pending = records
+        }
         route(turn.effects)
         dropGoneWatchers()
         startWatches()

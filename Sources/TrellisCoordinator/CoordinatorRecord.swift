@@ -22,6 +22,15 @@ public enum CoordinatorRecord: Hashable, Sendable {
     case attemptEnded(TaskID, attempt: Int, exitCode: Int32?, message: String?, value: [UInt8]?)
 }
 
+extension CoordinatorRecord {
+    /// Whether the record may wait for the next turn's append instead of holding this turn's effects back:
+    /// what only operators read and what a restart learns again anyway. That an attempt started is shown as
+    /// `running`; after a restart, the worker's hello names the attempts it still runs.
+    var canWait: Bool {
+        if case .attemptStarted = self { true } else { false }
+    }
+}
+
 extension CoordinatorRecord: JournalRecord {
     public func journalBytes() -> [UInt8] {
         var writer = JournalWriter()

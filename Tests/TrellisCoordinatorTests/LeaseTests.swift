@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCInProcessTransport
 import Testing
 import TrellisCoordinator
+import TrellisJournal
 import TrellisProtocol
 import TrellisTestKit
 import TrellisWorker
@@ -107,6 +108,45 @@ struct LeaseTests {
             let task = try #require(try await cluster.tasks(job: job.jobID).first)
             #expect(task.state == .failed)
             #expect(task.attempts == 5)
+        }
+    }
+
+    @Test("a reported start is shown at once and journalled with the next append, not in one of its own")
+    func aStartRidesWithTheNextAppend() async throws {
+        let journal = InMemoryJournal<CoordinatorRecord>()
+        try await Cluster.with(journal: journal, clock: ManualClock(), configuration: configuration) { cluster in
+            let raw = RawWorker(
+                service: Trellis_V1_WorkerService.Client(wrapping: cluster.client), metadata: cluster.metadata)
+            let job = try await cluster.add(.job([.handler("t", "work")]))
+            let counts = try await raw.session(RawWorker.hello("w")) { messages, send -> [Int] in
+                var counts: [Int] = []
+                var ref = Trellis_V1_AttemptRef()
+                for try await message in messages {
+                    switch message.kind {
+                    case .assignments(let batch):
+                        ref = batch.assignments[0].attempt
+                        counts.append(try await journal.allEntries().count)
+                        send.yield(RawWorker.started(ref))
+                        send.yield(probe(ref.taskID))
+                    case .stale where counts.count == 1:
+                        // The start has been taken: nothing was appended for it.
+                        counts.append(try await journal.allEntries().count)
+                        send.yield(RawWorker.finished(ref))
+                        send.yield(probe(ref.taskID))
+                    case .stale:
+                        counts.append(try await journal.allEntries().count)
+                        return counts
+                    default: break
+                    }
+                }
+                return counts
+            }
+            #expect(counts.count == 3)
+            #expect(counts[1] == counts[0])
+            #expect(counts[2] > counts[1])
+            let records = try await journal.allEntries().map(\.record)
+            #expect(records.contains { if case .attemptStarted = $0 { true } else { false } })
+            #expect(try await cluster.tasks(job: job.jobID).first?.state == .succeeded)
         }
     }
 
