@@ -43,9 +43,10 @@ extension Worker {
 
     /// Sends a report on the current stream, or keeps it for the next one (output is not kept).
     func send(_ message: Trellis_V1_WorkerMessage) {
+        let now = elapsed()
         state.withLock { state in
             switch message.kind {
-            case .output: state.report(message)
+            case .output: state.report(message, now: now)
             case .log: state.outbox?.yield(message)
             default:
                 if let outbox = state.outbox { outbox.yield(message) } else { state.pending.append(message) }
@@ -75,17 +76,17 @@ extension Worker {
                 stdout: .forward { self.send(Self.log(ref, .stdout, $0)) },
                 stderr: .forward { self.send(Self.log(ref, .stderr, $0)) },
                 watchOutputs: !spec.outputs.isEmpty, gracePeriod: options.gracePeriod)
-            let end = await Self.limited(by: timeout) {
+            let end = await self.limited(by: timeout) {
                 await process.run(
                     started: { pid in
                         self.state.withLock { $0.running[ref.taskID]?.pid = pid }
-                        self.send(Self.started(ref, pid: pid))
+                        self.send(self.started(ref, pid: pid))
                     },
                     signalled: { name in
                         var output = Trellis_V1_OutputSignalled()
                         output.attempt = ref
                         output.name = name
-                        output.timeMs = Self.nowMs
+                        output.timeMs = self.nowMs
                         var message = Trellis_V1_WorkerMessage()
                         message.output = output
                         self.send(message)
@@ -99,12 +100,12 @@ extension Worker {
             case nil: finished.error = "timed out after \(timeout!)"
             }
         case .handler(let call):
-            send(Self.started(ref, pid: 0))
+            send(started(ref, pid: 0))
             if let handler = handlers[call.name] {
                 let input = HandlerCall(
                     task: ref.taskID, attempt: Int(ref.attempt), payload: [UInt8](call.payload),
                     inputs: assignment.inputs.mapValues { [UInt8]($0) })
-                let result = await Self.limited(by: timeout) { () -> Result<[UInt8], any Error> in
+                let result = await self.limited(by: timeout) { () -> Result<[UInt8], any Error> in
                     do { return .success(try await handler(input)) } catch { return .failure(error) }
                 }
                 switch result {
@@ -118,23 +119,24 @@ extension Worker {
         case nil:
             finished.error = "the task has no work"
         }
-        finished.timeMs = Self.nowMs
+        finished.timeMs = nowMs
         var message = Trellis_V1_WorkerMessage()
         message.finished = finished
+        let now = elapsed()
         state.withLock { state in
             state.running[ref.taskID] = nil
-            state.report(message)
+            state.report(message, now: now)
             if state.draining && state.running.isEmpty { state.outbox?.finish() }
         }
     }
 
-    /// Runs `body`, or returns nil once `timeout` passes (the body is cancelled).
-    static func limited<T: Sendable>(by timeout: Duration?, _ body: @escaping @Sendable () async -> T) async -> T? {
+    /// Runs `body`, or returns nil once `timeout` passes on the worker's clock (the body is cancelled).
+    func limited<T: Sendable>(by timeout: Duration?, _ body: @escaping @Sendable () async -> T) async -> T? {
         guard let timeout else { return await body() }
         return await withTaskGroup(of: T?.self) { group in
             group.addTask { await body() }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await self.sleep(timeout)
                 return nil
             }
             let first = await group.next() ?? nil
@@ -143,9 +145,7 @@ extension Worker {
         }
     }
 
-    static var nowMs: UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
-
-    static func started(_ ref: Trellis_V1_AttemptRef, pid: Int32) -> Trellis_V1_WorkerMessage {
+    func started(_ ref: Trellis_V1_AttemptRef, pid: Int32) -> Trellis_V1_WorkerMessage {
         var started = Trellis_V1_Started()
         started.attempt = ref
         started.pid = pid

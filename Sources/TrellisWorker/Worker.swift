@@ -35,17 +35,17 @@ public final class Worker: Sendable {
         var draining = false
         /// Results sent within the last lease period. A coordinator killed before committing them never
         /// saw them, so they are sent again after a reconnect; one that did is answered stale, harmlessly.
-        var recent = Deque<(sent: ContinuousClock.Instant, message: Trellis_V1_WorkerMessage)>()
+        var recent = Deque<(sent: Duration, message: Trellis_V1_WorkerMessage)>()
         var window: Duration = .seconds(10)
 
-        /// Sends a result now, remembering it for a while; or keeps it for the next session.
-        mutating func report(_ message: Trellis_V1_WorkerMessage) {
+        /// Sends a result now (`now` on the worker's clock), remembering it for a while; or keeps it for the
+        /// next session.
+        mutating func report(_ message: Trellis_V1_WorkerMessage, now: Duration) {
             guard let outbox else {
                 pending.append(message)
                 return
             }
             outbox.yield(message)
-            let now = ContinuousClock.now
             recent.append((now, message))
             while let first = recent.first, now - first.sent > window { recent.removeFirst() }
         }
@@ -57,16 +57,31 @@ public final class Worker: Sendable {
     let state = Mutex(State())
     /// Told what happens to the worker's session.
     let observer: @Sendable (WorkerEvent) -> Void
+    /// Time on the worker's clock since the worker was made.
+    let elapsed: @Sendable () -> Duration
+    /// Waits on the worker's clock (heartbeats, reconnection back-off).
+    let sleep: @Sendable (Duration) async throws -> Void
+    /// Wall-clock milliseconds when the worker was made: report times count on from there on its clock.
+    let origin: UInt64
 
-    public init(
-        options: WorkerOptions, handlers: [String: TaskHandler] = [:],
+    /// A worker on `clock` (a manual one in tests): heartbeats, reconnection back-off, the window of results
+    /// sent again after a reconnect and the times in reports all follow it.
+    public init<C: Clock>(
+        options: WorkerOptions, handlers: [String: TaskHandler] = [:], clock: C = ContinuousClock(),
         observer: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
-    ) {
+    ) where C.Duration == Duration {
         self.options = options
         self.handlers = handlers
         self.observer = observer
+        let start = clock.now
+        elapsed = { start.duration(to: clock.now) }
+        sleep = { try await clock.sleep(for: $0) }
+        origin = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
         environment = Self.taskEnvironment(ProcessInfo.processInfo.environment)
     }
+
+    /// Wall-clock milliseconds now, on the worker's clock.
+    var nowMs: UInt64 { origin + UInt64(max(0, elapsed() / .milliseconds(1))) }
 
     /// Variables that carry the worker's credentials: a task must not be able to act as an operator.
     public static let credentialVariables: Set<String> = ["TRELLIS_TOKEN", "TRELLIS_WORKER_TOKEN"]
@@ -106,7 +121,7 @@ public final class Worker: Sendable {
             }
             if state.withLock({ $0.draining && $0.running.isEmpty }) { return }
             if welcomed.isSet { backoff = .milliseconds(50) }
-            try await Task.sleep(for: backoff)
+            try await sleep(backoff)
             backoff = min(backoff * 2, options.maxBackoff)
         }
     }
@@ -196,13 +211,14 @@ public final class Worker: Sendable {
 
     private func welcomed(_ welcome: Trellis_V1_Welcome, outbox: Outbox<Trellis_V1_WorkerMessage>) {
         let abandoned = Set(welcome.abandon.map(\.taskID))
+        let now = elapsed()
         state.withLock { state in
             state.outbox = outbox
             state.window = .milliseconds(Int64(clamping: welcome.leaseTimeoutMs))
             let pending = state.pending
             state.pending.removeAll()
             for message in pending {
-                if case .finished = message.kind { state.report(message) } else { outbox.yield(message) }
+                if case .finished = message.kind { state.report(message, now: now) } else { outbox.yield(message) }
             }
             if state.draining {
                 var drain = Trellis_V1_WorkerMessage()
@@ -218,7 +234,7 @@ public final class Worker: Sendable {
         every interval: Duration, to outbox: Outbox<Trellis_V1_WorkerMessage>
     ) async throws {
         while true {
-            try await Task.sleep(for: interval)
+            try await sleep(interval)
             var message = Trellis_V1_WorkerMessage()
             message.heartbeat.running = state.withLock { $0.running.values.map(\.ref) }
             outbox.yield(message)

@@ -51,11 +51,12 @@ final class Cluster<C: Clock>: Sendable where C.Duration == Duration {
 
     /// Starts a worker; returns once the coordinator has welcomed it.
     @discardableResult
-    func startWorker(
-        _ options: WorkerOptions, handlers: [String: TaskHandler] = [:], token: String = token
-    ) async throws -> Worker {
+    func startWorker<WorkerClock: Clock>(
+        _ options: WorkerOptions, handlers: [String: TaskHandler] = [:], token: String = token,
+        clock: WorkerClock = ContinuousClock()
+    ) async throws -> Worker where WorkerClock.Duration == Duration {
         let (welcomes, continuation) = AsyncStream.makeStream(of: WorkerEvent.self)
-        let worker = Worker(options: options, handlers: handlers) { event in continuation.yield(event) }
+        let worker = Worker(options: options, handlers: handlers, clock: clock) { event in continuation.yield(event) }
         let client = client
         let task = Task { try await worker.run(client: client, token: token) }
         workers.withLock { $0.append(task) }

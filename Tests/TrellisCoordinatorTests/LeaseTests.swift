@@ -150,6 +150,44 @@ struct LeaseTests {
         }
     }
 
+    @Test("a worker keeps time on the clock it is given: a handler's hour-long timeout passes when that clock says")
+    func aWorkerRunsOnItsOwnClock() async throws {
+        let clock = ManualClock()
+        // Leases and heartbeats far beyond the hour, so only the timeout is due.
+        let patient = CoordinatorConfiguration(
+            heartbeatInterval: .seconds(50_000), leaseTimeout: .seconds(100_000), cancelGrace: .seconds(1))
+        try await Cluster.with(clock: clock, configuration: patient) { cluster in
+            try await cluster.startWorker(
+                WorkerOptions(name: "w"),
+                handlers: [
+                    "forever": { _ in
+                        try await Task.sleep(for: .seconds(86_400)); return []
+                    }
+                ],
+                clock: clock)
+            var spec = Trellis_V1_TaskSpec.handler("t", "forever")
+            spec.timeoutMs = 3_600_000
+            let job = try await cluster.add(.job([spec]))
+            var request = Trellis_V1_WatchJobRequest()
+            request.jobID = job.jobID
+            let message = try await cluster.ops.watchJob(request, metadata: cluster.metadata) { response in
+                var advanced = false
+                for try await event in response.messages {
+                    if event.state == .running, !advanced {
+                        advanced = true
+                        // The coordinator's next deadline, the worker's heartbeat and the handler's timeout all
+                        // wait on the manual clock.
+                        try await clock.waitForSleepers(count: 3)
+                        clock.advance(by: .seconds(3_600))
+                    }
+                    if event.state == .failed { return event.message }
+                }
+                return ""
+            }
+            #expect(message.contains("timed out"), "\(message)")
+        }
+    }
+
     @Test("a silent worker loses its task after the lease; its late report is answered stale and changes nothing")
     func silentWorkerIsReplaced() async throws {
         let clock = ManualClock()
