@@ -81,9 +81,13 @@ struct LeaseTests {
             var spec = Trellis_V1_TaskSpec.handler("t", "fail")
             spec.retries = 4
             spec.retryDelayMs = 100_000
-            let job = try await cluster.add(.job([spec]))
+            // Added unplayed and played once the watch shows it, so the watch sees every attempt.
+            let job = try await cluster.add(.job([spec], play: false))
             var request = Trellis_V1_WatchJobRequest()
             request.jobID = job.jobID
+            var play = Trellis_V1_TaskSelection()
+            play.jobID = job.jobID
+            let selection = play
             // After failure k the next attempt is due 100, 200, then 300 (not 400), then 300 (not 800) s later.
             // The clock moves by exactly that much each time: an uncapped delay would never come due.
             let delays: [Int64] = [100, 200, 300, 300]
@@ -91,7 +95,9 @@ struct LeaseTests {
                 var assigned: [UInt32] = []
                 var failures = 0
                 for try await event in response.messages {
-                    // The watch may begin with the first attempt already running.
+                    if event.taskID != 0, event.state == .created {
+                        _ = try await cluster.ops.play(selection, metadata: cluster.metadata)
+                    }
                     if event.state == .assigned || event.state == .running, assigned.last != event.attempt {
                         assigned.append(event.attempt)
                     }
