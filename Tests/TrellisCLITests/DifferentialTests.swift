@@ -20,11 +20,31 @@ struct DifferentialTests {
         var failUntil: Int
         var emits: [String]
         var timeOutUntil = 0
+        /// Runs until it is stopped (the job is cancelled while it runs).
+        var blocks = false
     }
 
     struct Case {
         var yaml: String
         var scripts: [String: Script]
+
+        /// The same workflow for an operator who cancels the job as soon as its first task starts: every main
+        /// task runs until stopped (and has no timeout), so the first one is still running when the cancel
+        /// comes, whatever the machine's load. Finales keep their scripts: the clean-up must still run.
+        func cancelledAtFirstStart() -> Case {
+            var lines: [String] = []
+            var inMain = true
+            for line in yaml.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+                if line == "on_success:" || line == "on_failure:" { inMain = false }
+                if inMain && line == "    timeout: 500ms" { continue }
+                lines.append(inMain && line.hasPrefix("    run: ") ? "    run: 'exec sleep 30'" : line)
+            }
+            var scripts = scripts
+            for (id, _) in scripts where id.hasPrefix("t") {
+                scripts[id] = Script(failUntil: 0, emits: [], blocks: true)
+            }
+            return Case(yaml: lines.joined(separator: "\n"), scripts: scripts)
+        }
     }
 
     static let policies = ["fifo", "output-first", "wave", "threshold:2", "critical-path"]
@@ -77,8 +97,9 @@ struct DifferentialTests {
     }
 
     /// The core alone: each dispatched attempt ends as its script would.
+    /// `cancelAtFirstStart`: the job is cancelled as its first attempt is dispatched.
     static func model(
-        _ plan: WorkflowPlan, scripts: [String: Script]
+        _ plan: WorkflowPlan, scripts: [String: Script], cancelAtFirstStart: Bool = false
     ) throws -> (
         states: [String: StoredState], attempts: [String: Int], starts: [String]
     ) {
@@ -101,6 +122,9 @@ struct DifferentialTests {
                     let id = plan.nodes[task.rawValue].id
                     attempts[id, default: 0] += 1
                     starts.append("\(id)#\(attempt)")
+                    if cancelAtFirstStart && starts.count == 1 {
+                        core.cancelJob(JobID(0), now: .zero, into: &actions)
+                    }
                 case .completed(let task, let outcome):
                     states[plan.nodes[task.rawValue].id] = StoredState(outcome)
                 default: break
@@ -111,7 +135,10 @@ struct DifferentialTests {
             let (task, attempt) = running.removeFirst()
             let node = plan.nodes[task.rawValue]
             let script = scripts[node.id]!
-            if attempt <= script.timeOutUntil {
+            if script.blocks {
+                // Stopped by the cancel: its process ends by a signal.
+                core.failed(task, attempt: attempt, now: .zero, into: &actions)
+            } else if attempt <= script.timeOutUntil {
                 // The deadline passes; the attempt is stopped and reports a failure.
                 core.timedOut(task, attempt: attempt, now: .zero, into: &actions)
                 core.failed(task, attempt: attempt, now: .zero, into: &actions)

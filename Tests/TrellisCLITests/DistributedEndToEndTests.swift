@@ -144,11 +144,14 @@ struct DistributedEndToEndTests {
         server.kill9()
     }
 
+    /// One seed on the coordinator; one seed in ten is cancelled by the operator as its first task starts.
     func compareOnCoordinator(seed: UInt64, address: String, in scratch: Scratch) async throws {
-        let generated = DifferentialTests.generate(seed: seed)
+        let cancelled = seed % 10 == 3
+        let plain = DifferentialTests.generate(seed: seed)
+        let generated = cancelled ? plain.cancelledAtFirstStart() : plain
         let file = try scratch.write("flow-\(seed).yaml", generated.yaml)
         let plan = try WorkflowLoader.load(path: file).plan()
-        let expected = try DifferentialTests.model(plan, scripts: generated.scripts)
+        let expected = try DifferentialTests.model(plan, scripts: generated.scripts, cancelAtFirstStart: cancelled)
         let submitted = try await trellisOffPool(["submit", file, "--server", address, "--no-play"], in: scratch)
         let job = try #require(
             submitted.stdout.split(separator: "\n").first.flatMap { line in
@@ -167,6 +170,11 @@ struct DistributedEndToEndTests {
                 let attempt = object["attempt"] as? Int
             else { continue }
             starts.append("\(name)#\(attempt)")
+            if cancelled && starts.count == 1 {
+                let cancel = try await trellisOffPool(
+                    ["task", "cancel", "--job", "\(job)", "--server", address], in: scratch)
+                #expect(cancel.status == 0, "\(cancel.stderr)")
+            }
         }
         #expect(starts == expected.starts, "seed \(seed): the start order on a width-1 queue\n\(generated.yaml)")
         let listed = try await trellisOffPool(
