@@ -37,8 +37,10 @@ struct CoordinatorLoop {
     var newWatchers: [(UInt64, JobWatcher)] = []
     /// Wall-clock seconds each worker name was last heard from.
     var lastSeen: [String: Double] = [:]
-    private var outgoing: [UInt64: [Trellis_V1_CoordinatorMessage]] = [:]
-    private var replies: [() -> Void] = []
+    /// Messages for each worker connection, sent after the turn's append.
+    var outgoing: [UInt64: [Trellis_V1_CoordinatorMessage]] = [:]
+    /// Answers and other actions that wait for the turn's append (`later`).
+    var replies: [() -> Void] = []
     private var pending: [CoordinatorRecord] = []
     /// How many tasks the latest turn added.
     private(set) var addedInTurn = 0
@@ -189,127 +191,6 @@ struct CoordinatorLoop {
         case .timer:
             break
         }
-    }
-
-    // MARK: Workers
-
-    /// What a worker stream replaced by a newer one of the same name is told.
-    static func replaced(_ name: String) -> String {
-        "another worker named '\(name)' connected; a name belongs to one worker at a time, so this one stops"
-    }
-
-    private mutating func connect(
-        _ hello: Trellis_V1_Hello, outbox: WorkerOutbox, reply: @escaping CoordinatorInput.Reply<UInt64>
-    ) {
-        let type = hello.type.isEmpty ? JobRequest.defaultWorkerType : hello.type
-        let spec = WorkerSpec(type: type, tags: Set(hello.tags), slots: Int(hello.slots), resources: hello.resources)
-        let running = hello.running.map { WireAttempt(task: $0.taskID, epoch: $0.epoch, attempt: Int($0.attempt)) }
-        let joined: (worker: WorkerID, abandon: [WireAttempt])
-        do {
-            joined = try engine.hello(name: hello.name, spec: spec, running: running, now: now)
-        } catch {
-            let refusal = RPCError(code: .invalidArgument, message: error.message)
-            replies.append {
-                reply(.failure(refusal))
-                outbox.finish(throwing: refusal)
-            }
-            return
-        }
-        // A reconnect replaces the old stream. Should that stream still have a process behind it (two workers
-        // given one name), that worker is told to stop rather than reconnect, so the two do not take turns
-        // replacing each other (and losing each other's attempts) for ever.
-        for (id, link) in connections where link.name == hello.name {
-            connections[id] = nil
-            if workerConnection[link.worker] == id { workerConnection[link.worker] = nil }
-            logger.notice("worker \(link.name): a newer connection of the same name replaces the one it had")
-            link.outbox.finish(throwing: RPCError(code: .alreadyExists, message: Self.replaced(hello.name)))
-        }
-        nextConnection += 1
-        let connection = Connection(
-            id: nextConnection, worker: joined.worker, name: hello.name, type: type, slots: Int(hello.slots),
-            tags: hello.tags, resources: hello.resources, outbox: outbox)
-        connections[connection.id] = connection
-        workerConnection[joined.worker] = connection.id
-        lastSeen[hello.name] = Date().timeIntervalSince1970
-
-        var welcome = Trellis_V1_Welcome()
-        welcome.workerID = UInt64(joined.worker.rawValue) + 1
-        welcome.epoch = epoch
-        welcome.heartbeatIntervalMs = UInt64(configuration.heartbeatInterval.seconds * 1000)
-        welcome.leaseTimeoutMs = UInt64(configuration.leaseTimeout.seconds * 1000)
-        welcome.abandon = joined.abandon.map(Self.wire)
-        var message = Trellis_V1_CoordinatorMessage()
-        message.welcome = welcome
-        // The welcome goes first: the assignments of this turn follow it on the same stream.
-        outgoing[connection.id, default: []].insert(message, at: 0)
-        let id = connection.id
-        replies.append { reply(.success(id)) }
-        let kept = running.count - joined.abandon.count
-        logger.info(
-            "worker \(hello.name) connected: type \(type), \(hello.slots) slots, \(kept) attempts kept, \(joined.abandon.count) abandoned"
-        )
-    }
-
-    private mutating func report(_ message: Trellis_V1_WorkerMessage, from link: Connection) {
-        func attempt(_ ref: Trellis_V1_AttemptRef) -> WireAttempt {
-            WireAttempt(task: ref.taskID, epoch: ref.epoch, attempt: Int(ref.attempt))
-        }
-        switch message.kind {
-        case .started(let started):
-            engine.started(attempt(started.attempt), by: link.worker, now: now)
-        case .output(let output):
-            engine.output(attempt(output.attempt), name: output.name, by: link.worker, now: now)
-        case .finished(let finished):
-            let result: AttemptResult =
-                switch finished.result {
-                case .exitCode(let code): .exited(code)
-                case .value(let value): .value([UInt8](value))
-                case .signal(let signal): .signalled(signal)
-                case .error(let error): .error(error)
-                case nil: .missing
-                }
-            engine.finished(attempt(finished.attempt), result: result, by: link.worker, now: now)
-        case .log(let chunk):
-            // Fenced like every report; what a task printed is not kept by the coordinator yet.
-            if engine.holds(link.worker, attempt(chunk.attempt)) == nil {
-                stale(attempt(chunk.attempt), to: link.id)
-            }
-        case .drain:
-            engine.drained(link.worker, now: now)
-        case .heartbeat, .hello, nil:
-            break
-        }
-    }
-
-    /// A worker whose lease ran out: its stream ends with the reason, its attempts run again elsewhere.
-    private mutating func dropLost(_ worker: WorkerID) {
-        guard let connection = workerConnection.removeValue(forKey: worker),
-            let link = connections.removeValue(forKey: connection)
-        else { return }
-        let lease = DurationText.format(configuration.leaseTimeout)
-        logger.warning("worker \(link.name) lost: nothing heard from it for \(lease); its attempts run again elsewhere")
-        let error = RPCError(
-            code: .unavailable,
-            message: "worker '\(link.name)' is lost: nothing heard from it for \(lease) (the lease); "
-                + "its tasks run again elsewhere")
-        // Told once its leaving is durable.
-        later { link.outbox.finish(throwing: error) }
-    }
-
-    private mutating func stale(_ ref: WireAttempt, to connection: UInt64) {
-        var stale = Trellis_V1_StaleReport()
-        stale.attempt = Self.wire(ref)
-        var message = Trellis_V1_CoordinatorMessage()
-        message.stale = stale
-        outgoing[connection, default: []].append(message)
-    }
-
-    static func wire(_ ref: WireAttempt) -> Trellis_V1_AttemptRef {
-        var wire = Trellis_V1_AttemptRef()
-        wire.taskID = ref.task
-        wire.epoch = ref.epoch
-        wire.attempt = UInt32(clamping: ref.attempt)
-        return wire
     }
 
     // MARK: Requests
