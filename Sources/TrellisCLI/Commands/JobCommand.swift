@@ -55,10 +55,10 @@ struct JobWatch {
         let result = await watching.result
         let interrupted = watching.isCancelled
         if case .failure(let error) = result, !interrupted { throw error }
-        let summary = followed.withLock { $0.summary(interrupted: interrupted) }
-        if !interrupted && !followed.withLock({ $0.ended }) {
-            printError("error: the coordinator closed the watch before job \(job) ended")
-        }
+        let (summary, ended) = followed.withLock { ($0.summary(interrupted: interrupted), $0.ended) }
+        // A watch that ended before its job did says nothing about how the job ends.
+        let cutShort = !interrupted && !ended
+        if cutShort { printError("error: the coordinator closed the watch before job \(job) ended") }
         if let renderer {
             renderer.finish(
                 summary, at: .job(job, coordinator: (try? remote.endpoint.description) ?? "the coordinator"))
@@ -71,8 +71,7 @@ struct JobWatch {
                     ])))
         }
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
-        // A watch that ended before its job did says nothing about how the job ends.
-        if !interrupted && !followed.withLock({ $0.ended }) { throw ExitCode(1) }
+        if cutShort { throw ExitCode(1) }
     }
 }
 
