@@ -24,11 +24,13 @@ def main():
                 cluster.start_worker(WorkerConfig(cores=args.cores))
             client = cluster.client()
             warm = Job()
-            warm.program(["true"])
+            # Each task writes its stdout and stderr to files in its directory, as Trellis keeps its tasks' logs;
+            # the temporary directory keeps them out of the caller's.
+            warm.program(["true"], cwd=directory)
             client.wait_for_jobs([client.submit(warm)])
             job = Job()
             for _ in range(args.tasks):
-                job.program(["true"])
+                job.program(["true"], cwd=directory)
             start = time.perf_counter()
             submitted = client.submit(job)
             client.wait_for_jobs([submitted])
