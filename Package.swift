@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "TrellisCoordinator",
             dependencies: [
-                "TrellisCore", "TrellisProtocol", "TrellisEngine", "TrellisJournal",
+                "TrellisCore", "TrellisProtocol", "TrellisEngine", "TrellisJournal", "TrellisExecution",
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -113,6 +113,7 @@ let package = Package(
         .target(
             name: "TrellisExecution",
             dependencies: [
+                "TrellisCore",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -194,7 +195,7 @@ let package = Package(
             name: "TrellisCLITests",
             dependencies: [
                 "TrellisCLI", "TrellisWorkflow", "TrellisSQLite", "TrellisTestKit", "TrellisProtocol",
-                "TrellisEngine", "TrellisJournal",
+                "TrellisEngine", "TrellisJournal", "TrellisExecution",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["Corpus"],

@@ -4,6 +4,7 @@ public import Logging
 public import ServiceLifecycle
 internal import Synchronization
 internal import TrellisCore
+internal import TrellisExecution
 public import TrellisJournal
 internal import TrellisProtocol
 
@@ -18,11 +19,15 @@ public struct CoordinatorConfiguration: Sendable {
     /// Most inputs (requests, worker reports) waiting for the loop; a service that finds it full waits, so
     /// a flood of submissions or a chatty worker slows down instead of growing the coordinator's memory.
     public var inboxCapacity: Int
+    /// Whether triggers may run shell commands on the coordinator's host (`trellis server --command-triggers`);
+    /// without it, a job with a command trigger is refused. Files and times are always checked.
+    public var commandTriggers: Bool
 
     public init(
         heartbeatInterval: Duration = .seconds(2), leaseTimeout: Duration = .seconds(10),
-        cancelGrace: Duration = .seconds(10), inboxCapacity: Int = 10_000
+        cancelGrace: Duration = .seconds(10), inboxCapacity: Int = 10_000, commandTriggers: Bool = false
     ) {
+        self.commandTriggers = commandTriggers
         // Durations are never negative: they become milliseconds on the wire.
         self.heartbeatInterval = max(.milliseconds(1), heartbeatInterval)
         self.leaseTimeout = max(.milliseconds(1), leaseTimeout)
@@ -94,8 +99,10 @@ public final class Coordinator<C: Clock>: Service, Sendable where C.Duration == 
         let start = clock.now
         var loop = try await CoordinatorLoop.open(
             journal: journal, configuration: configuration, logger: logger,
-            elapsed: { start.duration(to: self.clock.now) })
+            elapsed: { start.duration(to: self.clock.now) }, launch: launcher())
         defer { loop.shutdown() }
+        // A first turn makes the session's start durable and resumes what the journal left running.
+        wake.yield()
         defer { refuseWaiting() }
         var timer: (deadline: Duration, task: Task<Void, Never>)?
         defer { timer?.task.cancel() }
@@ -126,6 +133,38 @@ public final class Coordinator<C: Clock>: Service, Sendable where C.Duration == 
         }
         // Stopped: what waited for an append is made durable before the session ends.
         try await loop.flush()
+    }
+
+    /// Starts checking an attempt's trigger on this host, on the coordinator's clock; the check tells the loop
+    /// when it starts and how it ends.
+    private func launcher() -> TriggerChecks.Launch {
+        { [clock] trigger, ref in
+            Task {
+                self.post(.checked(ref, .started))
+                let directory =
+                    trigger.workingDirectory.isEmpty
+                    ? FileManager.default.currentDirectoryPath : trigger.workingDirectory
+                let condition: TriggerCondition
+                switch trigger.condition {
+                case .file(let path): condition = .fileExists(path)
+                case .afterUnixSeconds(let seconds): condition = .wallClock(secondsSince1970: seconds)
+                case .command(let command): condition = .command(command)
+                case nil:  // refused when added
+                    return self.post(.checked(ref, .ended(.error("the task is not a trigger check"))))
+                }
+                let watch = TriggerWatch(
+                    interval: .milliseconds(Int64(clamping: trigger.intervalMs)),
+                    timeout: trigger.timeoutMs > 0 ? .milliseconds(Int64(clamping: trigger.timeoutMs)) : nil,
+                    clock: clock, check: TriggerWatch<C>.condition(condition, directory: directory))
+                let result: AttemptResult =
+                    switch await watch.run() {
+                    case .satisfied: .exited(0)
+                    case .timedOut(let checks): .unsatisfied(checks: checks)
+                    case .stopped: .error("stopped")
+                    }
+                self.post(.checked(ref, .ended(result)))
+            }
+        }
     }
 
     /// Stops `run` after the batch in hand; what is still waiting, or comes later, is refused as unavailable.
@@ -218,7 +257,7 @@ extension CoordinatorInput {
         case .listTasks(_, let reply): reply(.failure(error))
         case .showTask(_, let reply): reply(.failure(error))
         case .watch(_, let watcher): watcher.finish(throwing: error)
-        case .report, .disconnected, .timer: break
+        case .report, .disconnected, .checked, .timer: break
         }
     }
 }
@@ -236,6 +275,8 @@ enum CoordinatorInput: Sendable {
     case listWorkers(reply: Reply<[Trellis_V1_WorkerInfo]>)
     case listTasks(Trellis_V1_ListTasksRequest, reply: Reply<Trellis_V1_ListTasksResponse>)
     case showTask(UInt64, reply: Reply<Trellis_V1_TaskInfo>)
+    /// The embedded executor's news of a trigger check.
+    case checked(WireAttempt, TriggerChecks.Event)
     case timer
 }
 

@@ -17,6 +17,8 @@ enum AttemptResult: Hashable, Sendable {
     case value([UInt8])
     case signalled(Int32)
     case error(String)
+    /// A trigger's condition did not hold within its timeout: failed, and not retried.
+    case unsatisfied(checks: Int)
     /// The report carried no result.
     case missing
 }

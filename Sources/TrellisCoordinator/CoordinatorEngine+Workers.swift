@@ -119,6 +119,9 @@ extension CoordinatorEngine {
         case .error(let error):
             message = error
             fact = .failed(id, attempt: ref.attempt, retryable: true, worker: worker)
+        case .unsatisfied(let checks):
+            message = "trigger not satisfied after \(checks) checks"
+            fact = .failed(id, attempt: ref.attempt, retryable: false, worker: worker)
         case .missing:
             message = "the worker reported no result"
             fact = .failed(id, attempt: ref.attempt, retryable: true, worker: worker)

@@ -140,9 +140,10 @@ extension CoordinatorLoop {
     }
 
     func workerInfos() -> [Trellis_V1_WorkerInfo] {
-        // The latest session of each name.
+        // The latest session of each name; the embedded executor that checks triggers is the coordinator's own.
         var latest: [String: WorkerID] = [:]
-        for (worker, name) in engine.workerNames where latest[name].map({ $0 < worker }) ?? true {
+        for (worker, name) in engine.workerNames
+        where name != TriggerChecks.name && latest[name].map({ $0 < worker }) ?? true {
             latest[name] = worker
         }
         return latest.sorted { $0.value < $1.value }.map { name, worker in

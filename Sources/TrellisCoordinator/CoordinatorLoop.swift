@@ -29,6 +29,8 @@ struct CoordinatorLoop {
     let timeBase: Duration
     let elapsed: () -> Duration
     var engine: CoordinatorEngine
+    /// The embedded executor that checks triggers.
+    var checks: TriggerChecks
     var connections: [UInt64: Connection] = [:]
     var workerConnection: [WorkerID: UInt64] = [:]
     var nextConnection: UInt64 = 0
@@ -63,7 +65,7 @@ struct CoordinatorLoop {
     /// Begins a session (the journal's epoch goes up) and rebuilds the state earlier sessions recorded.
     static func open(
         journal: any Journal<CoordinatorRecord>, configuration: CoordinatorConfiguration, logger: Logger,
-        elapsed: @escaping () -> Duration
+        elapsed: @escaping () -> Duration, launch: @escaping TriggerChecks.Launch
     ) async throws -> CoordinatorLoop {
         let opened = ContinuousClock.now
         let epoch = try await journal.begin()
@@ -79,18 +81,23 @@ struct CoordinatorLoop {
         }
         let wall = Date().timeIntervalSince1970
         let timeBase = max(last, .seconds(max(0, wall - (origin ?? wall))))
-        let engine =
+        var engine =
             entries.isEmpty
             ? CoordinatorEngine(
                 epoch: epoch, leaseTimeout: configuration.leaseTimeout, cancelGrace: configuration.cancelGrace)
             : try CoordinatorEngine.restore(
                 entries.lazy.map(\.record), epoch: epoch, leaseTimeout: configuration.leaseTimeout,
                 cancelGrace: configuration.cancelGrace, now: timeBase)
+        engine.holdBackEarlierSessions(now: timeBase)
+        // The embedded executor joins after the earlier sessions are held back, taking over what its
+        // predecessor checked (those checks run again).
+        let executor = try engine.hello(
+            name: TriggerChecks.name, spec: WorkerSpec(type: JobRequest.coordinatorType, slots: TriggerChecks.slots),
+            running: [], now: timeBase)
         var loop = CoordinatorLoop(
             journal: journal, configuration: configuration, logger: logger, epoch: epoch, timeBase: timeBase,
-            elapsed: elapsed, engine: engine)
+            elapsed: elapsed, engine: engine, checks: TriggerChecks(worker: executor.worker, launch: launch))
         if origin == nil { loop.pending.append(.origin(wall)) }
-        loop.engine.holdBackEarlierSessions(now: timeBase)
         let took = DurationText.format(opened.duration(to: .now))
         logger.info(
             "session \(epoch) began: \(entries.count) journal entries replayed in \(took), \(engine.tasks.count) tasks known"
@@ -101,6 +108,7 @@ struct CoordinatorLoop {
     var nextDeadline: Duration? { engine.nextDeadline }
 
     mutating func shutdown() {
+        checks.stopAll()
         for connection in connections.values {
             connection.outbox.finish(
                 throwing: RPCError(code: .unavailable, message: "the coordinator is shutting down; reconnect later"))
@@ -116,6 +124,8 @@ struct CoordinatorLoop {
     mutating func handle(_ inputs: [CoordinatorInput]) async throws {
         addedInTurn = 0
         for input in inputs { take(input) }
+        // The embedded executor is as alive as the loop.
+        engine.heard(from: checks.worker, now: now)
         for lost in engine.expire(now: now) { dropLost(lost) }
         let turn = engine.takeTurn()
         let records = pending + turn.records
@@ -188,6 +198,11 @@ struct CoordinatorLoop {
             }
             let info = info(task)
             replies.append { reply(.success(info)) }
+        case .checked(let ref, .started):
+            engine.started(ref, by: checks.worker, now: now)
+        case .checked(let ref, .ended(let result)):
+            checks.ended(ref)
+            engine.finished(ref, result: result, by: checks.worker, now: now)
         case .timer:
             break
         }
@@ -201,6 +216,19 @@ struct CoordinatorLoop {
         let problems = RequestValidation.problems(request) { id in engine.task(wire: id) != nil }
         guard problems.isEmpty else {
             let error = RPCError(code: .invalidArgument, message: problems.joined(separator: "\n"))
+            replies.append { reply(.failure(error)) }
+            return
+        }
+        if !configuration.commandTriggers,
+            let trigger = (request.tasks + request.onSuccess + request.onFailure).first(where: {
+                if case .trigger(let check) = $0.work, case .command = check.condition { return true }
+                return false
+            })
+        {
+            let error = RPCError(
+                code: .invalidArgument,
+                message: "'\(trigger.name)' is a trigger that runs a command on the coordinator's host, which this "
+                    + "coordinator does not allow (start it with --command-triggers to allow it)")
             replies.append { reply(.failure(error)) }
             return
         }
@@ -255,6 +283,12 @@ struct CoordinatorLoop {
         var shown = Set<UInt64>()
         for effect in effects {
             switch effect {
+            case .assign(checks.worker, let ref, _, let spec, _):
+                checks.start(ref, spec: spec)
+            case .cancel(checks.worker, let ref, _):
+                checks.cancel(ref)
+            case .stale(checks.worker, _):
+                break
             case .assign(let worker, let ref, let job, let spec, let inputs):
                 guard let connection = workerConnection[worker] else { continue }
                 var assignment = Trellis_V1_Assignment()

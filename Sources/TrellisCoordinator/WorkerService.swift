@@ -57,6 +57,13 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
         guard (1...maxSlots).contains(hello.slots) else {
             throw RPCError(code: .invalidArgument, message: "a worker offers 1 to \(maxSlots) slots")
         }
+        // The coordinator's embedded executor takes its name and type: no connection may pose as it.
+        let reserved = JobRequest.reservedPrefix
+        guard !hello.name.hasPrefix(reserved), !hello.type.hasPrefix(reserved) else {
+            throw RPCError(
+                code: .invalidArgument,
+                message: "worker names and types beginning with '\(reserved)' are reserved for the coordinator")
+        }
         let limit = RequestValidation.maxListed
         guard hello.tags.count <= limit, hello.resources.count <= limit, hello.running.count <= Int(maxSlots) * 4 else {
             throw RPCError(

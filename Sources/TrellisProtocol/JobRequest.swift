@@ -48,6 +48,12 @@ extension JobRequest {
     /// The worker type of a task that names none: process work.
     package static let defaultWorkerType = "blocking"
 
+    /// Worker types beginning with this are the coordinator's own: no task or worker may name one.
+    package static let reservedPrefix = "@"
+
+    /// The worker type of the coordinator's embedded executor, which checks triggers on its own host.
+    package static let coordinatorType = "@coordinator"
+
     /// The queue a task names none of.
     package static let defaultQueue = "default"
 
@@ -152,9 +158,16 @@ extension JobRequest {
                 maxAttempts: Int(spec.retries) + 1, initialBackoff: .milliseconds(Int64(clamping: spec.retryDelayMs)),
                 multiplier: 2, maxBackoff: RetryPolicy.longestWorkflowBackoff),
             timeout: spec.timeoutMs > 0 ? .milliseconds(Int64(clamping: spec.timeoutMs)) : nil,
-            placement: Placement(
-                type: spec.workerType.isEmpty ? defaultWorkerType : spec.workerType, tags: spec.tags,
-                resources: spec.resources),
+            placement: placement(of: spec),
             role: role, held: role == .main && !play)
+    }
+
+    /// Where a task may run: a trigger only on the coordinator's embedded executor; other work on a worker of
+    /// its type (process work when it names none), with its tags and resources.
+    package static func placement(of spec: Trellis_V1_TaskSpec) -> Placement {
+        if case .trigger = spec.work { return Placement(type: coordinatorType) }
+        return Placement(
+            type: spec.workerType.isEmpty ? defaultWorkerType : spec.workerType, tags: spec.tags,
+            resources: spec.resources)
     }
 }

@@ -146,8 +146,16 @@ package enum RequestValidation {
             if handler.payload.count > maxCommandLength {
                 problems.append("\(label): payload larger than \(maxCommandLength) bytes")
             }
+        case .trigger(let trigger):
+            problems += problemsOfTrigger(trigger, label: label)
+            if !spec.workerType.isEmpty {
+                problems.append("\(label) is a trigger, which the coordinator checks itself: it takes no worker type")
+            }
         case nil:
-            problems.append("\(label) has neither a shell command nor a handler")
+            problems.append("\(label) has neither a shell command, a handler nor a trigger")
+        }
+        if spec.workerType.hasPrefix(JobRequest.reservedPrefix) {
+            problems.append("\(label): worker types beginning with '\(JobRequest.reservedPrefix)' are reserved")
         }
         if spec.retries > maxRetries { problems.append("\(label): \(spec.retries) retries; at most \(maxRetries)") }
         if spec.timeoutMs > maxDurationMs || spec.retryDelayMs > maxDurationMs {
@@ -163,6 +171,34 @@ package enum RequestValidation {
             problems.append("\(label): resource '\(resource)' must be a finite amount ≥ 0")
         }
         if Set(spec.outputs).count != spec.outputs.count { problems.append("\(label) declares an output twice") }
+        return problems
+    }
+
+    static func problemsOfTrigger(_ trigger: Trellis_V1_TriggerCheck, label: String) -> [String] {
+        var problems: [String] = []
+        switch trigger.condition {
+        case .file(let path):
+            if path.isEmpty { problems.append("\(label) waits for a file with no path") }
+            if path.utf8.count > maxCommandLength {
+                problems.append("\(label): path longer than \(maxCommandLength) bytes")
+            }
+        case .afterUnixSeconds(let seconds):
+            if !seconds.isFinite { problems.append("\(label) waits for a time that is not a finite number") }
+        case .command(let command):
+            if command.isEmpty { problems.append("\(label) has an empty command") }
+            if command.utf8.count > maxCommandLength {
+                problems.append("\(label): command longer than \(maxCommandLength) bytes")
+            }
+        case nil:
+            problems.append("\(label) is a trigger with no condition (a file, a time or a command)")
+        }
+        if [trigger.file, trigger.command, trigger.workingDirectory].contains(where: { $0.utf8.contains(0) }) {
+            problems.append("\(label): the trigger's path, command or directory contains a NUL character")
+        }
+        if trigger.intervalMs == 0 || trigger.intervalMs > maxDurationMs {
+            problems.append("\(label): a trigger's interval must be from 1 ms to 365 days")
+        }
+        if trigger.timeoutMs > maxDurationMs { problems.append("\(label): a trigger's timeout longer than 365 days") }
         return problems
     }
 }

@@ -116,6 +116,8 @@ extension Worker {
             } else {
                 finished.error = "no handler named '\(call.name)' on worker \(options.name)"
             }
+        case .trigger:
+            finished.error = "the task is a trigger, which only its coordinator checks"
         case nil:
             finished.error = "the task has no work"
         }

@@ -188,14 +188,7 @@ public struct WorkflowNeed: Hashable, Sendable {
 
 /// An external condition checked in-process at an interval (Cylc's xtriggers).
 public struct WorkflowTrigger: Hashable, Sendable {
-    public enum Condition: Hashable, Sendable {
-        /// A file exists (relative paths are resolved against the workflow's directory).
-        case fileExists(String)
-        /// The wall clock has passed this many seconds since 1970.
-        case wallClock(secondsSince1970: Double)
-        /// A shell command exits with status 0.
-        case command(String)
-    }
+    public typealias Condition = TriggerCondition
 
     public var name: String
     public var condition: Condition

@@ -249,6 +249,47 @@ struct DistributedEndToEndTests {
         server.kill9()
     }
 
+    @Test("a workflow's triggers are checked by the coordinator; submit --watch ends as trellis run does")
+    func triggersOnTheCoordinator() async throws {
+        let scratch = try Scratch()
+        let (server, port) = try await server(scratch)
+        let address = "127.0.0.1:\(port)"
+        let worker = try await worker("w", at: address, in: scratch)
+        // A relative file is the workflow directory's, resolved by `submit`.
+        _ = try scratch.write("ready.flag", "")
+        let held = try scratch.write(
+            "held.yaml",
+            "triggers: {ready: {file: ready.flag, interval: 50ms}}\ntasks:\n  - {id: a, run: touch RAN, needs: [\"@ready\"]}\n"
+        )
+        let remote = try trellis(["submit", held, "--server", address, "--watch"], in: scratch)
+        #expect(remote.status == 0, "\(remote.stdout)\(remote.stderr)")
+        #expect(scratch.read("RAN") != nil, "the task that needs the trigger ran")
+
+        let never = try scratch.write(
+            "never.yaml",
+            "triggers: {gone: {file: gone.flag, interval: 50ms, timeout: 200ms}}\n"
+                + "tasks:\n  - {id: b, run: touch NEVER, needs: [\"@gone\"]}\n")
+        let remoteNever = try trellis(["submit", never, "--server", address, "--watch"], in: scratch)
+        let localNever = try trellis(["run", never], in: scratch)
+        for (how, result) in [("submit --watch", remoteNever), ("run", localNever)] {
+            #expect(result.status == 1, "\(how): \(result.stdout)\(result.stderr)")
+            #expect(result.stdout.contains("not satisfied after"), "\(how): \(result.stdout)")
+            #expect(Self.count("upstream-failed", in: result.stdout) == 1, "\(how): \(result.stdout)")
+            #expect(Self.count("failed", in: result.stdout) == 1, "\(how): \(result.stdout)")
+        }
+        #expect(scratch.read("NEVER") == nil)
+
+        // A command would run on the coordinator's host: only with the server's consent.
+        let probe = try scratch.write(
+            "probe.yaml",
+            "triggers: {probe: {command: \"true\"}}\ntasks:\n  - {id: c, run: \"true\", needs: [\"@probe\"]}\n")
+        let refused = try trellis(["submit", probe, "--server", address], in: scratch)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("--command-triggers"), "\(refused.stderr)")
+        worker.kill9()
+        server.kill9()
+    }
+
     @Test("submit --watch tells a job as trellis run tells a run; Ctrl-C stops the watch (130), not the job")
     func submitWatchIsTheRunDisplay() async throws {
         let scratch = try Scratch()

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TrellisCLI
+import TrellisExecution
 import TrellisTestKit
 import TrellisWorkflow
 
@@ -13,7 +14,7 @@ struct TriggerTests {
         let trigger = WorkflowTrigger(
             name: "ready", condition: .fileExists("ready"), interval: .seconds(5), timeout: .seconds(60))
         let watch = TriggerWatch(
-            trigger: trigger, clock: clock,
+            interval: trigger.interval, timeout: trigger.timeout, clock: clock,
             check: TriggerWatch<ManualClock>.condition(trigger.condition, directory: scratch.path))
         let outcome = Task { await watch.run() }
         try await clock.waitForSleepers(count: 1)  // first check failed; asleep until t+5s
@@ -29,7 +30,7 @@ struct TriggerTests {
         let trigger = WorkflowTrigger(
             name: "never", condition: .fileExists("/nonexistent/x"), interval: .seconds(4), timeout: .seconds(10))
         let checks = Counter()
-        let watch = TriggerWatch(trigger: trigger, clock: clock) {
+        let watch = TriggerWatch(interval: trigger.interval, timeout: trigger.timeout, clock: clock) {
             checks.increment()
             return false
         }
@@ -64,7 +65,7 @@ struct TriggerTests {
     @Test func cancellingAWatchStopsIt() async throws {
         let clock = ManualClock()
         let trigger = WorkflowTrigger(name: "x", condition: .fileExists("/nonexistent"), interval: .seconds(1))
-        let watch = TriggerWatch(trigger: trigger, clock: clock) { false }
+        let watch = TriggerWatch(interval: trigger.interval, timeout: trigger.timeout, clock: clock) { false }
         let outcome = Task { await watch.run() }
         try await clock.waitForSleepers(count: 1)
         outcome.cancel()

@@ -39,7 +39,7 @@ struct SubmissionTests {
             on_failure:
               - {id: clean, run: ./clean.sh}
             """)
-        let request = try Trellis_V1_AddTasksRequest(plan: plan, play: true)
+        let request = Trellis_V1_AddTasksRequest(plan: plan, play: true, directory: "/flows")
         let decoded = try Trellis_V1_AddTasksRequest(serializedBytes: try request.serializedBytes() as [UInt8])
         #expect(decoded == request)
         #expect(decoded.play)
@@ -76,24 +76,59 @@ struct SubmissionTests {
         #expect(RequestValidation.problems(decoded, taskExists: { _ in false }).isEmpty)
     }
 
-    @Test func aWorkflowWithATriggerIsRefusedByName() throws {
+    @Test func aTriggerBecomesACheckTheCoordinatorRunsInTheTriggerQueue() throws {
         let plan = try Self.plan(
             """
-            triggers: {ready: {file: x}}
+            triggers:
+              ready: {file: data/ready.flag, interval: 250ms, timeout: 1m}
+              noon: {after: "2026-12-01T12:00:00Z"}
             tasks:
-              - {id: a, run: "true", needs: ["@ready"]}
+              - {id: a, run: "true", needs: ["@ready", "@noon"]}
             """)
-        #expect {
-            _ = try Trellis_V1_AddTasksRequest(plan: plan, play: false)
-        } throws: { error in
-            (error as? WorkflowValidationError)?.errors.first?.message.contains("trigger '@ready'") == true
+        let request = Trellis_V1_AddTasksRequest(plan: plan, play: false, directory: "/flows")
+        #expect(Set(request.tasks.map(\.name)) == ["@ready", "@noon", "a"])
+        #expect(request.queues[WorkflowPlan.triggerQueue] == 2, "each trigger has a slot of its own")
+        let ready = try #require(request.tasks.first { $0.name == "@ready" })
+        guard case .trigger(let check) = ready.work else {
+            Issue.record("@ready is not a trigger check")
+            return
         }
+        #expect(check.file == "/flows/data/ready.flag", "a relative file is the workflow directory's")
+        #expect(check.intervalMs == 250)
+        #expect(check.timeoutMs == 60_000)
+        #expect(ready.timeoutMs == 0, "the trigger's own timeout ends its checks")
+        #expect(ready.workerType == "" && ready.queue == WorkflowPlan.triggerQueue)
+        let noon = try #require(request.tasks.first { $0.name == "@noon" })
+        guard case .trigger(let time) = noon.work else {
+            Issue.record("@noon is not a trigger check")
+            return
+        }
+        #expect(time.afterUnixSeconds == 1_796_126_400)
+        #expect(time.timeoutMs == 0)
+        let a = try #require(request.tasks.first { $0.name == "a" })
+        #expect(Set(a.needs.map(\.name)) == ["@ready", "@noon"])
+        #expect(RequestValidation.problems(request, taskExists: { _ in false }).isEmpty)
+        // What the coordinator makes of it: a check only its embedded executor may take.
+        #expect(JobRequest.placement(of: ready).type == JobRequest.coordinatorType)
+        var posing = ready
+        posing.workerType = "gpu"
+        #expect(
+            RequestValidation.problems(
+                Trellis_V1_AddTasksRequest.with { $0.tasks = [posing] }, taskExists: { _ in false }
+            ).contains { $0.contains("takes no worker type") })
+        var shell = a
+        shell.needs = []
+        shell.workerType = JobRequest.coordinatorType
+        #expect(
+            RequestValidation.problems(
+                Trellis_V1_AddTasksRequest.with { $0.tasks = [shell] }, taskExists: { _ in false }
+            ).contains { $0.contains("reserved") })
     }
 
     @Test func theFilesPoliciesAndQueuesGoWithIt() throws {
         let plan = try Self.plan(
             "policy: threshold:3\nfailure: fail-fast\nqueues: {io: 2}\ntasks:\n  - {id: a, run: \"true\"}\n")
-        let request = try Trellis_V1_AddTasksRequest(plan: plan, play: false)
+        let request = Trellis_V1_AddTasksRequest(plan: plan, play: false, directory: "/flows")
         #expect(request.policy == "threshold:3")
         #expect(request.failurePolicy == "fail-fast")
         #expect(request.queues == ["io": 2], "the default queue's width is a local run's unless the file sets it")
@@ -136,7 +171,7 @@ struct SubmissionTests {
         #expect(problems.contains("'d' needs output 'nope' of 'a', which does not declare it"))
         #expect(problems.contains("'empty' has an empty command"))
         #expect(problems.contains("'old' needs task 42, which does not exist"))
-        #expect(problems.contains("'bare' has neither a shell command nor a handler"))
+        #expect(problems.contains("'bare' has neither a shell command, a handler nor a trigger"))
         #expect(problems.contains { $0.hasPrefix("'commit' needs unknown task 'a' (it is in tasks;") })
         #expect(problems.contains { $0.hasPrefix("dependency cycle: ") && $0.contains("'") == false })
     }

@@ -92,7 +92,7 @@ struct ProtocolCorpusTests {
         add(
             "a need that names nothing", "has a need with neither a task id nor a name",
             [spec { $0.needs = [Trellis_V1_Need()] }]),
-        add("no work", "has neither a shell command nor a handler", [spec { $0.work = nil }]),
+        add("no work", "has neither a shell command, a handler nor a trigger", [spec { $0.work = nil }]),
         add("an empty command", "has an empty command", [Spec.shell("t", "")]),
         add(
             "a command of 300 KB", "command longer than 262144 bytes",
@@ -134,6 +134,10 @@ struct ProtocolCorpusTests {
         worker("a hello with 5000 slots", "a worker offers 1 to 4096 slots", [hello { $0.slots = 5000 }]),
         worker("a hello with a NaN resource", "must be a finite amount", [hello { $0.resources = ["gpu": .nan] }]),
         worker("a second hello", "`hello` may only be the first message", [hello { _ in }, hello { _ in }]),
+        worker(
+            "a hello posing as the coordinator's own executor", "reserved for the coordinator",
+            [hello { $0.name = "@coordinator" }]),
+        worker("a hello of a reserved type", "reserved for the coordinator", [hello { $0.type = "@coordinator" }]),
         Case(description: "an empty selection", code: .invalidArgument, fragment: "select tasks by id, by job, or all")
         {
             _ = try await $0.ops.play(selection { _ in }, metadata: $0.metadata)

@@ -29,6 +29,10 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Between SIGTERM and SIGKILL when a running task is cancelled.") var cancelGrace = "10s"
     @Option(help: "How long a shutdown (SIGTERM, SIGINT) may take before what is left is cancelled.")
     var shutdownTimeout = "10s"
+    @Flag(
+        help:
+            "Let workflows' triggers run shell commands on this host (file and time triggers are always checked here)."
+    ) var commandTriggers = false
     @OptionGroup var logging: LogOptions
 
     func validate() throws {
@@ -62,7 +66,8 @@ struct ServerCommand: AsyncParsableCommand {
         let coordinator = Coordinator(
             journal: journal, clock: ContinuousClock(),
             configuration: CoordinatorConfiguration(
-                heartbeatInterval: interval, leaseTimeout: lease, cancelGrace: grace),
+                heartbeatInterval: interval, leaseTimeout: lease, cancelGrace: grace,
+                commandTriggers: commandTriggers),
             logger: Logger(label: "trellis.coordinator"))
         let transport = Coordinator<ContinuousClock>.transport(
             host: address.host, port: address.port, certificate: tlsCertificate, privateKey: tlsKey)

@@ -19,12 +19,8 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let plan = try WorkflowInput.plan(file: file, limits: try limitOptions.limits, policy: policy)
-        var request: Trellis_V1_AddTasksRequest
-        do {
-            request = try Trellis_V1_AddTasksRequest(plan: plan, play: play)
-        } catch {
-            WorkflowInput.reject(error.errors)
-        }
+        let directory = URL(fileURLWithPath: file).standardizedFileURL.deletingLastPathComponent().path
+        let request = Trellis_V1_AddTasksRequest(plan: plan, play: play, directory: directory)
         let submitted = request
         let response = try await remote.withClient { client, metadata in
             try await client.addTasks(submitted, metadata: metadata)

@@ -1,5 +1,6 @@
 internal import ArgumentParser
 internal import Foundation
+internal import TrellisCore
 internal import TrellisProtocol
 
 /// `trellis task …`: add, inspect and steer tasks on a coordinator.
@@ -134,6 +135,20 @@ struct TaskShowCommand: AsyncParsableCommand {
         switch task.spec.work {
         case .shell(let shell): lines.append("run: \(shell.command)")
         case .handler(let call): lines.append("handler: \(call.name)")
+        case .trigger(let check):
+            let every = DurationText.spelled(.milliseconds(Int64(clamping: check.intervalMs)))
+            let until =
+                check.timeoutMs == 0
+                ? "" : ", for \(DurationText.spelled(.milliseconds(Int64(clamping: check.timeoutMs))))"
+            switch check.condition {
+            case .file(let path): lines.append("trigger: file \(path) exists (checked every \(every)\(until))")
+            case .afterUnixSeconds(let seconds):
+                lines.append(
+                    "trigger: after \(Date(timeIntervalSince1970: seconds).formatted(.iso8601)) (checked every \(every)\(until))"
+                )
+            case .command(let command): lines.append("trigger: `\(command)` succeeds (checked every \(every)\(until))")
+            case nil: break
+            }
         case nil: break
         }
         if task.hasExitCode { lines.append("exit code: \(task.exitCode)") }

@@ -9,9 +9,9 @@ internal import TrellisWorkflow
 extension Trellis_V1_AddTasksRequest {
     /// The request `trellis submit` sends for a workflow: the main tasks, then its `on_success` and
     /// `on_failure` tasks, its policies and its queues with their widths (a queue limits how many of its tasks
-    /// run at once across all workers). External triggers are checked by `trellis run` only; a workflow that
-    /// uses one is refused.
-    init(plan: WorkflowPlan, play: Bool) throws(WorkflowValidationError) {
+    /// run at once across all workers). Its triggers are checked by the coordinator, on the coordinator's host:
+    /// relative files are resolved against `directory` (the workflow's), where commands also run.
+    init(plan: WorkflowPlan, play: Bool, directory: String) {
         self.init()
         jobName = plan.workflow.name
         self.play = play
@@ -22,37 +22,51 @@ extension Trellis_V1_AddTasksRequest {
         for queue in plan.queues where queue.name != WorkflowQueue.defaultName || queue.location != nil {
             queues[queue.name] = UInt32(clamping: queue.width)
         }
-        var errors: [WorkflowError] = []
         for node in plan.nodes {
+            var spec: Trellis_V1_TaskSpec
             switch node.kind {
             case .trigger(let trigger):
-                errors.append(
-                    WorkflowError(
-                        .invalidValue,
-                        "trigger '@\(trigger.name)' runs only with `trellis run`; a coordinator has no external triggers yet",
-                        at: trigger.location))
+                spec = Trellis_V1_TaskSpec(trigger, directory: directory)
             case .task(let task):
-                var spec = Trellis_V1_TaskSpec(task)
-                // The plan's resolved edges: a need on an array's written id is a need on every member.
-                spec.needs = node.dependencies.map { dependency in
-                    let parent = plan.nodes[dependency.task.rawValue]
-                    var need = Trellis_V1_Need()
-                    need.name = parent.id
-                    if let item = dependency.item { need.output = parent.outputs[item] }
-                    return need
-                }
-                switch task.role {
-                case .main: tasks.append(spec)
-                case .onSuccess: onSuccess.append(spec)
-                case .onFailure: onFailure.append(spec)
-                }
+                spec = Trellis_V1_TaskSpec(task)
+            }
+            // The plan's resolved edges: a need on an array's written id is a need on every member, and a
+            // need on a trigger is a need on its check.
+            spec.needs = node.dependencies.map { dependency in
+                let parent = plan.nodes[dependency.task.rawValue]
+                var need = Trellis_V1_Need()
+                need.name = parent.id
+                if let item = dependency.item { need.output = parent.outputs[item] }
+                return need
+            }
+            switch node.role {
+            case .main: tasks.append(spec)
+            case .onSuccess: onSuccess.append(spec)
+            case .onFailure: onFailure.append(spec)
             }
         }
-        guard errors.isEmpty else { throw WorkflowValidationError(errors) }
     }
 }
 
 extension Trellis_V1_TaskSpec {
+    /// A trigger on the wire, named `@name` as in the plan, in the plan's trigger queue: the coordinator checks
+    /// it. A trigger's own timeout ends its checks, so the task has no time limit of its own.
+    init(_ trigger: WorkflowTrigger, directory: String) {
+        self.init()
+        name = "@" + trigger.name
+        var check = Trellis_V1_TriggerCheck()
+        switch trigger.condition {
+        case .fileExists(let path): check.file = path.hasPrefix("/") ? path : directory + "/" + path
+        case .wallClock(let seconds): check.afterUnixSeconds = seconds
+        case .command(let command): check.command = command
+        }
+        check.intervalMs = UInt64(max(1, trigger.interval.milliseconds))
+        check.timeoutMs = trigger.timeout.map { UInt64(max(1, $0.milliseconds)) } ?? 0
+        check.workingDirectory = directory
+        work = .trigger(check)
+        queue = WorkflowPlan.triggerQueue
+    }
+
     /// A workflow task on the wire; its needs name tasks of the same request.
     init(_ task: WorkflowTask) {
         self.init()

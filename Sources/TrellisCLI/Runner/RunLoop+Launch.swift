@@ -77,7 +77,7 @@ extension RunLoop {
             }
         case .trigger(let trigger):
             let watch = TriggerWatch(
-                trigger: trigger, clock: clock,
+                interval: trigger.interval, timeout: trigger.timeout, clock: clock,
                 check: TriggerWatch<C>.condition(trigger.condition, directory: runner.options.baseDirectory))
             executions[raw] = Task {
                 let end: Runner.AttemptEnd =

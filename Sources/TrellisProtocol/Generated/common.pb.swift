@@ -151,6 +151,67 @@ package nonisolated struct Trellis_V1_ShellCommand: Sendable {
   package init() {}
 }
 
+/// An external condition the coordinator checks on its own host at an interval until it holds (success) or
+/// its timeout passes (failure, not retried): Cylc's xtriggers. No worker ever receives one; the coordinator
+/// runs it in the task's place, and the task's dependants start once it holds.
+package nonisolated struct Trellis_V1_TriggerCheck: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var condition: Trellis_V1_TriggerCheck.OneOf_Condition? = nil
+
+  /// A file exists on the coordinator's host; a relative path is resolved against `working_directory`.
+  package var file: String {
+    get {
+      if case .file(let v)? = condition {return v}
+      return String()
+    }
+    set {condition = .file(newValue)}
+  }
+
+  /// The wall clock has passed this many seconds since 1970.
+  package var afterUnixSeconds: Double {
+    get {
+      if case .afterUnixSeconds(let v)? = condition {return v}
+      return 0
+    }
+    set {condition = .afterUnixSeconds(newValue)}
+  }
+
+  /// `/bin/sh -c` exits with status 0. Only a coordinator started with `--command-triggers` accepts these.
+  package var command: String {
+    get {
+      if case .command(let v)? = condition {return v}
+      return String()
+    }
+    set {condition = .command(newValue)}
+  }
+
+  /// Between one check and the next; at least 1.
+  package var intervalMs: UInt64 = 0
+
+  /// Give up after this long; 0 checks until the task is cancelled.
+  package var timeoutMs: UInt64 = 0
+
+  /// Where relative files are looked for and commands run; empty for the coordinator's own directory.
+  package var workingDirectory: String = String()
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package nonisolated enum OneOf_Condition: Equatable, Sendable {
+    /// A file exists on the coordinator's host; a relative path is resolved against `working_directory`.
+    case file(String)
+    /// The wall clock has passed this many seconds since 1970.
+    case afterUnixSeconds(Double)
+    /// `/bin/sh -c` exits with status 0. Only a coordinator started with `--command-triggers` accepts these.
+    case command(String)
+
+  }
+
+  package init() {}
+}
+
 /// A call of a function a worker registered by name (a Swift or Python handler).
 package nonisolated struct Trellis_V1_HandlerCall: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -239,6 +300,15 @@ package nonisolated struct Trellis_V1_TaskSpec: Sendable {
     set {work = .handler(newValue)}
   }
 
+  /// Checked by the coordinator itself; `worker_type` must be empty.
+  package var trigger: Trellis_V1_TriggerCheck {
+    get {
+      if case .trigger(let v)? = work {return v}
+      return Trellis_V1_TriggerCheck()
+    }
+    set {work = .trigger(newValue)}
+  }
+
   package var needs: [Trellis_V1_Need] = []
 
   /// Only workers of this type receive the task; empty means "blocking" (process work).
@@ -278,6 +348,8 @@ package nonisolated struct Trellis_V1_TaskSpec: Sendable {
   package nonisolated enum OneOf_Work: Equatable, Sendable {
     case shell(Trellis_V1_ShellCommand)
     case handler(Trellis_V1_HandlerCall)
+    /// Checked by the coordinator itself; `worker_type` must be empty.
+    case trigger(Trellis_V1_TriggerCheck)
 
   }
 
@@ -346,6 +418,90 @@ nonisolated extension Trellis_V1_ShellCommand: SwiftProtobuf.Message, SwiftProto
   package static func ==(lhs: Trellis_V1_ShellCommand, rhs: Trellis_V1_ShellCommand) -> Bool {
     if lhs.command != rhs.command {return false}
     if lhs.environment != rhs.environment {return false}
+    if lhs.workingDirectory != rhs.workingDirectory {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Trellis_V1_TriggerCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".TriggerCheck"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}file\0\u{3}after_unix_seconds\0\u{1}command\0\u{3}interval_ms\0\u{3}timeout_ms\0\u{3}working_directory\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
+        if let v = v {
+          if self.condition != nil {try decoder.handleConflictingOneOf()}
+          self.condition = .file(v)
+        }
+      }()
+      case 2: try {
+        var v: Double?
+        try decoder.decodeSingularDoubleField(value: &v)
+        if let v = v {
+          if self.condition != nil {try decoder.handleConflictingOneOf()}
+          self.condition = .afterUnixSeconds(v)
+        }
+      }()
+      case 3: try {
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
+        if let v = v {
+          if self.condition != nil {try decoder.handleConflictingOneOf()}
+          self.condition = .command(v)
+        }
+      }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.intervalMs) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.timeoutMs) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.workingDirectory) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.condition {
+    case .file?: try {
+      guard case .file(let v)? = self.condition else { preconditionFailure() }
+      try visitor.visitSingularStringField(value: v, fieldNumber: 1)
+    }()
+    case .afterUnixSeconds?: try {
+      guard case .afterUnixSeconds(let v)? = self.condition else { preconditionFailure() }
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 2)
+    }()
+    case .command?: try {
+      guard case .command(let v)? = self.condition else { preconditionFailure() }
+      try visitor.visitSingularStringField(value: v, fieldNumber: 3)
+    }()
+    case nil: break
+    }
+    if self.intervalMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.intervalMs, fieldNumber: 4)
+    }
+    if self.timeoutMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.timeoutMs, fieldNumber: 5)
+    }
+    if !self.workingDirectory.isEmpty {
+      try visitor.visitSingularStringField(value: self.workingDirectory, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Trellis_V1_TriggerCheck, rhs: Trellis_V1_TriggerCheck) -> Bool {
+    if lhs.condition != rhs.condition {return false}
+    if lhs.intervalMs != rhs.intervalMs {return false}
+    if lhs.timeoutMs != rhs.timeoutMs {return false}
     if lhs.workingDirectory != rhs.workingDirectory {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -451,7 +607,7 @@ nonisolated extension Trellis_V1_Need: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Trellis_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".TaskSpec"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}shell\0\u{1}handler\0\u{1}needs\0\u{3}worker_type\0\u{1}tags\0\u{1}priority\0\u{1}retries\0\u{3}retry_delay_ms\0\u{3}timeout_ms\0\u{1}resources\0\u{1}outputs\0\u{3}estimate_seconds\0\u{1}queue\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}shell\0\u{1}handler\0\u{1}needs\0\u{3}worker_type\0\u{1}tags\0\u{1}priority\0\u{1}retries\0\u{3}retry_delay_ms\0\u{3}timeout_ms\0\u{1}resources\0\u{1}outputs\0\u{3}estimate_seconds\0\u{1}queue\0\u{1}trigger\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -497,6 +653,19 @@ nonisolated extension Trellis_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
       case 12: try { try decoder.decodeRepeatedStringField(value: &self.outputs) }()
       case 13: try { try decoder.decodeSingularDoubleField(value: &self.estimateSeconds) }()
       case 14: try { try decoder.decodeSingularStringField(value: &self.queue) }()
+      case 15: try {
+        var v: Trellis_V1_TriggerCheck?
+        var hadOneofValue = false
+        if let current = self.work {
+          hadOneofValue = true
+          if case .trigger(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.work = .trigger(v)
+        }
+      }()
       default: break
       }
     }
@@ -519,7 +688,7 @@ nonisolated extension Trellis_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
       guard case .handler(let v)? = self.work else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     }()
-    case nil: break
+    default: break
     }
     if !self.needs.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.needs, fieldNumber: 4)
@@ -554,6 +723,9 @@ nonisolated extension Trellis_V1_TaskSpec: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.queue.isEmpty {
       try visitor.visitSingularStringField(value: self.queue, fieldNumber: 14)
     }
+    try { if case .trigger(let v)? = self.work {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 

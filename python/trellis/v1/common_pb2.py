@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17trellis/v1/common.proto\x12\ntrellis.v1\"\xae\x01\n\x0cShellCommand\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\t\x12>\n\x0b\x65nvironment\x18\x02 \x03(\x0b\x32).trellis.v1.ShellCommand.EnvironmentEntry\x12\x19\n\x11working_directory\x18\x03 \x01(\t\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\",\n\x0bHandlerCall\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"C\n\x04Need\x12\x11\n\x07task_id\x18\x01 \x01(\x04H\x00\x12\x0e\n\x04name\x18\x02 \x01(\tH\x00\x12\x0e\n\x06output\x18\x03 \x01(\tB\x08\n\x06target\"\xae\x03\n\x08TaskSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x05shell\x18\x02 \x01(\x0b\x32\x18.trellis.v1.ShellCommandH\x00\x12*\n\x07handler\x18\x03 \x01(\x0b\x32\x17.trellis.v1.HandlerCallH\x00\x12\x1f\n\x05needs\x18\x04 \x03(\x0b\x32\x10.trellis.v1.Need\x12\x13\n\x0bworker_type\x18\x05 \x01(\t\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\x10\n\x08priority\x18\x07 \x01(\x05\x12\x0f\n\x07retries\x18\x08 \x01(\r\x12\x16\n\x0eretry_delay_ms\x18\t \x01(\x04\x12\x12\n\ntimeout_ms\x18\n \x01(\x04\x12\x36\n\tresources\x18\x0b \x03(\x0b\x32#.trellis.v1.TaskSpec.ResourcesEntry\x12\x0f\n\x07outputs\x18\x0c \x03(\t\x12\x18\n\x10\x65stimate_seconds\x18\r \x01(\x01\x12\r\n\x05queue\x18\x0e \x01(\t\x1a\x30\n\x0eResourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x06\n\x04work\"=\n\nAttemptRef\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r*\xcf\x02\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12TASK_STATE_CREATED\x10\x01\x12\x14\n\x10TASK_STATE_READY\x10\x02\x12\x17\n\x13TASK_STATE_ASSIGNED\x10\x03\x12\x16\n\x12TASK_STATE_RUNNING\x10\x04\x12\x18\n\x14TASK_STATE_SUCCEEDED\x10\x05\x12\x15\n\x11TASK_STATE_FAILED\x10\x06\x12\x18\n\x14TASK_STATE_CANCELLED\x10\x07\x12\x15\n\x11TASK_STATE_KILLED\x10\x08\x12\x15\n\x11TASK_STATE_PAUSED\x10\t\x12\x1e\n\x1aTASK_STATE_UPSTREAM_FAILED\x10\n\x12\x16\n\x12TASK_STATE_WAITING\x10\x0b\x12\x16\n\x12TASK_STATE_SKIPPED\x10\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17trellis/v1/common.proto\x12\ntrellis.v1\"\xae\x01\n\x0cShellCommand\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\t\x12>\n\x0b\x65nvironment\x18\x02 \x03(\x0b\x32).trellis.v1.ShellCommand.EnvironmentEntry\x12\x19\n\x11working_directory\x18\x03 \x01(\t\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa0\x01\n\x0cTriggerCheck\x12\x0e\n\x04\x66ile\x18\x01 \x01(\tH\x00\x12\x1c\n\x12\x61\x66ter_unix_seconds\x18\x02 \x01(\x01H\x00\x12\x11\n\x07\x63ommand\x18\x03 \x01(\tH\x00\x12\x13\n\x0binterval_ms\x18\x04 \x01(\x04\x12\x12\n\ntimeout_ms\x18\x05 \x01(\x04\x12\x19\n\x11working_directory\x18\x06 \x01(\tB\x0b\n\tcondition\",\n\x0bHandlerCall\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"C\n\x04Need\x12\x11\n\x07task_id\x18\x01 \x01(\x04H\x00\x12\x0e\n\x04name\x18\x02 \x01(\tH\x00\x12\x0e\n\x06output\x18\x03 \x01(\tB\x08\n\x06target\"\xdb\x03\n\x08TaskSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x05shell\x18\x02 \x01(\x0b\x32\x18.trellis.v1.ShellCommandH\x00\x12*\n\x07handler\x18\x03 \x01(\x0b\x32\x17.trellis.v1.HandlerCallH\x00\x12+\n\x07trigger\x18\x0f \x01(\x0b\x32\x18.trellis.v1.TriggerCheckH\x00\x12\x1f\n\x05needs\x18\x04 \x03(\x0b\x32\x10.trellis.v1.Need\x12\x13\n\x0bworker_type\x18\x05 \x01(\t\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\x10\n\x08priority\x18\x07 \x01(\x05\x12\x0f\n\x07retries\x18\x08 \x01(\r\x12\x16\n\x0eretry_delay_ms\x18\t \x01(\x04\x12\x12\n\ntimeout_ms\x18\n \x01(\x04\x12\x36\n\tresources\x18\x0b \x03(\x0b\x32#.trellis.v1.TaskSpec.ResourcesEntry\x12\x0f\n\x07outputs\x18\x0c \x03(\t\x12\x18\n\x10\x65stimate_seconds\x18\r \x01(\x01\x12\r\n\x05queue\x18\x0e \x01(\t\x1a\x30\n\x0eResourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x06\n\x04work\"=\n\nAttemptRef\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r*\xcf\x02\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12TASK_STATE_CREATED\x10\x01\x12\x14\n\x10TASK_STATE_READY\x10\x02\x12\x17\n\x13TASK_STATE_ASSIGNED\x10\x03\x12\x16\n\x12TASK_STATE_RUNNING\x10\x04\x12\x18\n\x14TASK_STATE_SUCCEEDED\x10\x05\x12\x15\n\x11TASK_STATE_FAILED\x10\x06\x12\x18\n\x14TASK_STATE_CANCELLED\x10\x07\x12\x15\n\x11TASK_STATE_KILLED\x10\x08\x12\x15\n\x11TASK_STATE_PAUSED\x10\t\x12\x1e\n\x1aTASK_STATE_UPSTREAM_FAILED\x10\n\x12\x16\n\x12TASK_STATE_WAITING\x10\x0b\x12\x16\n\x12TASK_STATE_SKIPPED\x10\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,20 +35,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SHELLCOMMAND_ENVIRONMENTENTRY']._serialized_options = b'8\001'
   _globals['_TASKSPEC_RESOURCESENTRY']._loaded_options = None
   _globals['_TASKSPEC_RESOURCESENTRY']._serialized_options = b'8\001'
-  _globals['_TASKSTATE']._serialized_start=828
-  _globals['_TASKSTATE']._serialized_end=1163
+  _globals['_TASKSTATE']._serialized_start=1036
+  _globals['_TASKSTATE']._serialized_end=1371
   _globals['_SHELLCOMMAND']._serialized_start=40
   _globals['_SHELLCOMMAND']._serialized_end=214
   _globals['_SHELLCOMMAND_ENVIRONMENTENTRY']._serialized_start=164
   _globals['_SHELLCOMMAND_ENVIRONMENTENTRY']._serialized_end=214
-  _globals['_HANDLERCALL']._serialized_start=216
-  _globals['_HANDLERCALL']._serialized_end=260
-  _globals['_NEED']._serialized_start=262
-  _globals['_NEED']._serialized_end=329
-  _globals['_TASKSPEC']._serialized_start=332
-  _globals['_TASKSPEC']._serialized_end=762
-  _globals['_TASKSPEC_RESOURCESENTRY']._serialized_start=706
-  _globals['_TASKSPEC_RESOURCESENTRY']._serialized_end=754
-  _globals['_ATTEMPTREF']._serialized_start=764
-  _globals['_ATTEMPTREF']._serialized_end=825
+  _globals['_TRIGGERCHECK']._serialized_start=217
+  _globals['_TRIGGERCHECK']._serialized_end=377
+  _globals['_HANDLERCALL']._serialized_start=379
+  _globals['_HANDLERCALL']._serialized_end=423
+  _globals['_NEED']._serialized_start=425
+  _globals['_NEED']._serialized_end=492
+  _globals['_TASKSPEC']._serialized_start=495
+  _globals['_TASKSPEC']._serialized_end=970
+  _globals['_TASKSPEC_RESOURCESENTRY']._serialized_start=914
+  _globals['_TASKSPEC_RESOURCESENTRY']._serialized_end=962
+  _globals['_ATTEMPTREF']._serialized_start=972
+  _globals['_ATTEMPTREF']._serialized_end=1033
 # @@protoc_insertion_point(module_scope)

@@ -1,34 +1,41 @@
 internal import Foundation
-internal import TrellisExecution
-package import TrellisWorkflow
+public import TrellisCore
 
-/// Checks one external trigger at its interval, in-process, until it holds or its timeout passes.
-package struct TriggerWatch<C: Clock>: Sendable where C.Duration == Duration {
-    package enum Outcome: Hashable, Sendable {
+/// Checks one external trigger at its interval until it holds or its timeout passes: `trellis run` runs it
+/// in-process, a coordinator on its own host.
+public struct TriggerWatch<C: Clock>: Sendable where C.Duration == Duration {
+    public enum Outcome: Hashable, Sendable {
         case satisfied(checks: Int)
         case timedOut(checks: Int)
         case stopped
     }
 
-    package var trigger: WorkflowTrigger
-    package var clock: C
+    /// Between one check and the next.
+    public var interval: Duration
+    /// Gives up after this long; `nil` checks until stopped.
+    public var timeout: Duration?
+    public var clock: C
     /// Whether the condition holds now.
-    package var check: @Sendable () async -> Bool
+    public var check: @Sendable () async -> Bool
 
-    package init(trigger: WorkflowTrigger, clock: C, check: @escaping @Sendable () async -> Bool) {
-        self.trigger = trigger
+    public init(
+        interval: Duration, timeout: Duration?, clock: C, check: @escaping @Sendable () async -> Bool
+    ) {
+        self.interval = max(.milliseconds(1), interval)
+        self.timeout = timeout
         self.clock = clock
         self.check = check
     }
 
-    package func run() async -> Outcome {
+    /// Checks at once, then every `interval`, with a last check at the timeout.
+    public func run() async -> Outcome {
         let start = clock.now
         var checks = 0
         while !Task.isCancelled {
             checks += 1
             if await check() { return .satisfied(checks: checks) }
-            var next = clock.now.advanced(by: trigger.interval)
-            if let timeout = trigger.timeout {
+            var next = clock.now.advanced(by: interval)
+            if let timeout {
                 let deadline = start.advanced(by: timeout)
                 if clock.now >= deadline { return .timedOut(checks: checks) }
                 if next > deadline { next = deadline }
@@ -43,17 +50,18 @@ package struct TriggerWatch<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// The check for a condition: files relative to `directory`, the wall clock from `now`, commands through
-    /// `/bin/sh -c` (the only kind that spawns a process).
-    package static func condition(
-        _ condition: WorkflowTrigger.Condition,
+    /// `/bin/sh -c` in `directory` (the only kind that spawns a process).
+    public static func condition(
+        _ condition: TriggerCondition,
         directory: String,
-        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        now: (@Sendable () -> Double)? = nil
     ) -> @Sendable () async -> Bool {
         switch condition {
         case .fileExists(let path):
             let absolute = path.hasPrefix("/") ? path : directory + "/" + path
             return { FileManager.default.fileExists(atPath: absolute) }
         case .wallClock(let seconds):
+            let now = now ?? { Date().timeIntervalSince1970 }
             return { now() >= seconds }
         case .command(let command):
             return {
