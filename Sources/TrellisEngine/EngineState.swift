@@ -123,4 +123,72 @@ public struct EngineState: Sendable {
         }
         return state
     }
+
+    // MARK: - Snapshots
+
+    /// The core and its deadlines in the journal's binary form, as of the last fact applied: saved beside the
+    /// journal entry that fact went into, it stands for every entry up to that one.
+    public func snapshot() -> [UInt8] {
+        var writer = JournalWriter(capacity: 64 + core.taskCount * 24)
+        core.writeSnapshot(to: &writer)
+        timers.write(to: &writer)
+        return writer.bytes
+    }
+
+    /// Rebuilds the state from a snapshot and the facts journaled after it, as of `now`: the same as `restore`
+    /// from every fact, in time proportional to the state and the facts after the snapshot.
+    public static func restore(
+        snapshot bytes: [UInt8], from facts: some Sequence<TimedFact>, now: Duration,
+        into actions: inout [SchedulerAction]
+    ) throws -> EngineState {
+        var reader = JournalReader(bytes)
+        let core = try SchedulerCore(snapshotFrom: &reader)
+        var state = EngineState(core)
+        state.timers = try PendingTimers.read(from: &reader)
+        guard reader.isAtEnd else { throw reader.corrupt("bytes after the engine's snapshot") }
+        var replayed: [SchedulerAction] = []
+        try state.core.replay(facts, into: &replayed)
+        state.timers.record(replayed)
+        state.timers.prune(keeping: state.core)
+        for index in 0..<state.core.workerCount where state.core.isConnected(WorkerID(index)) {
+            state.heartbeat(WorkerID(index), now: now, into: &actions)
+        }
+        return state
+    }
+}
+
+extension PendingTimers {
+    func write(to w: inout JournalWriter) {
+        let timeouts = self.timeouts.sorted {
+            ($0.key.task.rawValue, $0.key.attempt) < ($1.key.task.rawValue, $1.key.attempt)
+        }
+        w.unsigned(UInt64(timeouts.count))
+        for (ref, deadline) in timeouts {
+            w.int(ref.task.rawValue)
+            w.int(ref.attempt)
+            w.duration(deadline)
+        }
+        let retries = self.retries.sorted { $0.key.rawValue < $1.key.rawValue }
+        w.unsigned(UInt64(retries.count))
+        for (task, deadline) in retries {
+            w.int(task.rawValue)
+            w.duration(deadline)
+        }
+        let leases = self.leases.sorted { $0.key < $1.key }
+        w.unsigned(UInt64(leases.count))
+        for (worker, deadline) in leases {
+            w.int(worker.rawValue)
+            w.duration(deadline)
+        }
+    }
+
+    static func read(from r: inout JournalReader) throws(JournalError) -> PendingTimers {
+        var timers = PendingTimers()
+        for _ in 0..<(try r.count()) {
+            timers.timeouts[AttemptRef(TaskID(try r.id()), attempt: try r.id())] = try r.duration()
+        }
+        for _ in 0..<(try r.count()) { timers.retries[TaskID(try r.id())] = try r.duration() }
+        for _ in 0..<(try r.count()) { timers.leases[WorkerID(try r.id())] = try r.duration() }
+        return timers
+    }
 }

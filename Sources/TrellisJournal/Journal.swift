@@ -1,3 +1,5 @@
+public import TrellisCore
+
 /// One numbered entry of a journal.
 public struct JournalEntry<Record: Sendable>: Sendable {
     /// 1, 2, 3…: dense and increasing, never reused, even across compaction.
@@ -26,44 +28,6 @@ public struct JournalSnapshot: Hashable, Sendable {
         self.sequence = sequence
         self.epoch = epoch
         self.state = state
-    }
-}
-
-/// Why a journal refused.
-public struct JournalError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Code: Hashable, Sendable {
-        /// A newer session has begun: this writer's epoch is over, and nothing it asked was written.
-        case fenced
-        /// A stored record could not be decoded.
-        case corrupt
-        /// The storage was written by a version of Trellis this one does not read.
-        case unsupportedVersion
-        /// The storage failed (disk, permissions, locks).
-        case storage
-        /// The request itself is wrong (a snapshot ahead of the entries).
-        case invalidRequest
-    }
-
-    public var code: Code
-    public var message: String
-    public var cause: String?
-
-    public init(_ code: Code, _ message: String, cause: String? = nil) {
-        self.code = code
-        self.message = message
-        self.cause = cause
-    }
-
-    public var description: String { cause.map { "\(message): \($0)" } ?? message }
-
-    /// Refuses a write from any session but the latest.
-    public static func checkEpoch(_ epoch: UInt64, current: UInt64) throws(JournalError) {
-        if epoch < current {
-            throw JournalError(.fenced, "session \(epoch) is over: session \(current) has begun, and only it may write")
-        }
-        if epoch > current {
-            throw JournalError(.fenced, "session \(epoch) has not begun (the latest is \(current))")
-        }
     }
 }
 
@@ -121,3 +85,8 @@ extension Journal {
         }
     }
 }
+
+// The binary form lives with the core, whose snapshots use it too; journals name it as before.
+public typealias JournalError = TrellisCore.JournalError
+public typealias JournalWriter = TrellisCore.JournalWriter
+public typealias JournalReader = TrellisCore.JournalReader

@@ -33,7 +33,7 @@ extension CoreFact {
         case .jobAdded(let policy, let failurePolicy):
             writer.byte(1)
             policy.write(to: &writer)
-            writer.byte(failurePolicy == .failFast ? 1 : 0)
+            failurePolicy.write(to: &writer)
         case .queueAdded(let width, let job):
             writer.byte(2)
             writer.int(width)
@@ -111,7 +111,7 @@ extension CoreFact {
         switch tag {
         case 1:
             let policy = try SchedulingPolicy.read(from: &reader)
-            return .jobAdded(policy: policy, failurePolicy: try reader.byte() == 1 ? .failFast : .continueIndependent)
+            return .jobAdded(policy: policy, failurePolicy: try FailurePolicy.read(from: &reader))
         case 2: return .queueAdded(width: try reader.int(), job: JobID(try reader.id()))
         case 3: return .widthChanged(QueueID(try reader.id()), width: try reader.int())
         case 4: return .submitted(try TaskSpec.read(from: &reader))
@@ -155,66 +155,6 @@ extension CoreFact {
     }
 }
 
-func writeResources(_ resources: [String: Double], to writer: inout JournalWriter) {
-    writer.unsigned(UInt64(resources.count))
-    for (name, amount) in resources.sorted(by: { $0.key < $1.key }) {
-        writer.string(name)
-        writer.double(amount)
-    }
-}
-
-func readResources(_ reader: inout JournalReader) throws(JournalError) -> [String: Double] {
-    var resources: [String: Double] = [:]
-    for _ in 0..<(try reader.count(atMost: 10_000)) {
-        let name = try reader.string()
-        resources[name] = try reader.double()
-    }
-    return resources
-}
-
-extension WorkerSpec {
-    func write(to writer: inout JournalWriter) {
-        writer.string(type)
-        writer.unsigned(UInt64(tags.count))
-        for tag in tags.sorted() { writer.string(tag) }
-        writer.int(slots)
-        writeResources(resources, to: &writer)
-    }
-
-    static func read(from reader: inout JournalReader) throws(JournalError) -> WorkerSpec {
-        let type = try reader.string()
-        var tags: Set<String> = []
-        for _ in 0..<(try reader.count(atMost: 10_000)) { tags.insert(try reader.string()) }
-        let slots = try reader.int()
-        return WorkerSpec(type: type, tags: tags, slots: slots, resources: try readResources(&reader))
-    }
-}
-
-extension SchedulingPolicy {
-    public func write(to writer: inout JournalWriter) {
-        switch self {
-        case .outputFirst: writer.byte(0)
-        case .fifo: writer.byte(1)
-        case .wave: writer.byte(2)
-        case .threshold(let n):
-            writer.byte(3)
-            writer.int(n)
-        case .criticalPath: writer.byte(4)
-        }
-    }
-
-    public static func read(from reader: inout JournalReader) throws(JournalError) -> SchedulingPolicy {
-        switch try reader.byte() {
-        case 0: return .outputFirst
-        case 1: return .fifo
-        case 2: return .wave
-        case 3: return .threshold(try reader.int())
-        case 4: return .criticalPath
-        case let other: throw reader.corrupt("unknown policy \(other)")
-        }
-    }
-}
-
 extension TaskSpec {
     func write(to writer: inout JournalWriter) {
         writer.int(queue.rawValue)
@@ -231,10 +171,7 @@ extension TaskSpec {
         } else {
             writer.byte(0)
         }
-        writer.int(retry.maxAttempts)
-        writer.duration(retry.initialBackoff)
-        writer.double(retry.multiplier)
-        writer.duration(retry.maxBackoff)
+        retry.write(to: &writer)
         if let timeout {
             writer.byte(1)
             writer.duration(timeout)
@@ -245,23 +182,9 @@ extension TaskSpec {
             writer.byte(0)
         } else {
             writer.byte(1)
-            if let type = placement.type {
-                writer.byte(1)
-                writer.string(type)
-            } else {
-                writer.byte(0)
-            }
-            writer.unsigned(UInt64(placement.tags.count))
-            for tag in placement.tags { writer.string(tag) }
-            writeResources(placement.resources, to: &writer)
+            placement.write(to: &writer)
         }
-        let roleByte: UInt8 =
-            switch role {
-            case .main: 0
-            case .onSuccess: 1
-            case .onFailure: 2
-            }
-        writer.byte(roleByte)
+        writer.byte(role.code)
         writer.byte(held ? 1 : 0)
     }
 
@@ -278,26 +201,10 @@ extension TaskSpec {
         }
         let partialCount = try reader.int()
         let estimate = try reader.byte() == 1 ? try reader.double() : nil
-        let maxAttempts = try reader.int()
-        guard maxAttempts >= 1 else { throw reader.corrupt("a retry policy of \(maxAttempts) attempts") }
-        let retry = RetryPolicy(
-            maxAttempts: maxAttempts, initialBackoff: try reader.duration(), multiplier: try reader.double(),
-            maxBackoff: try reader.duration())
+        let retry = try RetryPolicy.read(from: &reader)
         let timeout = try reader.byte() == 1 ? try reader.duration() : nil
-        var placement = Placement.anywhere
-        if try reader.byte() == 1 {
-            let type = try reader.byte() == 1 ? try reader.string() : nil
-            var tags: [String] = []
-            for _ in 0..<(try reader.count(atMost: 10_000)) { tags.append(try reader.string()) }
-            placement = Placement(type: type, tags: tags, resources: try readResources(&reader))
-        }
-        let role: TaskRole
-        switch try reader.byte() {
-        case 0: role = .main
-        case 1: role = .onSuccess
-        case 2: role = .onFailure
-        case let other: throw reader.corrupt("unknown task role \(other)")
-        }
+        let placement = try reader.byte() == 1 ? try Placement.read(from: &reader) : Placement.anywhere
+        let role = try TaskRole.read(code: try reader.byte(), from: &reader)
         let held = try reader.byte() == 1
         return TaskSpec(
             queue: queue, priority: priority, dependencies: dependencies, partialCount: partialCount,

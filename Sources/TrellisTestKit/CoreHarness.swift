@@ -122,6 +122,8 @@ public struct CoreHarness: Sendable {
         public var workersJoined = 0
         public var attemptsLost = 0
         public var restarts = 0
+        /// Restarts that read a snapshot and the facts after it.
+        public var snapshotRestarts = 0
         /// Every fact the core accepted, in order: replaying them rebuilds the final state.
         public var facts: [TimedFact] = []
 

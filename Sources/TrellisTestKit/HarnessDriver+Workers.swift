@@ -123,11 +123,26 @@ extension HarnessDriver {
     mutating func restart() {
         var actions: [SchedulerAction] = []
         let fresh = SchedulerCore(policy: core.policy, failurePolicy: core.failurePolicy, execution: core.execution)
+        // The live core reads back from its snapshot as the same core.
+        let bytes = core.snapshot()
+        do {
+            if try SchedulerCore(snapshot: bytes).snapshot() != bytes {
+                violation("the core read back from its snapshot writes other bytes")
+            }
+        } catch {
+            violation("the core's own snapshot is refused: \(error)")
+        }
         let restored: EngineState
         do {
-            restored = try EngineState.restore(fresh, from: facts, now: now, into: &actions)
+            if let saved, snapshotRNG.chance(0.7) {
+                restored = try EngineState.restore(
+                    snapshot: saved.bytes, from: facts[saved.facts...], now: now, into: &actions)
+                report.snapshotRestarts += 1
+            } else {
+                restored = try EngineState.restore(fresh, from: facts, now: now, into: &actions)
+            }
         } catch {
-            violation("replay at restart failed: \(error)")
+            violation("restoring at restart failed: \(error)")
             return
         }
         report.restarts += 1
@@ -163,6 +178,23 @@ extension HarnessDriver {
         apply(actions)
         for old in workers.indices where workers[old].connected {
             if rng.chance(0.7) { reconnect(old) } else { lose(old) }
+        }
+    }
+
+    /// Saves the state as a restart would rebuild it from every fact so far.
+    mutating func saveSnapshot() {
+        var ignored: [SchedulerAction] = []
+        let fresh = SchedulerCore(policy: core.policy, failurePolicy: core.failurePolicy, execution: core.execution)
+        do {
+            let state = try EngineState.restore(fresh, from: facts, now: now, into: &ignored)
+            let bytes = state.snapshot()
+            let back = try EngineState.restore(snapshot: bytes, from: [], now: now, into: &ignored)
+            if back.snapshot() != bytes || back.timers != state.timers {
+                violation("the state read back from its snapshot differs")
+            }
+            saved = (bytes, facts.count)
+        } catch {
+            violation("replay for a snapshot failed: \(error)")
         }
     }
 

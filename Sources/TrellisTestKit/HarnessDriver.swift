@@ -60,12 +60,17 @@ struct HarnessDriver {
     /// Every fact the core accepted, and every action it emitted, for the replay check at the end.
     var facts: [TimedFact] = []
     var actionLog: [SchedulerAction] = []
+    /// A snapshot of the state as a restart would have rebuilt it, and how many facts it stands for: half
+    /// the restarts read it and only the facts after it. Its own generator leaves the run's events unchanged.
+    var saved: (bytes: [UInt8], facts: Int)?
+    var snapshotRNG: SplitMix64
 
     init(harness: CoreHarness, seed: UInt64) {
         options = harness.options
         jobCount = max(1, harness.options.jobs)
         specs = harness.graph.tasks
         rng = SplitMix64(seed: seed)
+        snapshotRNG = SplitMix64(seed: seed ^ 0x5EED_5AA5)
         if let workers = harness.options.workers {
             core = SchedulerCore(
                 policy: harness.policy, failurePolicy: harness.failurePolicy,
@@ -183,6 +188,7 @@ struct HarnessDriver {
     mutating func perform(_ event: Event) {
         currentEvent = event
         dispatchedThisStep.removeAll()
+        if snapshotRNG.chance(0.05) { saveSnapshot() }
         switch event {
         case .report: reportOne()
         case .timeout: fireTimeout()

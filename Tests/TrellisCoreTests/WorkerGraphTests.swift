@@ -4,7 +4,8 @@ import TrellisTestKit
 
 /// Seeded random graphs through a core that places tasks on workers: workers join, drain, leave and lose
 /// their leases mid-task, impostors report on attempts they do not hold, the driver restarts (a fresh core
-/// replays the facts and workers connect again), and the core's invariants are checked after every step.
+/// replays the facts, or reads a snapshot and the facts after it, and workers connect again), and the core's
+/// invariants are checked after every step.
 @Suite("Random graphs on workers")
 struct WorkerGraphTests {
     static let policies = RandomGraphTests.policies
@@ -17,6 +18,7 @@ struct WorkerGraphTests {
         var lost = 0
         var joined = 0
         var restarts = 0
+        var snapshotRestarts = 0
         var dispatches = 0
         for index in 0..<Self.seedsPerPolicy {
             let seed = UInt64(RandomGraphTests.policies.firstIndex(of: policy)!) << 40 | 0x7700_0000 | index
@@ -29,13 +31,40 @@ struct WorkerGraphTests {
             lost += report.attemptsLost
             joined += report.workersJoined
             restarts += report.restarts
+            snapshotRestarts += report.snapshotRestarts
             dispatches += report.dispatches.count
         }
         // The runs did exercise what they claim to.
         #expect(lost > 0)
         #expect(joined > Int(Self.seedsPerPolicy) * 3)
         #expect(restarts > 10)
+        #expect(
+            snapshotRestarts > 3, "restarts read a snapshot and the facts after it (\(snapshotRestarts) of \(restarts))"
+        )
         #expect(dispatches > 0)
+    }
+
+    /// Restarts often, most of them from a snapshot saved earlier in the run and
+    /// the facts after it; every later step runs on the core read back, and the final state must still be
+    /// the one a replay of every fact gives.
+    @Test(arguments: policies)
+    func restartsFromSnapshotsKeepEveryInvariant(policy: SchedulingPolicy) {
+        var options = CoreHarness.Options()
+        var workers = CoreHarness.WorkerOptions()
+        workers.restartProbability = 0.3
+        options.workers = workers
+        var snapshotRestarts = 0
+        for index in UInt64(0)..<60 {
+            let seed = UInt64(Self.policies.firstIndex(of: policy)!) << 40 | 0x5A00_0000 | index
+            let failurePolicy: FailurePolicy = index.isMultiple(of: 3) ? .failFast : .continueIndependent
+            let graph = RandomDAG().generate(seed: seed)
+            let report = CoreHarness(graph: graph, policy: policy, failurePolicy: failurePolicy, options: options)
+                .run(seed: seed)
+            #expect(report.isClean, "\(policy) \(failurePolicy)\n\(report)\n\(graph)")
+            if !report.isClean { return }
+            snapshotRestarts += report.snapshotRestarts
+        }
+        #expect(snapshotRestarts > 50, "\(snapshotRestarts) restarts from a snapshot")
     }
 
     @Test(arguments: policies)
