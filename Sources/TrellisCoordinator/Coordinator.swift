@@ -22,12 +22,17 @@ public struct CoordinatorConfiguration: Sendable {
     /// Whether triggers may run shell commands on the coordinator's host (`trellis server --command-triggers`);
     /// without it, a job with a command trigger is refused. Files and times are always checked.
     public var commandTriggers: Bool
+    /// Fewest journal entries between two snapshots (at least twice the tasks known, too): a restart reads the
+    /// latest snapshot and the entries after it, and the entries a snapshot stands for are dropped.
+    public var snapshotInterval: Int
 
     public init(
         heartbeatInterval: Duration = .seconds(2), leaseTimeout: Duration = .seconds(10),
-        cancelGrace: Duration = .seconds(10), inboxCapacity: Int = 10_000, commandTriggers: Bool = false
+        cancelGrace: Duration = .seconds(10), inboxCapacity: Int = 10_000, commandTriggers: Bool = false,
+        snapshotInterval: Int = 10_000
     ) {
         self.commandTriggers = commandTriggers
+        self.snapshotInterval = max(1, snapshotInterval)
         // Durations are never negative: they become milliseconds on the wire.
         self.heartbeatInterval = max(.milliseconds(1), heartbeatInterval)
         self.leaseTimeout = max(.milliseconds(1), leaseTimeout)

@@ -1,5 +1,6 @@
 internal import TrellisCore
 internal import TrellisEngine
+internal import TrellisJournal
 internal import TrellisProtocol
 
 /// The coordinator's decisions, around the engine state and with no I/O: requests, worker reports and
@@ -94,7 +95,7 @@ struct CoordinatorEngine {
         apply(.started, now: .zero)
     }
 
-    private init(epoch: UInt64, cancelGrace: Duration, state: EngineState) {
+    init(epoch: UInt64, cancelGrace: Duration, state: EngineState) {
         self.epoch = epoch
         self.cancelGrace = cancelGrace
         self.state = state
@@ -104,16 +105,18 @@ struct CoordinatorEngine {
         SchedulerCore(policy: .fifo, execution: .workers(leaseTimeout: leaseTimeout))
     }
 
-    /// Rebuilds a coordinator from what earlier sessions recorded, as of `now`, for the session `epoch`: the
-    /// core from its facts (leases of the workers it knew re-armed from `now`, retry delays and timeouts kept),
-    /// and names, payloads, flags and values from the rest. A worker of an earlier session that says hello again
-    /// keeps the attempts it still runs; one that stays away is lost when its lease runs out.
+    /// Rebuilds a coordinator from what earlier sessions recorded, as of `now`, for the session `epoch`: from
+    /// the journal's snapshot, if any, and the records after it. The core comes from its facts (leases of the
+    /// workers it knew re-armed from `now`, retry delays and timeouts kept), names, payloads, flags and values
+    /// from the rest. A worker of an earlier session that says hello again keeps the attempts it still runs;
+    /// one that stays away is lost when its lease runs out.
     static func restore(
-        _ records: some Sequence<CoordinatorRecord>, epoch: UInt64, leaseTimeout: Duration, cancelGrace: Duration,
-        now: Duration
-    ) throws(TrellisCoreError) -> CoordinatorEngine {
-        var engine = CoordinatorEngine(
-            epoch: epoch, cancelGrace: cancelGrace, state: EngineState(freshCore(leaseTimeout)))
+        snapshot: CoordinatorSnapshotParts? = nil, _ records: some Sequence<CoordinatorRecord>, epoch: UInt64,
+        leaseTimeout: Duration, cancelGrace: Duration, now: Duration
+    ) throws -> CoordinatorEngine {
+        var engine =
+            snapshot?.engine
+            ?? CoordinatorEngine(epoch: epoch, cancelGrace: cancelGrace, state: EngineState(freshCore(leaseTimeout)))
         var facts: [TimedFact] = []
         for record in records {
             switch record {
@@ -141,10 +144,22 @@ struct CoordinatorEngine {
             }
         }
         var ignored: [SchedulerAction] = []
-        engine.state = try EngineState.restore(freshCore(leaseTimeout), from: facts, now: now, into: &ignored)
+        if let snapshot {
+            engine.state = try EngineState.restore(snapshot: snapshot.state, from: facts, now: now, into: &ignored)
+        } else {
+            engine.state = try EngineState.restore(freshCore(leaseTimeout), from: facts, now: now, into: &ignored)
+        }
+        guard engine.tasks.count == engine.state.core.taskCount else {
+            throw JournalError(
+                .corrupt,
+                "the journal knows \(engine.tasks.count) tasks by name and its core \(engine.state.core.taskCount)")
+        }
         engine.sessions = engine.sessions.filter { engine.state.core.isConnected($0.value) }
         return engine
     }
+
+    /// Sets a job's table entry as a snapshot has it.
+    mutating func setJob(_ job: Job, wire: UInt64) { jobs[wire] = job }
 
     /// The records and effects of the turn so far; the engine keeps no copy.
     mutating func takeTurn() -> (records: [CoordinatorRecord], effects: [CoordinatorEffect]) {

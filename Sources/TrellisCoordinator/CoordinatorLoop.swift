@@ -46,6 +46,13 @@ struct CoordinatorLoop {
     private var pending: [CoordinatorRecord] = []
     /// How many tasks the latest turn added.
     private(set) var addedInTurn = 0
+    /// Wall-clock seconds since 1970 at run time zero.
+    let origin: Double
+    /// The newest entry appended, and the one the latest snapshot stands for.
+    var lastSequence: UInt64 = 0
+    var snapshotSequence: UInt64 = 0
+    /// The snapshot being written, if one is.
+    private var snapshotting: Task<Void, Never>?
 
     var now: Duration { timeBase + elapsed() }
 
@@ -54,9 +61,41 @@ struct CoordinatorLoop {
 
     /// Appends whatever records still wait for an append (when the loop stops).
     mutating func flush() async throws {
+        await snapshotting?.value
         guard !pending.isEmpty else { return }
-        try await journal.append(pending, epoch: epoch)
+        try await append(pending)
         pending.removeAll()
+    }
+
+    private mutating func append(_ records: [CoordinatorRecord]) async throws {
+        if let range = try await journal.append(records, epoch: epoch) { lastSequence = range.upperBound }
+    }
+
+    /// Entries appended since the latest snapshot before the next one: the configured interval, and at least
+    /// twice the tasks known, so writing snapshots costs a constant share of the work and a restart reads the
+    /// snapshot and at most that many entries.
+    func snapshotInterval() -> UInt64 { UInt64(max(configuration.snapshotInterval, 2 * engine.tasks.count)) }
+
+    /// Saves a snapshot and drops the entries it stands for, once enough entries followed the last one. The
+    /// engine's state is copied (copy-on-write) and written by a task of its own while the loop goes on.
+    mutating func snapshotIfDue() async {
+        guard lastSequence - snapshotSequence >= snapshotInterval() else { return }
+        await snapshotting?.value
+        let snapshot = CoordinatorSnapshot(origin: origin, time: now, engine: engine)
+        let sequence = lastSequence
+        snapshotSequence = sequence
+        snapshotting = Task.detached(priority: .utility) { [journal, epoch, logger] in
+            let started = ContinuousClock.now
+            let bytes = snapshot.bytes()
+            do {
+                try await journal.saveSnapshot(JournalSnapshot(sequence: sequence, epoch: epoch, state: bytes))
+                try await journal.compact(through: sequence, epoch: epoch)
+                let took = DurationText.format(started.duration(to: .now))
+                logger.debug("snapshot through entry \(sequence): \(bytes.count) bytes in \(took)")
+            } catch {
+                logger.warning("the snapshot through entry \(sequence) was not saved: \(error)")
+            }
+        }
     }
 
     /// Runs `action` after the turn's records are durable.
@@ -69,9 +108,13 @@ struct CoordinatorLoop {
     ) async throws -> CoordinatorLoop {
         let opened = ContinuousClock.now
         let epoch = try await journal.begin()
-        let entries = try await journal.allEntries()
-        var origin: Double?
-        var last = Duration.zero
+        let snapshot = try await journal.latestSnapshot()
+        let parts = try snapshot.map { saved throws(JournalError) in
+            try CoordinatorSnapshot.read(saved.state, epoch: epoch, cancelGrace: configuration.cancelGrace)
+        }
+        let entries = try await journal.allEntries(after: snapshot?.sequence ?? 0)
+        var origin = parts?.origin
+        var last = parts?.time ?? .zero
         for entry in entries {
             switch entry.record {
             case .origin(let seconds): origin = origin ?? seconds
@@ -82,11 +125,11 @@ struct CoordinatorLoop {
         let wall = Date().timeIntervalSince1970
         let timeBase = max(last, .seconds(max(0, wall - (origin ?? wall))))
         var engine =
-            entries.isEmpty
+            entries.isEmpty && parts == nil
             ? CoordinatorEngine(
                 epoch: epoch, leaseTimeout: configuration.leaseTimeout, cancelGrace: configuration.cancelGrace)
             : try CoordinatorEngine.restore(
-                entries.lazy.map(\.record), epoch: epoch, leaseTimeout: configuration.leaseTimeout,
+                snapshot: parts, entries.lazy.map(\.record), epoch: epoch, leaseTimeout: configuration.leaseTimeout,
                 cancelGrace: configuration.cancelGrace, now: timeBase)
         engine.holdBackEarlierSessions(now: timeBase)
         // The embedded executor joins after the earlier sessions are held back, taking over what its
@@ -96,11 +139,15 @@ struct CoordinatorLoop {
             running: [], now: timeBase)
         var loop = CoordinatorLoop(
             journal: journal, configuration: configuration, logger: logger, epoch: epoch, timeBase: timeBase,
-            elapsed: elapsed, engine: engine, checks: TriggerChecks(worker: executor.worker, launch: launch))
+            elapsed: elapsed, engine: engine, checks: TriggerChecks(worker: executor.worker, launch: launch),
+            origin: origin ?? wall)
+        loop.lastSequence = entries.last?.sequence ?? snapshot?.sequence ?? 0
+        loop.snapshotSequence = snapshot?.sequence ?? 0
         if origin == nil { loop.pending.append(.origin(wall)) }
         let took = DurationText.format(opened.duration(to: .now))
+        let from = snapshot.map { "a snapshot through entry \($0.sequence) and " } ?? ""
         logger.info(
-            "session \(epoch) began: \(entries.count) journal entries replayed in \(took), \(engine.tasks.count) tasks known"
+            "session \(epoch) began: \(from)\(entries.count) journal entries replayed in \(took), \(engine.tasks.count) tasks known"
         )
         return loop
     }
@@ -133,7 +180,7 @@ struct CoordinatorLoop {
         // Write-ahead for what effects depend on; a turn whose records may all wait (a task reported started,
         // the commonest turn of shell tasks) sends at once, and its records go with the next append.
         if records.contains(where: { !$0.canWait }) || records.count >= Self.mostWaiting {
-            try await journal.append(records, epoch: epoch)
+            try await append(records)
         } else {
             pending = records
         }
@@ -147,6 +194,7 @@ struct CoordinatorLoop {
             for message in messages { outbox.yield(message) }
         }
         outgoing.removeAll(keepingCapacity: true)
+        await snapshotIfDue()
     }
 
     private mutating func take(_ input: CoordinatorInput) {

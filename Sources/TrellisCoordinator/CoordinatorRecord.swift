@@ -138,16 +138,11 @@ extension CoordinatorRecord: JournalRecord {
         guard reader.isAtEnd else { throw reader.corrupt("bytes after the record") }
     }
 
-    private static func write(_ bytes: [UInt8], to writer: inout JournalWriter) {
-        writer.unsigned(UInt64(bytes.count))
-        for byte in bytes { writer.byte(byte) }
+    static func write(_ bytes: [UInt8], to writer: inout JournalWriter) {
+        writer.blob(bytes)
     }
 
-    private static func bytes(_ reader: inout JournalReader) throws(JournalError) -> [UInt8] {
-        let count = try reader.count(atMost: 1 << 26)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(count)
-        for _ in 0..<count { bytes.append(try reader.byte()) }
-        return bytes
+    static func bytes(_ reader: inout JournalReader) throws(JournalError) -> [UInt8] {
+        try reader.blob()
     }
 }

@@ -78,6 +78,12 @@ public struct JournalWriter {
         bytes.append(contentsOf: value.utf8)
     }
 
+    /// Bytes, length first.
+    public mutating func blob(_ value: [UInt8]) {
+        unsigned(UInt64(value.count))
+        bytes.append(contentsOf: value)
+    }
+
     public mutating func duration(_ value: Duration) {
         let (seconds, attoseconds) = value.components
         signed(seconds)
@@ -164,6 +170,14 @@ public struct JournalReader {
         position += length
         guard let text = String(validating: slice, as: UTF8.self) else { throw corrupt("a string is not UTF-8") }
         return text
+    }
+
+    /// Bytes written with `blob`, at most `limit` of them.
+    public mutating func blob(atMost limit: Int = 1 << 26) throws(JournalError) -> [UInt8] {
+        let length = try count(atMost: limit)
+        guard length <= bytes.count - position else { throw corrupt("bytes longer than the record") }
+        defer { position += length }
+        return Array(bytes[position..<(position + length)])
     }
 
     public mutating func duration() throws(JournalError) -> Duration {
