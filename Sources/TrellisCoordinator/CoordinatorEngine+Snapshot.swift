@@ -20,14 +20,14 @@ struct CoordinatorSnapshot {
         w.duration(time)
         w.blob(engine.state.snapshot())
         engine.writeTables(to: &w)
-        return w.bytes
+        return w.sealed()
     }
 
     /// The parts of a snapshot; the engine state is read with the entries after it (`CoordinatorEngine.restore`).
     static func read(
         _ bytes: [UInt8], epoch: UInt64, cancelGrace: Duration
     ) throws(JournalError) -> CoordinatorSnapshotParts {
-        var r = JournalReader(bytes)
+        var r = try JournalReader(sealed: bytes, what: "the journal's snapshot")
         let format = try r.unsigned()
         guard format == Self.format else {
             throw JournalError(

@@ -84,6 +84,27 @@ public struct JournalWriter {
         bytes.append(contentsOf: value)
     }
 
+    /// The bytes followed by their 64-bit FNV-1a hash, so a reader can tell damaged storage from a value
+    /// (`JournalReader(sealed:)`).
+    public func sealed() -> [UInt8] {
+        var sealed = bytes
+        var hash = Self.fnv1a(bytes)
+        for _ in 0..<8 {
+            sealed.append(UInt8(truncatingIfNeeded: hash))
+            hash >>= 8
+        }
+        return sealed
+    }
+
+    static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
+
     public mutating func duration(_ value: Duration) {
         let (seconds, attoseconds) = value.components
         signed(seconds)
@@ -97,6 +118,18 @@ public struct JournalReader {
     var position = 0
 
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Reads what `JournalWriter.sealed()` wrote, once its hash matches; any changed byte is refused.
+    public init(sealed: [UInt8], what: String) throws(JournalError) {
+        guard sealed.count >= 8 else { throw JournalError(.corrupt, "\(what) is \(sealed.count) bytes long") }
+        let body = Array(sealed[..<(sealed.count - 8)])
+        var stored: UInt64 = 0
+        for index in 0..<8 { stored |= UInt64(sealed[sealed.count - 8 + index]) << (8 * UInt64(index)) }
+        guard stored == JournalWriter.fnv1a(body) else {
+            throw JournalError(.corrupt, "\(what) is damaged: its bytes do not match their hash")
+        }
+        self.init(body)
+    }
 
     public var isAtEnd: Bool { position == bytes.count }
 

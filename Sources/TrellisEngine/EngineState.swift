@@ -132,7 +132,7 @@ public struct EngineState: Sendable {
         var writer = JournalWriter(capacity: 64 + core.taskCount * 24)
         core.writeSnapshot(to: &writer)
         timers.write(to: &writer)
-        return writer.bytes
+        return writer.sealed()
     }
 
     /// Rebuilds the state from a snapshot and the facts journaled after it, as of `now`: the same as `restore`
@@ -141,7 +141,7 @@ public struct EngineState: Sendable {
         snapshot bytes: [UInt8], from facts: some Sequence<TimedFact>, now: Duration,
         into actions: inout [SchedulerAction]
     ) throws -> EngineState {
-        var reader = JournalReader(bytes)
+        var reader = try JournalReader(sealed: bytes, what: "an engine snapshot")
         let core = try SchedulerCore(snapshotFrom: &reader)
         var state = EngineState(core)
         state.timers = try PendingTimers.read(from: &reader)

@@ -50,10 +50,11 @@ public enum DistributedWorkload {
 
     static func withCluster<R: Sendable>(
         database: String, workers: Int, slots: Int, placement: Workers = .inProcess,
+        configuration: CoordinatorConfiguration = .init(),
         _ body: @Sendable (Trellis_V1_ClientService.Client<HTTP2ClientTransport.Posix>) async throws -> R
     ) async throws -> R {
         let journal = try SQLiteJournal<CoordinatorRecord>(path: database)
-        let coordinator = Coordinator(journal: journal, clock: ContinuousClock())
+        let coordinator = Coordinator(journal: journal, clock: ContinuousClock(), configuration: configuration)
         let transport = Coordinator<ContinuousClock>.transport(host: "127.0.0.1", port: 0)
         let server = GRPCServer(
             transport: transport, services: coordinator.services,
@@ -209,10 +210,13 @@ public enum DistributedWorkload {
     }
 
     /// Fills a database with `count` created tasks, then times a coordinator start on it until it answers.
-    public static func restart(_ count: Int) async throws -> Double {
+    /// Queues `count` tasks, stops, and times a restart to serving again: from the snapshot the coordinator
+    /// saved and the entries after it, or (`snapshots: false`) from every entry.
+    public static func restart(_ count: Int, snapshots: Bool = true) async throws -> Double {
         let database = scratch()
         defer { try? FileManager.default.removeItem(atPath: (database as NSString).deletingLastPathComponent) }
-        try await withCluster(database: database, workers: 0, slots: 1) { ops in
+        let configuration = CoordinatorConfiguration(snapshotInterval: snapshots ? 10_000 : Int.max)
+        try await withCluster(database: database, workers: 0, slots: 1, configuration: configuration) { ops in
             for batch in stride(from: 0, to: count, by: 100_000) {
                 var request = Trellis_V1_AddTasksRequest()
                 request.jobName = "queued"
@@ -222,7 +226,7 @@ public enum DistributedWorkload {
             }
         }
         let start = ContinuousClock.now
-        return try await withCluster(database: database, workers: 0, slots: 1) { ops in
+        return try await withCluster(database: database, workers: 0, slots: 1, configuration: configuration) { ops in
             _ = try await ops.listWorkers(.init(), metadata: metadata)
             return (ContinuousClock.now - start).seconds
         }

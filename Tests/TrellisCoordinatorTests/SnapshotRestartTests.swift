@@ -84,7 +84,11 @@ struct SnapshotRestartTests {
         }
         var saved = try #require(await journal.latestSnapshot())
         let epoch = try await journal.begin()
-        saved.state[0] = 99
+        var body = Array(saved.state.dropLast(8))
+        body[0] = 99
+        var writer = JournalWriter()
+        for byte in body { writer.byte(byte) }
+        saved.state = writer.sealed()
         saved.epoch = epoch
         try await journal.saveSnapshot(saved)
         let coordinator = Coordinator(journal: journal, clock: ContinuousClock(), configuration: configuration)
