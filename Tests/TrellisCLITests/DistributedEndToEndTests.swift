@@ -61,13 +61,20 @@ final class Daemon: @unchecked Sendable {
 struct DistributedEndToEndTests {
     let token = "e2e-token"
 
-    func server(_ scratch: Scratch, port: Int = 0, lease: String = "2s") async throws -> (Daemon, Int) {
+    func server(
+        _ scratch: Scratch, port: Int = 0, lease: String = "2s", _ extra: [String] = [],
+        startup: (String) -> Void = { _ in }
+    ) async throws -> (Daemon, Int) {
         let server = try Daemon(
             [
                 "server", "--db", "c.db", "--listen", "127.0.0.1:\(port)", "--lease-timeout", lease,
                 "--heartbeat", "200ms",
-            ], in: scratch.url, token: token)
-        let line = try #require(await server.await { $0.contains("listening on") })
+            ] + extra, in: scratch.url, token: token)
+        let line = try #require(
+            await server.await {
+                startup($0)
+                return $0.contains("listening on")
+            })
         let bound = try #require(Int(line.split(separator: ":").last!.split(separator: ",").first!))
         return (server, bound)
     }
@@ -405,7 +412,9 @@ struct DistributedEndToEndTests {
                 needs: ["t-${i}"]
                 run: echo done >> side-final
             """)
-        var (server, port) = try await server(scratch, lease: "5s")
+        // Snapshots every few entries: the restart reads the latest one and the entries after it.
+        let snapshots = ["--snapshot-interval", "10"]
+        var (server, port) = try await server(scratch, lease: "5s", snapshots)
         let address = "127.0.0.1:\(port)"
         let worker = try await worker("w1", at: address, in: scratch, ["--slots", "3"])
         let submitted = try trellis(["submit", file, "--server", address], in: scratch)
@@ -424,7 +433,16 @@ struct DistributedEndToEndTests {
         server.kill9()
         #expect(succeeded.count >= 4)
 
-        (server, _) = try await self.server(scratch, port: port, lease: "5s")
+        var startup: [String] = []
+        (server, _) = try await self.server(scratch, port: port, lease: "5s", snapshots) { startup.append($0) }
+        if !startup.contains(where: { $0.contains("session 2 began") }),
+            let line = await server.await({
+                $0.contains("session 2 began")
+            })
+        {
+            startup.append(line)
+        }
+        #expect(startup.contains { $0.contains("session 2 began: a snapshot through entry") }, "\(startup)")
         _ = await worker.await { $0.contains("epoch 2") }
         let rest = try trellis(["job", "watch", job, "--server", address], in: scratch)
         #expect(rest.status == 0, "\(rest.stdout)")

@@ -33,9 +33,14 @@ struct ServerCommand: AsyncParsableCommand {
         help:
             "Let workflows' triggers run shell commands on this host (file and time triggers are always checked here)."
     ) var commandTriggers = false
+    @Option(
+        help:
+            "Journal entries between snapshots (at least twice the tasks known): a restart reads the latest snapshot and the entries after it."
+    ) var snapshotInterval = 10_000
     @OptionGroup var logging: LogOptions
 
     func validate() throws {
+        guard snapshotInterval >= 1 else { throw ValidationError("--snapshot-interval must be at least 1") }
         guard (tlsCertificate == nil) == (tlsKey == nil) else {
             throw ValidationError("--tls-certificate and --tls-key go together")
         }
@@ -67,7 +72,7 @@ struct ServerCommand: AsyncParsableCommand {
             journal: journal, clock: ContinuousClock(),
             configuration: CoordinatorConfiguration(
                 heartbeatInterval: interval, leaseTimeout: lease, cancelGrace: grace,
-                commandTriggers: commandTriggers),
+                commandTriggers: commandTriggers, snapshotInterval: snapshotInterval),
             logger: Logger(label: "trellis.coordinator"))
         let transport = Coordinator<ContinuousClock>.transport(
             host: address.host, port: address.port, certificate: tlsCertificate, privateKey: tlsKey)
