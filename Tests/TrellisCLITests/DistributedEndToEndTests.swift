@@ -357,6 +357,40 @@ struct DistributedEndToEndTests {
         server.kill9()
     }
 
+    @Test("trellis run: the first SIGINT stops gently (SIGTERM, exit 130, resumable), a second kills at once")
+    func runStoppedBySignals() async throws {
+        let scratch = try Scratch()
+        // Stops at SIGTERM, leaving a mark; it signals `ready` once its trap is set.
+        let gentle = try scratch.write(
+            "gentle.yaml",
+            "tasks:\n  - {id: long, outputs: [ready], run: \"trap 'echo term > TERMED; exit 143' TERM; "
+                + "echo '::trellis output ready'; sleep 600 & wait\"}\n")
+        let run = try Daemon(["run", gentle, "--grace", "600s"], in: scratch.url, token: token)
+        _ = await run.await { $0.contains("output   long.ready") }
+        kill(run.process.processIdentifier, SIGINT)
+        #expect(await run.await { $0.contains("stopping: no new tasks") } != nil)
+        try await EndToEndTests.offPool { run.process.waitUntilExit() }
+        #expect(run.process.terminationStatus == 130)
+        #expect(scratch.read("TERMED") == "term\n", "the task was asked to stop and did")
+
+        // Ignores SIGTERM: only the second signal ends it, without waiting out the 600 s grace.
+        let stubborn = try scratch.write(
+            "stubborn.yaml",
+            "tasks:\n  - {id: deaf, outputs: [ready], run: \"trap '' TERM; echo $$ > PID; "
+                + "echo '::trellis output ready'; exec sleep 600\"}\n")
+        let deaf = try Daemon(["run", stubborn, "--grace", "600s"], in: scratch.url, token: token)
+        _ = await deaf.await { $0.contains("output   deaf.ready") }
+        kill(deaf.process.processIdentifier, SIGINT)
+        _ = await deaf.await { $0.contains("stopping: no new tasks") }
+        kill(deaf.process.processIdentifier, SIGINT)
+        #expect(await deaf.await { $0.contains("killing running tasks") } != nil)
+        try await EndToEndTests.offPool { deaf.process.waitUntilExit() }
+        #expect(deaf.process.terminationStatus == 130)
+        let pid = try #require(
+            scratch.read("PID").flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+        #expect(kill(pid, 0) == -1 && errno == ESRCH, "the task's process is gone")
+    }
+
     @Test("SIGTERM drains a worker (its running task ends and is reported, then it exits 0) and stops the server")
     func signalsShutDownGracefully() async throws {
         let scratch = try Scratch()

@@ -1,6 +1,8 @@
 internal import ArgumentParser
 internal import Dispatch
 internal import Foundation
+internal import Logging
+internal import ServiceLifecycle
 internal import TrellisCore
 internal import TrellisWorkflow
 
@@ -55,15 +57,24 @@ struct RunCommand: AsyncParsableCommand {
             clock: ContinuousClock())
         let renderer: any RunRenderer =
             if json { JSONRenderer() } else if isatty(STDOUT_FILENO) == 1 { ProgressDisplay() } else { LineRenderer() }
-        let signals = SignalForwarder(signals: [SIGINT, SIGTERM]) { runner.interrupt() }
-        defer { signals.cancel() }
+        // The first SIGINT or SIGTERM interrupts the run, the second kills what still runs.
+        let service = LocalRunService(runner: runner, events: renderer.handle)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                logger: Logger(label: "trellis.run") { _ in SwiftLogNoOpLogHandler() }))
+        try await group.runStoppedBySignals()
         let summary: RunSummary
-        do {
-            summary = try await runner.run(events: renderer.handle)
-        } catch {
+        switch service.result {
+        case .success(let ended):
+            summary = ended
+        case .failure(let error):
             printError("error: \(error)")
             let invalid = error.code == .workflowChanged || error.code == .unsupportedState
             throw ExitCode(invalid ? invalidInputStatus : 1)
+        case nil:
+            printError("error: the run stopped before it began")
+            throw ExitCode(1)
         }
         renderer.finish(summary, at: .local(stateDirectory: directory))
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }

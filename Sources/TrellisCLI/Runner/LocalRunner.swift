@@ -106,7 +106,8 @@ package final class LocalRunner<C: Clock>: Sendable where C.Duration == Duration
         case ended(task: Int, attempt: Int, AttemptEnd)
         case timeout(task: Int, attempt: Int)
         case retryDue(task: Int)
-        case interrupt
+        /// `force`: kill what runs at once, whatever came before.
+        case interrupt(force: Bool)
     }
 
     enum AttemptEnd: Sendable, Hashable {
@@ -131,8 +132,8 @@ package final class LocalRunner<C: Clock>: Sendable where C.Duration == Duration
 
     /// Stop: the first call stops starting tasks and asks running ones to end (SIGTERM, then SIGKILL after
     /// the grace period); a second call kills them at once.
-    package func interrupt() {
-        continuation.yield(.interrupt)
+    package func interrupt(force: Bool = false) {
+        continuation.yield(.interrupt(force: force))
     }
 
     var identity: RunIdentity {
@@ -171,7 +172,7 @@ package final class LocalRunner<C: Clock>: Sendable where C.Duration == Duration
                 loop.handle(input)
                 loop.flush()
                 // State that cannot be recorded must not pile up: stop starting tasks, as on Ctrl-C.
-                if pump.failure != nil, !loop.interrupted { loop.handle(.interrupt) }
+                if pump.failure != nil, !loop.interrupted { loop.handle(.interrupt(force: false)) }
                 loop.advanceIfIdle()
                 if loop.isFinished { break }
             }

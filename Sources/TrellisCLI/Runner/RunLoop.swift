@@ -249,18 +249,21 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             timers[.retry(task: raw)] = nil
             guard !interrupted else { return }
             apply(.retryDue(TaskID(raw)))
-        case .interrupt:
-            if interrupted {
-                forced = true
-                events(.stopping(force: true))
-                for pid in pids.values { _ = kill(-pid, SIGKILL) }
-            } else {
+        case .interrupt(let force):
+            // A second interrupt, or a forced one, kills what runs at once.
+            let escalate = force || interrupted
+            if !interrupted {
                 // The journal keeps the attempts as running: the next session runs them again.
                 interrupted = true
-                events(.stopping(force: false))
+                if !force { events(.stopping(force: false)) }
                 for execution in executions.values { execution.cancel() }
                 for timer in timers.values { timer.cancel() }
                 timers.removeAll()
+            }
+            if escalate, !forced {
+                forced = true
+                events(.stopping(force: true))
+                for pid in pids.values { _ = kill(-pid, SIGKILL) }
             }
         }
     }
