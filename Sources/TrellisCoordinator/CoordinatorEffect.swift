@@ -23,12 +23,6 @@ enum AttemptResult: Hashable, Sendable {
     case missing
 }
 
-/// A task's state as operators see it on the wire.
-enum TaskView: Hashable, Sendable {
-    case created, paused, waiting, ready, assigned, running
-    case succeeded, failed, cancelled, killed, upstreamFailed, skipped
-}
-
 /// What the coordinator must do after handling an input. The loop turns effects into wire messages once the
 /// turn's records are durable.
 enum CoordinatorEffect: Hashable, Sendable {

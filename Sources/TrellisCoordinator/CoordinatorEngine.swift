@@ -415,7 +415,7 @@ struct CoordinatorEngine {
 
     // MARK: - What operators see
 
-    func view(of id: TaskID) -> TaskView {
+    func view(of id: TaskID) -> TaskStatus {
         let task = tasks[id.rawValue]
         if let outcome = state.core.outcome(of: id) {
             switch outcome {
@@ -430,7 +430,8 @@ struct CoordinatorEngine {
         if !task.played { return .created }
         switch state.core.state(of: id) {
         case .waiting: return .waiting
-        case .ready, .retrying: return .ready
+        case .ready: return .ready
+        case .retrying: return .retrying
         case .running(let attempt): return task.startedAttempt == attempt ? .running : .assigned
         default: return .waiting
         }

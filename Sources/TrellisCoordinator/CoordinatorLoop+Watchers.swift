@@ -165,22 +165,3 @@ extension CoordinatorLoop {
         }
     }
 }
-
-extension Trellis_V1_TaskState {
-    init(_ view: TaskView) {
-        switch view {
-        case .created: self = .created
-        case .paused: self = .paused
-        case .waiting: self = .waiting
-        case .ready: self = .ready
-        case .assigned: self = .assigned
-        case .running: self = .running
-        case .succeeded: self = .succeeded
-        case .failed: self = .failed
-        case .cancelled: self = .cancelled
-        case .killed: self = .killed
-        case .upstreamFailed: self = .upstreamFailed
-        case .skipped: self = .skipped
-        }
-    }
-}

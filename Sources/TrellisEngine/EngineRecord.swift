@@ -158,9 +158,9 @@ extension RunFact {
         try reader.int32("process id")
     }
 
-    private static func storedState(_ reader: inout JournalReader) throws(JournalError) -> StoredState {
+    private static func storedState(_ reader: inout JournalReader) throws(JournalError) -> TaskStatus {
         let text = try reader.string()
-        guard let state = StoredState(rawValue: text) else { throw reader.corrupt("unknown task state '\(text)'") }
+        guard let state = TaskStatus(rawValue: text) else { throw reader.corrupt("unknown task state '\(text)'") }
         return state
     }
 

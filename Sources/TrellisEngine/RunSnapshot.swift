@@ -13,34 +13,7 @@ public struct RunIdentity: Hashable, Sendable {
     }
 }
 
-/// The recorded state of one task.
-public enum StoredState: String, Hashable, Sendable, CaseIterable {
-    case waiting
-    case running
-    /// Failed an attempt and waits to try again.
-    case retrying
-    case succeeded
-    case failed
-    case cancelled
-    case upstreamFailed = "upstream-failed"
-    /// Was running when the run was stopped or killed; runs again on resume.
-    case interrupted
-    /// An `on_success` or `on_failure` task whose case did not arise.
-    case skipped
-
-    /// Whether a resumed run leaves the task alone.
-    public var isDone: Bool { self == .succeeded }
-
-    /// Whether the task reached an end in its session.
-    public var isFinal: Bool {
-        switch self {
-        case .succeeded, .failed, .cancelled, .upstreamFailed, .skipped: true
-        case .waiting, .running, .retrying, .interrupted: false
-        }
-    }
-}
-
-extension StoredState {
+extension TaskStatus {
     /// How a task that reached its end is recorded.
     public init(_ outcome: TaskOutcome) {
         switch outcome {
@@ -62,9 +35,9 @@ public enum RunFact: Hashable, Sendable {
     case processStarted(task: String, attempt: Int, pid: Int32)
     case outputSignalled(task: String, name: String, at: Double)
     /// An attempt ended; `state` is what became of the task (`.retrying` when it will be tried again).
-    case attemptEnded(task: String, attempt: Int, state: StoredState, exitCode: Int32?, message: String?, at: Double)
+    case attemptEnded(task: String, attempt: Int, state: TaskStatus, exitCode: Int32?, message: String?, at: Double)
     /// A task ended without an attempt of its own (upstream failed, or cancelled before it started).
-    case settled(task: String, state: StoredState, message: String?, at: Double)
+    case settled(task: String, state: TaskStatus, message: String?, at: Double)
     /// The session ended: `status` is `succeeded`, `failed` or `interrupted`.
     case sessionEnded(status: String, at: Double)
 }
@@ -74,12 +47,12 @@ public struct StoredAttempt: Hashable, Sendable {
     public var number: Int
     public var startedAt: Double
     public var endedAt: Double?
-    public var state: StoredState?
+    public var state: TaskStatus?
     public var exitCode: Int32?
     public var pid: Int32?
 
     public init(
-        number: Int, startedAt: Double, endedAt: Double? = nil, state: StoredState? = nil, exitCode: Int32? = nil,
+        number: Int, startedAt: Double, endedAt: Double? = nil, state: TaskStatus? = nil, exitCode: Int32? = nil,
         pid: Int32? = nil
     ) {
         self.number = number
@@ -94,7 +67,7 @@ public struct StoredAttempt: Hashable, Sendable {
 /// The recorded state of one task.
 public struct StoredTask: Hashable, Sendable {
     public var id: String
-    public var state: StoredState
+    public var state: TaskStatus
     public var attempts: [StoredAttempt]
     /// Named outputs signalled, in order.
     public var outputs: [String]
@@ -103,7 +76,7 @@ public struct StoredTask: Hashable, Sendable {
     public var finishedAt: Double?
 
     public init(
-        id: String, state: StoredState = .waiting, attempts: [StoredAttempt] = [], outputs: [String] = [],
+        id: String, state: TaskStatus = .waiting, attempts: [StoredAttempt] = [], outputs: [String] = [],
         exitCode: Int32? = nil, message: String? = nil, finishedAt: Double? = nil
     ) {
         self.id = id
@@ -148,8 +121,8 @@ public struct RunSnapshot: Hashable, Sendable {
     public func task(_ id: String) -> StoredTask? { tasks.first { $0.id == id } }
 
     /// How many tasks are in each state.
-    public var counts: [StoredState: Int] {
-        var counts: [StoredState: Int] = [:]
+    public var counts: [TaskStatus: Int] {
+        var counts: [TaskStatus: Int] = [:]
         for task in tasks { counts[task.state, default: 0] += 1 }
         return counts
     }

@@ -101,7 +101,7 @@ struct DifferentialTests {
     static func model(
         _ plan: WorkflowPlan, scripts: [String: Script], cancelAtFirstStart: Bool = false
     ) throws -> (
-        states: [String: StoredState], attempts: [String: Int], starts: [String]
+        states: [String: TaskStatus], attempts: [String: Int], starts: [String]
     ) {
         var core = SchedulerCore(policy: plan.workflow.policy, failurePolicy: plan.workflow.failurePolicy)
         var queues: [String: QueueID] = [:]
@@ -109,7 +109,7 @@ struct DifferentialTests {
         var actions: [SchedulerAction] = []
         for node in plan.nodes { try core.submit(node.spec(queue: queues[node.queue]!), now: .zero, into: &actions) }
         core.start(now: .zero, into: &actions)
-        var states: [String: StoredState] = [:]
+        var states: [String: TaskStatus] = [:]
         var attempts: [String: Int] = [:]
         var starts: [String] = []
         var running: [(task: TaskID, attempt: Int)] = []
@@ -126,7 +126,7 @@ struct DifferentialTests {
                         core.cancelJob(JobID(0), now: .zero, into: &actions)
                     }
                 case .completed(let task, let outcome):
-                    states[plan.nodes[task.rawValue].id] = StoredState(outcome)
+                    states[plan.nodes[task.rawValue].id] = TaskStatus(outcome)
                 default: break
                 }
                 cursor += 1
@@ -157,12 +157,12 @@ struct DifferentialTests {
 
     @Test func twoHundredSeededWorkflowsEndAlike() async throws {
         let seeds = Array(UInt64(0)..<200)
-        var states: [StoredState: Int] = [:]
+        var states: [TaskStatus: Int] = [:]
         var retried = 0
         var timedOut = 0
         // Four workflows at a time; each run is serial (one width-1 queue).
         for chunk in stride(from: 0, to: seeds.count, by: 4) {
-            try await withThrowingTaskGroup(of: (states: [StoredState], retried: Int, timedOut: Int).self) { group in
+            try await withThrowingTaskGroup(of: (states: [TaskStatus], retried: Int, timedOut: Int).self) { group in
                 for seed in seeds[chunk..<min(chunk + 4, seeds.count)] {
                     group.addTask { try await Self.compare(seed: seed) }
                 }
@@ -174,14 +174,14 @@ struct DifferentialTests {
             }
         }
         // The workflows did exercise every way a task can end, and retries.
-        for state in [StoredState.succeeded, .failed, .upstreamFailed, .cancelled, .skipped] {
+        for state in [TaskStatus.succeeded, .failed, .upstreamFailed, .cancelled, .skipped] {
             #expect(states[state, default: 0] > 0, "no task ended \(state)")
         }
         #expect(retried > 0)
         #expect(timedOut > 0, "no task ended timed out")
     }
 
-    static func compare(seed: UInt64) async throws -> (states: [StoredState], retried: Int, timedOut: Int) {
+    static func compare(seed: UInt64) async throws -> (states: [TaskStatus], retried: Int, timedOut: Int) {
         let generated = generate(seed: seed)
         let scratch = try Scratch()
         let file = try scratch.write("flow.yaml", generated.yaml)

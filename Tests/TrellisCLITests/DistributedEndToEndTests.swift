@@ -209,7 +209,7 @@ struct DistributedEndToEndTests {
         return nil
     }
 
-    static func remoteName(_ state: StoredState) -> String {
+    static func remoteName(_ state: TaskStatus) -> String {
         switch state {
         case .succeeded: "succeeded"
         case .failed: "failed"

@@ -104,8 +104,9 @@ struct JobFollowerTests {
         #expect(added == [.began(workflow: "adhoc", total: 2, done: 0, session: 0)])
         let started = follower.take(Self.event(2, "task", .assigned, attempt: 1))
         #expect(started == [.started(task: "task (task 2)", attempt: 1, queue: "default", worker: nil)])
-        // A cancelled or killed task is not a success.
+        // A killed task is shown killed, and is not a success.
         _ = follower.take(Self.event(1, "task", .killed, attempt: 1))
-        #expect(follower.summary(interrupted: false).snapshot.task("task")?.state == .cancelled)
+        #expect(follower.summary(interrupted: false).snapshot.task("task")?.state == .killed)
+        #expect(follower.summary(interrupted: false).exitStatus == 1)
     }
 }

@@ -81,7 +81,7 @@ func runWorkflow(
 }
 
 extension RunSummary {
-    func state(_ task: String) -> StoredState? { snapshot.task(task)?.state }
+    func state(_ task: String) -> TaskStatus? { snapshot.task(task)?.state }
     func attempts(_ task: String) -> Int { snapshot.task(task)?.attempts.count ?? 0 }
 }
 

@@ -183,7 +183,7 @@ struct CoordinatorEngineTests {
         #expect(engine.view(of: TaskID(0)) == .succeeded, "no retries were configured, and none was used")
     }
 
-    @Test func aRetryWaitsOutItsBackOffShownAsReady() throws {
+    @Test func aRetryWaitsOutItsBackOffShownAsRetrying() throws {
         var engine = Self.engine()
         _ = try engine.add(
             Self.request([Self.spec("flaky", retries: 1, retryDelayMs: 4_000)]), to: 0, policy: .fifo, now: .zero)
@@ -191,7 +191,7 @@ struct CoordinatorEngineTests {
         let ref = try #require(Self.assignments(engine.takeTurn().effects).first).1
         engine.finished(ref, result: .exited(2), by: worker, now: .seconds(1))
         #expect(Self.assignments(engine.takeTurn().effects).isEmpty)
-        #expect(engine.view(of: TaskID(0)) == .ready)
+        #expect(engine.view(of: TaskID(0)) == .retrying)
         engine.heard(from: worker, now: .seconds(4))
         #expect(engine.nextDeadline == .seconds(5))
         _ = engine.expire(now: .seconds(5))
@@ -343,7 +343,7 @@ struct CoordinatorEngineTests {
         var restored = try CoordinatorEngine.restore(
             records, epoch: 2, leaseTimeout: Self.lease, cancelGrace: .seconds(5), now: .seconds(30))
         #expect(restored.view(of: TaskID(0)) == .running)
-        #expect(restored.view(of: TaskID(1)) == .ready)
+        #expect(restored.view(of: TaskID(1)) == .retrying, "its retry back-off is kept")
         #expect(restored.view(of: TaskID(2)) == .paused)
         #expect(restored.nextDeadline == .seconds(40), "the worker's lease is re-armed from the restart")
         let hello = try restored.hello(

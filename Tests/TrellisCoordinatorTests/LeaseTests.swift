@@ -101,7 +101,7 @@ struct LeaseTests {
                     if event.state == .assigned || event.state == .running, assigned.last != event.attempt {
                         assigned.append(event.attempt)
                     }
-                    if event.state == .ready && event.attempt == UInt32(failures + 1) {
+                    if event.state == .retrying && event.attempt == UInt32(failures + 1) {
                         failures += 1
                         guard failures <= delays.count else { continue }
                         clock.advance(by: .seconds(delays[failures - 1]))

@@ -1,6 +1,7 @@
 internal import ArgumentParser
 internal import Foundation
 import Synchronization
+internal import TrellisEngine
 internal import TrellisProtocol
 
 /// `trellis job watch ID`: a job's progress, live, until it ends.
@@ -97,20 +98,18 @@ struct BroadcastCommand: AsyncParsableCommand {
 
 /// Remote tasks, workers and events as JSON, and state names as the CLI spells them.
 enum RemoteJSON {
-    static let names: [(Trellis_V1_TaskState, String)] = [
-        (.created, "created"), (.ready, "ready"), (.assigned, "assigned"), (.running, "running"),
-        (.succeeded, "succeeded"), (.failed, "failed"), (.cancelled, "cancelled"), (.killed, "killed"),
-        (.paused, "paused"), (.upstreamFailed, "upstream-failed"), (.waiting, "waiting"),
-        (.skipped, "skipped"),
-    ]
-
     static func name(of state: Trellis_V1_TaskState) -> String {
-        names.first { $0.0 == state }?.1 ?? "unknown"
+        state.status?.rawValue ?? "unknown"
     }
 
+    /// A state a coordinator's tasks can be in, by its name.
     static func state(named name: String) -> Trellis_V1_TaskState? {
-        names.first { $0.1 == name }?.0
+        guard let status = TaskStatus(rawValue: name), status != .interrupted else { return nil }
+        return Trellis_V1_TaskState(status)
     }
+
+    /// Every state a coordinator's tasks can be in, as they are spelled.
+    static var stateNames: [String] { TaskStatus.allCases.filter { $0 != .interrupted }.map(\.rawValue) }
 
     static func task(_ task: Trellis_V1_TaskInfo) -> JSONOutput.Value {
         var pairs: [(String, JSONOutput.Value)] = [

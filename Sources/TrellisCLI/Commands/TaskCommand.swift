@@ -87,7 +87,8 @@ struct TaskListCommand: AsyncParsableCommand {
         var request = Trellis_V1_ListTasksRequest()
         request.states = try state.map { name in
             guard let state = RemoteJSON.state(named: name) else {
-                throw ValidationError("--state: unknown state '\(name)'")
+                throw ValidationError(
+                    "--state: unknown state '\(name)' (one of \(RemoteJSON.stateNames.joined(separator: ", ")))")
             }
             return state
         }

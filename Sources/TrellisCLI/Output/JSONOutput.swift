@@ -74,7 +74,7 @@ enum JSONOutput {
             (
                 "counts",
                 .object(
-                    StoredState.allCases.compactMap { state in snapshot.counts[state].map { (state.rawValue, .int($0)) }
+                    TaskStatus.allCases.compactMap { state in snapshot.counts[state].map { (state.rawValue, .int($0)) }
                     })
             ),
             (

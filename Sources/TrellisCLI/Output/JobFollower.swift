@@ -81,7 +81,7 @@ package struct JobFollower: Sendable {
                 events.append(
                     .started(task: task.name, attempt: attempt, queue: WorkflowQueue.defaultName, worker: worker))
             }
-        case .created, .paused, .waiting, .ready:
+        case .created, .paused, .waiting, .ready, .retrying:
             // An attempt that ended with the task back in line: it failed and is retried, or its worker was lost.
             if let open = task.open { events.append(end(&task, open, as: .retrying, at: time)) }
         default:
@@ -97,7 +97,7 @@ package struct JobFollower: Sendable {
     }
 
     private func end(
-        _ task: inout Followed, _ open: (number: Int, since: Double), as state: StoredState, at time: Double
+        _ task: inout Followed, _ open: (number: Int, since: Double), as state: TaskStatus, at time: Double
     )
         -> RunEvent
     {
@@ -111,16 +111,13 @@ package struct JobFollower: Sendable {
             seconds: max(0, time - open.since))
     }
 
-    /// How the watch display names a coordinator's task state.
-    package static func stored(_ state: Trellis_V1_TaskState) -> StoredState {
-        switch state {
-        case .succeeded: .succeeded
-        case .failed: .failed
-        case .cancelled, .killed: .cancelled
-        case .upstreamFailed: .upstreamFailed
-        case .skipped: .skipped
-        case .assigned, .running: .running
-        default: .waiting
+    /// How the watch display names a coordinator's task state: as it is, but an attempt on its way to a worker
+    /// already counts as running, and a state this Trellis does not know as waiting.
+    package static func stored(_ state: Trellis_V1_TaskState) -> TaskStatus {
+        switch state.status {
+        case .assigned: .running
+        case let status?: status
+        case nil: .waiting
         }
     }
 

@@ -11,7 +11,7 @@ final class ProgressDisplay: RunRenderer {
         var workflow = ""
         var total = 0
         var doneBefore = 0
-        var finished: [StoredState: Int] = [:]
+        var finished: [TaskStatus: Int] = [:]
         var running: [String: Double] = [:]
         /// Where each running task runs, when not on this machine.
         var workers: [String: String] = [:]
@@ -123,7 +123,8 @@ final class ProgressDisplay: RunRenderer {
         ]
         var counts = ["▶ \(state.running.count) running"]
         for (symbol, key) in [
-            ("✓", StoredState.succeeded), ("✗", .failed), ("⊘", .upstreamFailed), ("–", .cancelled), ("○", .skipped),
+            ("✓", TaskStatus.succeeded), ("✗", .failed), ("⊘", .upstreamFailed), ("–", .cancelled), ("–", .killed),
+            ("○", .skipped),
         ] {
             if let count = state.finished[key], count > 0 { counts.append("\(symbol) \(count) \(key.rawValue)") }
         }

@@ -152,7 +152,7 @@ struct JSONRenderer: RunRenderer {
                         (
                             "counts",
                             .object(
-                                StoredState.allCases.compactMap { state in
+                                TaskStatus.allCases.compactMap { state in
                                     counts[state].map { (state.rawValue, .int($0)) }
                                 })
                         )

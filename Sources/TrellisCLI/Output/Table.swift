@@ -34,7 +34,7 @@ enum Table {
         let counts = snapshot.counts
         let rows =
             [["state", "tasks"]]
-            + StoredState.allCases.compactMap { state in counts[state].map { [state.rawValue, String($0)] } }
+            + TaskStatus.allCases.compactMap { state in counts[state].map { [state.rawValue, String($0)] } }
         return render(rows, rightAligned: [1])
     }
 

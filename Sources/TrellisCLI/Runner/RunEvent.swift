@@ -10,9 +10,9 @@ package enum RunEvent: Sendable, Hashable {
     /// A running task signalled a named output.
     case output(task: String, name: String)
     /// An attempt ended; `state` is `.retrying` when another attempt will follow.
-    case finished(task: String, attempt: Int, state: StoredState, exitCode: Int32?, message: String?, seconds: Double)
+    case finished(task: String, attempt: Int, state: TaskStatus, exitCode: Int32?, message: String?, seconds: Double)
     /// A task ended without running (upstream failed, cancelled, skipped).
-    case settled(task: String, state: StoredState, message: String?)
+    case settled(task: String, state: TaskStatus, message: String?)
     /// Stopping: running tasks get SIGTERM (`force`: SIGKILL at once).
     case stopping(force: Bool)
     case ended(status: String, seconds: Double)

@@ -299,7 +299,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             if case .completed(task, let outcome) = action { return outcome }
             return nil
         }.first
-        let state = outcome.map(StoredState.init) ?? .retrying
+        let state = outcome.map(TaskStatus.init) ?? .retrying
         let message = message(end: end, outcome: outcome, task: task)
         record(
             .run(
@@ -333,8 +333,8 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             guard task != report else { return }
             let name = history.name(of: task)
             let message = message(end: nil, outcome: outcome, task: task)
-            record(.run(.settled(task: name, state: StoredState(outcome), message: message, at: Self.wallClock)))
-            events(.settled(task: name, state: StoredState(outcome), message: message))
+            record(.run(.settled(task: name, state: TaskStatus(outcome), message: message, at: Self.wallClock)))
+            events(.settled(task: name, state: TaskStatus(outcome), message: message))
         case .scheduleTimeout(let task, let attempt, let deadline):
             schedule(at: deadline, .timeout(task: task.rawValue, attempt: attempt))
         case .scheduleRetry(let task, let deadline):

@@ -68,6 +68,9 @@ package nonisolated enum Trellis_V1_TaskState: SwiftProtobuf.Enum, Swift.CaseIte
 
   /// A finale that did not run: `on_success` of a job that did not succeed, or `on_failure` of one that did.
   case skipped // = 12
+
+  /// An attempt failed and the task waits out its retry back-off before the next one.
+  case retrying // = 13
   case UNRECOGNIZED(Int)
 
   package init() {
@@ -89,6 +92,7 @@ package nonisolated enum Trellis_V1_TaskState: SwiftProtobuf.Enum, Swift.CaseIte
     case 10: self = .upstreamFailed
     case 11: self = .waiting
     case 12: self = .skipped
+    case 13: self = .retrying
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -108,6 +112,7 @@ package nonisolated enum Trellis_V1_TaskState: SwiftProtobuf.Enum, Swift.CaseIte
     case .upstreamFailed: return 10
     case .waiting: return 11
     case .skipped: return 12
+    case .retrying: return 13
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -127,6 +132,7 @@ package nonisolated enum Trellis_V1_TaskState: SwiftProtobuf.Enum, Swift.CaseIte
     .upstreamFailed,
     .waiting,
     .skipped,
+    .retrying,
   ]
 
 }
@@ -381,7 +387,7 @@ package nonisolated struct Trellis_V1_AttemptRef: Sendable {
 fileprivate nonisolated let _protobuf_package = "trellis.v1"
 
 nonisolated extension Trellis_V1_TaskState: SwiftProtobuf._ProtoNameProviding {
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TASK_STATE_UNSPECIFIED\0\u{1}TASK_STATE_CREATED\0\u{1}TASK_STATE_READY\0\u{1}TASK_STATE_ASSIGNED\0\u{1}TASK_STATE_RUNNING\0\u{1}TASK_STATE_SUCCEEDED\0\u{1}TASK_STATE_FAILED\0\u{1}TASK_STATE_CANCELLED\0\u{1}TASK_STATE_KILLED\0\u{1}TASK_STATE_PAUSED\0\u{1}TASK_STATE_UPSTREAM_FAILED\0\u{1}TASK_STATE_WAITING\0\u{1}TASK_STATE_SKIPPED\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TASK_STATE_UNSPECIFIED\0\u{1}TASK_STATE_CREATED\0\u{1}TASK_STATE_READY\0\u{1}TASK_STATE_ASSIGNED\0\u{1}TASK_STATE_RUNNING\0\u{1}TASK_STATE_SUCCEEDED\0\u{1}TASK_STATE_FAILED\0\u{1}TASK_STATE_CANCELLED\0\u{1}TASK_STATE_KILLED\0\u{1}TASK_STATE_PAUSED\0\u{1}TASK_STATE_UPSTREAM_FAILED\0\u{1}TASK_STATE_WAITING\0\u{1}TASK_STATE_SKIPPED\0\u{1}TASK_STATE_RETRYING\0")
 }
 
 nonisolated extension Trellis_V1_ShellCommand: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
