@@ -3,17 +3,10 @@ import Trellis
 import TrellisCore
 import TrellisExamples
 
-// The smq workload with live output: `swift run trellis-demo [output-first|fifo|wave|critical-path] [count]`.
+// The smq workload with live output: `swift run trellis-demo [output-first|fifo|wave|threshold:N|critical-path] [count]`.
 
 let arguments = CommandLine.arguments.dropFirst()
-let policy: SchedulingPolicy =
-    switch arguments.first {
-    case "fifo": .fifo
-    case "wave": .wave
-    case "critical-path": .criticalPath
-    case let other? where other.hasPrefix("threshold:"): .threshold(Int(other.dropFirst(10)) ?? 100)
-    default: .outputFirst
-    }
+let policy = arguments.first.flatMap(SchedulingPolicy.init(name:)) ?? .outputFirst
 let count = arguments.dropFirst().first.flatMap { Int($0) } ?? 100
 let workload = SMQWorkload(count: count, size: 100, computeWidth: 2)
 
