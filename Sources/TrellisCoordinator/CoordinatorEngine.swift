@@ -145,7 +145,8 @@ struct CoordinatorEngine {
         }
         var ignored: [SchedulerAction] = []
         if let snapshot {
-            engine.state = try EngineState.restore(snapshot: snapshot.state, from: facts, now: now, into: &ignored)
+            engine.state = try EngineState.restore(
+                snapshot: snapshot.state, from: facts, now: now, leaseTimeout: leaseTimeout, into: &ignored)
         } else {
             engine.state = try EngineState.restore(freshCore(leaseTimeout), from: facts, now: now, into: &ignored)
         }

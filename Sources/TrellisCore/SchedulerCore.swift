@@ -23,7 +23,7 @@ public struct SchedulerCore: Sendable {
     /// The policies of the initial job (`JobID.initial`).
     public let policy: SchedulingPolicy
     public let failurePolicy: FailurePolicy
-    public let execution: Execution
+    public internal(set) var execution: Execution
 
     var tasks: [TaskRecord] = []
     var queues: [QueueState] = []
@@ -98,6 +98,14 @@ public struct SchedulerCore: Sendable {
     }
 
     var isDispatching: Bool { isStarted && !isPaused }
+
+    /// Changes how long a worker's lease lasts from its next heartbeat on (a coordinator started again with
+    /// another lease timeout than the one its snapshot was taken with); nothing for a core without workers.
+    public mutating func setLeaseTimeout(_ leaseTimeout: Duration) {
+        guard case .workers = execution else { return }
+        execution = .workers(leaseTimeout: leaseTimeout)
+        pool.leaseTimeout = leaseTimeout
+    }
 
     var usesWorkers: Bool {
         if case .workers = execution { return true }

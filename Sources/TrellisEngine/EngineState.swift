@@ -137,12 +137,14 @@ public struct EngineState: Sendable {
 
     /// Rebuilds the state from a snapshot and the facts journaled after it, as of `now`: the same as `restore`
     /// from every fact, in time proportional to the state and the facts after the snapshot.
+    /// `leaseTimeout`, when given, replaces the one the snapshot was taken with.
     public static func restore(
-        snapshot bytes: [UInt8], from facts: some Sequence<TimedFact>, now: Duration,
+        snapshot bytes: [UInt8], from facts: some Sequence<TimedFact>, now: Duration, leaseTimeout: Duration? = nil,
         into actions: inout [SchedulerAction]
     ) throws -> EngineState {
         var reader = try JournalReader(sealed: bytes, what: "an engine snapshot")
-        let core = try SchedulerCore(snapshotFrom: &reader)
+        var core = try SchedulerCore(snapshotFrom: &reader)
+        if let leaseTimeout { core.setLeaseTimeout(leaseTimeout) }
         var state = EngineState(core)
         state.timers = try PendingTimers.read(from: &reader)
         guard reader.isAtEnd else { throw reader.corrupt("bytes after the engine's snapshot") }

@@ -357,6 +357,45 @@ struct CoordinatorEngineTests {
         #expect(
             Self.assignments(restored.takeTurn().effects).map(\.1) == [WireAttempt(task: 2, epoch: 2, attempt: 2)])
     }
+
+    /// The same, from a snapshot taken mid-way and the records after it, by a coordinator started again with a
+    /// shorter lease: the same views, the same deadlines, the new lease.
+    @Test func aRestartFromASnapshotIsTheSameAsFromEveryRecord() throws {
+        var engine = Self.engine()
+        var records: [CoordinatorRecord] = []
+        func turn() -> [CoordinatorEffect] {
+            let turn = engine.takeTurn()
+            records += turn.records
+            return turn.effects
+        }
+        _ = try engine.add(
+            Self.request([Self.spec("runs"), Self.spec("flaky", retries: 1, retryDelayMs: 60_000), Self.spec("held")]),
+            to: 0, policy: .fifo, now: .zero)
+        _ = engine.change(.pause, ids: [TaskID(2)], now: .zero)
+        let worker = try Self.worker(&engine, "w", slots: 2)
+        let refs = Self.assignments(turn()).map(\.1)
+        let snapshot = CoordinatorSnapshot(origin: 1_000, time: .seconds(1), engine: engine).bytes()
+        let before = records.count
+        engine.started(refs[0], by: worker, now: .seconds(1))
+        engine.finished(refs[1], result: .exited(1), by: worker, now: .seconds(2))
+        _ = turn()
+        let parts = try CoordinatorSnapshot.read(snapshot, epoch: 2, cancelGrace: .seconds(5))
+        #expect(parts.origin == 1_000 && parts.time == .seconds(1))
+        let fromSnapshot = try CoordinatorEngine.restore(
+            snapshot: parts, records[before...], epoch: 2, leaseTimeout: .seconds(3), cancelGrace: .seconds(5),
+            now: .seconds(30))
+        let fromRecords = try CoordinatorEngine.restore(
+            records, epoch: 2, leaseTimeout: .seconds(3), cancelGrace: .seconds(5), now: .seconds(30))
+        for index in 0..<3 {
+            #expect(fromSnapshot.view(of: TaskID(index)) == fromRecords.view(of: TaskID(index)))
+            #expect(fromSnapshot.tasks[index].name == fromRecords.tasks[index].name)
+        }
+        #expect(fromSnapshot.view(of: TaskID(1)) == .retrying)
+        #expect(fromSnapshot.state.timers == fromRecords.state.timers)
+        #expect(fromSnapshot.nextDeadline == .seconds(33), "the lease of the new session's length, from the restart")
+        #expect(fromSnapshot.state.core.snapshot() == fromRecords.state.core.snapshot())
+    }
+
 }
 
 /// Seeded random runs: requests, workers joining and going silent, reports (some from the wrong worker),
