@@ -6,18 +6,19 @@ import TrellisProtocol
 /// A followed job is told in `trellis run`'s events: what the display shows must be true.
 @Suite("Following a job")
 struct JobFollowerTests {
-    static func header(_ name: String, tasks: Int, at ms: UInt64 = 1_000_000) -> Trellis_V1_JobEvent {
+    /// Events as the coordinator sends them, read as the command line reads them.
+    static func header(_ name: String, tasks: Int, at ms: UInt64 = 1_000_000) -> RemoteJobEvent {
         var event = Trellis_V1_JobEvent()
         event.jobName = name
         event.jobTasks = UInt32(tasks)
         event.timeMs = ms
-        return event
+        return RemoteJobEvent(event)
     }
 
     static func event(
         _ id: UInt64, _ name: String, _ state: Trellis_V1_TaskState, attempt: UInt32 = 0, worker: String = "",
         message: String = "", output: String = "", at ms: UInt64 = 1_000_000
-    ) -> Trellis_V1_JobEvent {
+    ) -> RemoteJobEvent {
         var event = Trellis_V1_JobEvent()
         event.taskID = id
         event.taskName = name
@@ -27,14 +28,14 @@ struct JobFollowerTests {
         event.message = message
         event.output = output
         event.timeMs = ms
-        return event
+        return RemoteJobEvent(event)
     }
 
-    static var end: Trellis_V1_JobEvent {
+    static var end: RemoteJobEvent {
         var event = Trellis_V1_JobEvent()
         event.jobEnded = true
         event.timeMs = 1_004_000
-        return event
+        return RemoteJobEvent(event)
     }
 
     @Test func aJobIsToldAsARunIs() {

@@ -39,7 +39,7 @@ struct SubmissionTests {
             on_failure:
               - {id: clean, run: ./clean.sh}
             """)
-        let request = Trellis_V1_AddTasksRequest(plan: plan, play: true, directory: "/flows")
+        let request = Trellis_V1_AddTasksRequest(RemoteJob(plan: plan, play: true, directory: "/flows"))
         let decoded = try Trellis_V1_AddTasksRequest(serializedBytes: try request.serializedBytes() as [UInt8])
         #expect(decoded == request)
         #expect(decoded.play)
@@ -85,7 +85,7 @@ struct SubmissionTests {
             tasks:
               - {id: a, run: "true", needs: ["@ready", "@noon"]}
             """)
-        let request = Trellis_V1_AddTasksRequest(plan: plan, play: false, directory: "/flows")
+        let request = Trellis_V1_AddTasksRequest(RemoteJob(plan: plan, play: false, directory: "/flows"))
         #expect(Set(request.tasks.map(\.name)) == ["@ready", "@noon", "a"])
         #expect(request.queues[WorkflowPlan.triggerQueue] == 2, "each trigger has a slot of its own")
         let ready = try #require(request.tasks.first { $0.name == "@ready" })
@@ -128,7 +128,7 @@ struct SubmissionTests {
     @Test func theFilesPoliciesAndQueuesGoWithIt() throws {
         let plan = try Self.plan(
             "policy: threshold:3\nfailure: fail-fast\nqueues: {io: 2}\ntasks:\n  - {id: a, run: \"true\"}\n")
-        let request = Trellis_V1_AddTasksRequest(plan: plan, play: false, directory: "/flows")
+        let request = Trellis_V1_AddTasksRequest(RemoteJob(plan: plan, play: false, directory: "/flows"))
         #expect(request.policy == "threshold:3")
         #expect(request.failurePolicy == "fail-fast")
         #expect(request.queues == ["io": 2], "the default queue's width is a local run's unless the file sets it")

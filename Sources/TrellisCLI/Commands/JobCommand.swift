@@ -35,18 +35,13 @@ struct JobWatch {
             if json { nil } else if isatty(STDOUT_FILENO) == 1 { ProgressDisplay() } else { LineRenderer() }
         let followed = Mutex(JobFollower(job: job))
         let watching = Task {
-            var request = Trellis_V1_WatchJobRequest()
-            request.jobID = job
-            try await remote.withClient { client, metadata in
-                try await client.watchJob(request, metadata: metadata) { response in
-                    for try await event in response.messages {
-                        let events = followed.withLock { $0.take(event) }
-                        if let renderer {
-                            for shown in events { renderer.handle(shown) }
-                        } else {
-                            Console.line(JSONOutput.encode(RemoteJSON.event(event)))
-                        }
-                        if event.jobEnded { break }
+            try await remote.withClient { client in
+                try await client.watch(job: job) { event in
+                    let events = followed.withLock { $0.take(event) }
+                    if let renderer {
+                        for shown in events { renderer.handle(shown) }
+                    } else {
+                        Console.line(JSONOutput.encode(RemoteJSON.event(event)))
                     }
                 }
             }
@@ -86,67 +81,62 @@ struct BroadcastCommand: AsyncParsableCommand {
     @Argument(help: "The message; `drain` makes workers finish their tasks and exit.") var message: String
 
     func run() async throws {
-        var request = Trellis_V1_BroadcastRequest()
-        request.workerType = type
-        request.message = message
-        let response = try await remote.withClient { client, metadata in
-            try await client.broadcast(request, metadata: metadata)
-        }
-        print("sent to \(response.delivered) worker\(response.delivered == 1 ? "" : "s")")
+        let delivered = try await remote.withClient { client in try await client.broadcast(message, type: type) }
+        print("sent to \(delivered) worker\(delivered == 1 ? "" : "s")")
     }
 }
 
 /// Remote tasks, workers and events as JSON, and state names as the CLI spells them.
 enum RemoteJSON {
-    static func name(of state: Trellis_V1_TaskState) -> String {
-        state.status?.rawValue ?? "unknown"
+    static func name(of status: TaskStatus?) -> String {
+        status?.rawValue ?? "unknown"
     }
 
     /// A state a coordinator's tasks can be in, by its name.
-    static func state(named name: String) -> Trellis_V1_TaskState? {
+    static func status(named name: String) -> TaskStatus? {
         guard let status = TaskStatus(rawValue: name), status != .interrupted else { return nil }
-        return Trellis_V1_TaskState(status)
+        return status
     }
 
     /// Every state a coordinator's tasks can be in, as they are spelled.
     static var stateNames: [String] { TaskStatus.allCases.filter { $0 != .interrupted }.map(\.rawValue) }
 
-    static func task(_ task: Trellis_V1_TaskInfo) -> JSONOutput.Value {
+    static func task(_ task: RemoteTask) -> JSONOutput.Value {
         var pairs: [(String, JSONOutput.Value)] = [
-            ("id", .int(Int(task.id))), ("job", .int(Int(task.jobID))), ("name", .string(task.name)),
-            ("state", .string(name(of: task.state))), ("attempts", .int(Int(task.attempts))),
-            ("worker", task.worker.isEmpty ? .null : .string(task.worker)),
-            ("exit_code", task.hasExitCode ? .int(Int(task.exitCode)) : .null),
-            ("message", task.message.isEmpty ? .null : .string(task.message)),
-            ("outputs", .array(task.outputsSignalled.map { .string($0) })),
+            ("id", .int(Int(task.id))), ("job", .int(Int(task.job))), ("name", .string(task.name)),
+            ("state", .string(name(of: task.status))), ("attempts", .int(task.attempts)),
+            ("worker", JSONOutput.optional(task.worker)),
+            ("exit_code", JSONOutput.optional(task.exitCode)),
+            ("message", JSONOutput.optional(task.message)),
+            ("outputs", .array(task.outputs.map { .string($0) })),
         ]
-        if !task.value.isEmpty { pairs.append(("value", .string(String(decoding: task.value, as: UTF8.self)))) }
-        if case .shell(let shell) = task.spec.work { pairs.append(("run", .string(shell.command))) }
+        if let value = task.value { pairs.append(("value", .string(String(decoding: value, as: UTF8.self)))) }
+        if case .shell(let command, _, _)? = task.work { pairs.append(("run", .string(command))) }
         return .object(pairs)
     }
 
-    static func worker(_ worker: Trellis_V1_WorkerInfo) -> JSONOutput.Value {
+    static func worker(_ worker: RemoteWorker) -> JSONOutput.Value {
         .object([
             ("id", .int(Int(worker.id))), ("name", .string(worker.name)), ("type", .string(worker.type)),
-            ("tags", .array(worker.tags.map { .string($0) })), ("slots", .int(Int(worker.slots))),
-            ("running", .int(Int(worker.running))), ("status", .string(worker.status)),
+            ("tags", .array(worker.tags.map { .string($0) })), ("slots", .int(worker.slots)),
+            ("running", .int(worker.running)), ("status", .string(worker.status)),
         ])
     }
 
-    static func event(_ event: Trellis_V1_JobEvent) -> JSONOutput.Value {
-        if event.taskID == 0 && !event.jobEnded {
+    static func event(_ event: RemoteJobEvent) -> JSONOutput.Value {
+        if event.isHeader {
             return .object([
-                ("event", .string("began")), ("name", .string(event.jobName)), ("tasks", .int(Int(event.jobTasks))),
+                ("event", .string("began")), ("name", .string(event.jobName)), ("tasks", .int(event.jobTasks)),
                 ("time_ms", .int(Int(event.timeMs))),
             ])
         }
         if event.jobEnded { return .object([("event", .string("ended")), ("time_ms", .int(Int(event.timeMs)))]) }
         return .object([
-            ("task", .int(Int(event.taskID))), ("name", .string(event.taskName)),
-            ("state", .string(name(of: event.state))), ("attempt", .int(Int(event.attempt))),
-            ("output", event.output.isEmpty ? .null : .string(event.output)),
-            ("worker", event.worker.isEmpty ? .null : .string(event.worker)),
-            ("message", event.message.isEmpty ? .null : .string(event.message)),
+            ("task", .int(Int(event.task))), ("name", .string(event.taskName)),
+            ("state", .string(name(of: event.status))), ("attempt", .int(event.attempt)),
+            ("output", JSONOutput.optional(event.output)),
+            ("worker", JSONOutput.optional(event.worker)),
+            ("message", JSONOutput.optional(event.message)),
             ("time_ms", .int(Int(event.timeMs))),
         ])
     }

@@ -29,20 +29,16 @@ struct RemoteOptions: ParsableArguments {
         get throws { try Token.read(file: tokenFile) }
     }
 
-    var metadata: Metadata {
-        get throws { ["authorization": "Bearer \(try token)"] }
-    }
-
-    /// Runs `body` with a client service to the coordinator; RPC errors become one clear line.
+    /// Runs `body` with a client of the coordinator; RPC errors become one clear line.
     func withClient<R: Sendable>(
-        _ body: (Trellis_V1_ClientService.Client<HTTP2ClientTransport.Posix>, Metadata) async throws -> R
+        _ body: (CoordinatorClient<HTTP2ClientTransport.Posix>) async throws -> R
     ) async throws -> R {
         let endpoint = try endpoint
-        let metadata = try metadata
+        let token = try token
         let transport = try endpoint.transport(tls: tls, trustedCertificate: caCertificate)
         do {
             return try await withGRPCClient(transport: transport) { client in
-                try await body(Trellis_V1_ClientService.Client(wrapping: client), metadata)
+                try await body(CoordinatorClient(client, token: token))
             }
         } catch let error as RPCError {
             throw RemoteError(endpoint: endpoint, error: error)

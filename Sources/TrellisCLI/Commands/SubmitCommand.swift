@@ -20,15 +20,12 @@ struct SubmitCommand: AsyncParsableCommand {
     func run() async throws {
         let plan = try WorkflowInput.plan(file: file, limits: try limitOptions.limits, policy: policy)
         let directory = URL(fileURLWithPath: file).standardizedFileURL.deletingLastPathComponent().path
-        let request = Trellis_V1_AddTasksRequest(plan: plan, play: play, directory: directory)
-        let submitted = request
-        let response = try await remote.withClient { client, metadata in
-            try await client.addTasks(submitted, metadata: metadata)
-        }
+        let request = RemoteJob(plan: plan, play: play, directory: directory)
+        let added = try await remote.withClient { client in try await client.submit(request) }
         let count = request.tasks.count + request.onSuccess.count + request.onFailure.count
         Console.line(
-            "job \(response.jobID): \(count) tasks from \(file)\(play ? "" : " (created; `trellis task play --job \(response.jobID)` starts them)")"
+            "job \(added.job): \(count) tasks from \(file)\(play ? "" : " (created; `trellis task play --job \(added.job)` starts them)")"
         )
-        if watch { try await JobWatch(remote: remote).follow(response.jobID, json: false) }
+        if watch { try await JobWatch(remote: remote).follow(added.job, json: false) }
     }
 }

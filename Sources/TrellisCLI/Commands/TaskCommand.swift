@@ -35,37 +35,22 @@ struct TaskAddCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var spec = Trellis_V1_TaskSpec()
-        spec.name = name ?? "task-\(Int(Date().timeIntervalSince1970 * 1000))"
-        if let run {
-            var shell = Trellis_V1_ShellCommand()
-            shell.command = run
-            spec.shell = shell
-        } else if let handler {
-            var call = Trellis_V1_HandlerCall()
-            call.name = handler
-            call.payload = Data(payload.utf8)
-            spec.handler = call
-        }
-        spec.needs = after.map { id in
-            var need = Trellis_V1_Need()
-            need.taskID = id
-            return need
-        }
-        spec.workerType = type
-        spec.tags = tags.split(separator: ",").map(String.init)
-        spec.priority = priority
-        spec.retries = retries
-        var request = Trellis_V1_AddTasksRequest()
-        request.jobID = job
-        request.jobName = spec.name
+        let taskName = name ?? "task-\(Int(Date().timeIntervalSince1970 * 1000))"
+        let work: RemoteWork =
+            if let run { .shell(command: run) } else { .handler(name: handler ?? "", payload: Array(payload.utf8)) }
+        var spec = RemoteTaskSpec(name: taskName, work: work)
+        spec.needs = after.map { RemoteNeed(.id($0)) }
+        spec.placement = Placement(type: type.isEmpty ? nil : type, tags: tags.split(separator: ",").map(String.init))
+        spec.priority = Int(priority)
+        spec.retries = Int(retries)
+        var request = RemoteJob(name: taskName, play: play)
+        request.job = job
         request.tasks = [spec]
-        request.play = play
-        let response = try await remote.withClient { client, metadata in
-            try await client.addTasks(request, metadata: metadata)
-        }
+        let submitted = request
+        let added = try await remote.withClient { client in try await client.submit(submitted) }
+        let id = added.tasks.first ?? 0
         print(
-            "task \(response.taskIds[0]) in job \(response.jobID)\(play ? "" : " (created; `trellis task play \(response.taskIds[0])` starts it)")"
+            "task \(id) in job \(added.job)\(play ? "" : " (created; `trellis task play \(id)` starts it)")"
         )
     }
 }
@@ -74,28 +59,22 @@ struct TaskListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List tasks.")
 
     @OptionGroup var remote: RemoteOptions
-    @Option(
-        help:
-            "Only tasks in this state (repeatable): created, ready, assigned, running, succeeded, failed, cancelled, killed, paused, upstream-failed."
-    )
+    @Option(help: "Only tasks in this state (repeatable): \(RemoteJSON.stateNames.joined(separator: ", ")).")
     var state: [String] = []
     @Option(help: "Only this job's tasks.") var job: UInt64 = 0
     @Option(help: "At most this many.") var limit: UInt32 = 1_000
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        var request = Trellis_V1_ListTasksRequest()
-        request.states = try state.map { name in
-            guard let state = RemoteJSON.state(named: name) else {
+        let states = try state.map { name in
+            guard let status = RemoteJSON.status(named: name) else {
                 throw ValidationError(
                     "--state: unknown state '\(name)' (one of \(RemoteJSON.stateNames.joined(separator: ", ")))")
             }
-            return state
+            return status
         }
-        request.jobID = job
-        request.limit = limit
-        let tasks = try await remote.withClient { client, metadata in
-            try await client.listTasks(request, metadata: metadata).tasks
+        let tasks = try await remote.withClient { client in
+            try await client.tasks(job: job, states: states, limit: Int(limit))
         }
         if json {
             print(JSONOutput.encode(.array(tasks.map(RemoteJSON.task))))
@@ -104,8 +83,8 @@ struct TaskListCommand: AsyncParsableCommand {
         var rows = [["ID", "JOB", "NAME", "STATE", "ATTEMPTS", "WORKER", "MESSAGE"]]
         for task in tasks {
             rows.append([
-                String(task.id), String(task.jobID), task.name, RemoteJSON.name(of: task.state), String(task.attempts),
-                task.worker, task.message,
+                String(task.id), String(task.job), task.name, RemoteJSON.name(of: task.status), String(task.attempts),
+                task.worker ?? "", task.message ?? "",
             ])
         }
         print(Table.render(rows, rightAligned: [0, 1, 4]))
@@ -120,41 +99,33 @@ struct TaskShowCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        var request = Trellis_V1_ShowTaskRequest()
-        request.taskID = id
-        let task = try await remote.withClient { client, metadata in
-            try await client.showTask(request, metadata: metadata)
-        }
+        let task = try await remote.withClient { client in try await client.task(id) }
         if json {
             print(JSONOutput.encode(RemoteJSON.task(task)))
             return
         }
         var lines = [
-            "task \(task.id) '\(task.name)' in job \(task.jobID): \(RemoteJSON.name(of: task.state))",
-            "attempts: \(task.attempts)" + (task.worker.isEmpty ? "" : ", last on \(task.worker)"),
+            "task \(task.id) '\(task.name)' in job \(task.job): \(RemoteJSON.name(of: task.status))",
+            "attempts: \(task.attempts)" + (task.worker.map { ", last on \($0)" } ?? ""),
         ]
-        switch task.spec.work {
-        case .shell(let shell): lines.append("run: \(shell.command)")
-        case .handler(let call): lines.append("handler: \(call.name)")
-        case .trigger(let check):
-            let every = DurationText.spelled(.milliseconds(Int64(clamping: check.intervalMs)))
-            let until =
-                check.timeoutMs == 0
-                ? "" : ", for \(DurationText.spelled(.milliseconds(Int64(clamping: check.timeoutMs))))"
-            switch check.condition {
-            case .file(let path): lines.append("trigger: file \(path) exists (checked every \(every)\(until))")
-            case .afterUnixSeconds(let seconds):
+        switch task.work {
+        case .shell(let command, _, _)?: lines.append("run: \(command)")
+        case .handler(let name, _)?: lines.append("handler: \(name)")
+        case .trigger(let condition, let interval, let timeout, _)?:
+            let every = "checked every \(DurationText.spelled(interval))"
+            let until = timeout.map { ", for \(DurationText.spelled($0))" } ?? ""
+            switch condition {
+            case .fileExists(let path): lines.append("trigger: file \(path) exists (\(every)\(until))")
+            case .wallClock(let seconds):
                 lines.append(
-                    "trigger: after \(Date(timeIntervalSince1970: seconds).formatted(.iso8601)) (checked every \(every)\(until))"
-                )
-            case .command(let command): lines.append("trigger: `\(command)` succeeds (checked every \(every)\(until))")
-            case nil: break
+                    "trigger: after \(Date(timeIntervalSince1970: seconds).formatted(.iso8601)) (\(every)\(until))")
+            case .command(let command): lines.append("trigger: `\(command)` succeeds (\(every)\(until))")
             }
         case nil: break
         }
-        if task.hasExitCode { lines.append("exit code: \(task.exitCode)") }
-        if !task.message.isEmpty { lines.append("message: \(task.message)") }
-        if !task.outputsSignalled.isEmpty { lines.append("outputs: \(task.outputsSignalled.joined(separator: ", "))") }
+        if let exitCode = task.exitCode { lines.append("exit code: \(exitCode)") }
+        if let message = task.message { lines.append("message: \(message)") }
+        if !task.outputs.isEmpty { lines.append("outputs: \(task.outputs.joined(separator: ", "))") }
         print(lines.joined(separator: "\n"))
     }
 }
@@ -168,31 +139,14 @@ struct SelectionOptions: ParsableArguments {
     func validate() throws {
         guard !ids.isEmpty || job != 0 || all else { throw ValidationError("name task ids, --job ID or --all") }
     }
-
-    var selection: Trellis_V1_TaskSelection {
-        var selection = Trellis_V1_TaskSelection()
-        selection.taskIds = ids
-        selection.jobID = job
-        selection.all = all
-        return selection
-    }
 }
 
-enum TaskChangeKind { case play, cancel, kill, pause, resume }
-
 extension RemoteOptions {
-    func change(_ kind: TaskChangeKind, _ options: SelectionOptions, verb: String) async throws {
-        let selection = options.selection
-        let response = try await withClient { client, metadata in
-            switch kind {
-            case .play: try await client.play(selection, metadata: metadata)
-            case .cancel: try await client.cancel(selection, metadata: metadata)
-            case .kill: try await client.kill(selection, metadata: metadata)
-            case .pause: try await client.pause(selection, metadata: metadata)
-            case .resume: try await client.resume(selection, metadata: metadata)
-            }
+    func change(_ change: RemoteChange, _ options: SelectionOptions, verb: String) async throws {
+        let changed = try await withClient { client in
+            try await client.change(change, ids: options.ids, job: options.job, all: options.all)
         }
-        print("\(verb) \(response.changed) task\(response.changed == 1 ? "" : "s")")
+        print("\(verb) \(changed) task\(changed == 1 ? "" : "s")")
     }
 }
 

@@ -112,9 +112,7 @@ struct WorkerListCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let workers = try await remote.withClient { client, metadata in
-            try await client.listWorkers(Trellis_V1_ListWorkersRequest(), metadata: metadata).workers
-        }
+        let workers = try await remote.withClient { client in try await client.workers() }
         if json {
             print(JSONOutput.encode(.array(workers.map(RemoteJSON.worker))))
             return

@@ -8,7 +8,7 @@ internal import TrellisWorkflow
 package struct JobFollower: Sendable {
     private struct Followed {
         var name: String
-        var state: Trellis_V1_TaskState = .created
+        var state: TaskStatus? = .created
         /// The attempt seen starting and not yet ended.
         var open: (number: Int, since: Double)?
         var attempts: [StoredAttempt] = []
@@ -36,43 +36,43 @@ package struct JobFollower: Sendable {
     }
 
     /// The run events one watch event means (none, one, or a began with the new total when tasks were added).
-    package mutating func take(_ event: Trellis_V1_JobEvent) -> [RunEvent] {
+    package mutating func take(_ event: RemoteJobEvent) -> [RunEvent] {
         let time = Double(event.timeMs) / 1000
         if event.jobEnded {
             ended = true
             return [.ended(status: verdict, seconds: max(0, time - began))]
         }
-        if event.taskID == 0 {
+        if event.isHeader {
             if !event.jobName.isEmpty { jobName = event.jobName }
             snapshotLeft = Int(event.jobTasks)
             return [.began(workflow: jobName, total: Int(event.jobTasks), done: 0, session: 0)]
         }
         var events: [RunEvent] = []
         var task: Followed
-        if let known = tasks[event.taskID] {
+        if let known = tasks[event.task] {
             task = known
         } else {
             let unique = names.insert(event.taskName).inserted
-            task = Followed(name: unique ? event.taskName : "\(event.taskName) (task \(event.taskID))")
-            order.append(event.taskID)
+            task = Followed(name: unique ? event.taskName : "\(event.taskName) (task \(event.task))")
+            order.append(event.task)
             if let left = snapshotLeft, left > 0 {
                 snapshotLeft = left - 1
             } else {
                 events.append(.began(workflow: jobName, total: order.count, done: 0, session: 0))
             }
         }
-        defer { tasks[event.taskID] = task }
+        defer { tasks[event.task] = task }
         let attempt = Int(event.attempt)
         task.attemptCount = max(task.attemptCount, attempt)
-        if !event.output.isEmpty {
-            if !task.outputs.contains(event.output) { task.outputs.append(event.output) }
-            events.append(.output(task: task.name, name: event.output))
+        if let output = event.output {
+            if !task.outputs.contains(output) { task.outputs.append(output) }
+            events.append(.output(task: task.name, name: output))
             return events
         }
-        task.state = event.state
-        task.message = event.message.isEmpty ? nil : event.message
-        let worker = event.worker.isEmpty ? nil : event.worker
-        switch event.state {
+        task.state = event.status
+        task.message = event.message
+        let worker = event.worker
+        switch event.status {
         case .assigned, .running:
             if task.open?.number != attempt {
                 if let open = task.open { events.append(end(&task, open, as: .retrying, at: time)) }
@@ -85,7 +85,7 @@ package struct JobFollower: Sendable {
             // An attempt that ended with the task back in line: it failed and is retried, or its worker was lost.
             if let open = task.open { events.append(end(&task, open, as: .retrying, at: time)) }
         default:
-            let state = Self.stored(event.state)
+            let state = Self.stored(event.status)
             task.finishedAt = time
             if let open = task.open {
                 events.append(end(&task, open, as: state, at: time))
@@ -113,8 +113,8 @@ package struct JobFollower: Sendable {
 
     /// How the watch display names a coordinator's task state: as it is, but an attempt on its way to a worker
     /// already counts as running, and a state this Trellis does not know as waiting.
-    package static func stored(_ state: Trellis_V1_TaskState) -> TaskStatus {
-        switch state.status {
+    package static func stored(_ state: TaskStatus?) -> TaskStatus {
+        switch state {
         case .assigned: .running
         case let status?: status
         case nil: .waiting

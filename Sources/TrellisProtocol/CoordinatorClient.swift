@@ -1,0 +1,79 @@
+package import GRPCCore
+package import TrellisEngine
+
+/// A coordinator as operators' programs talk to it, in Trellis's own types (`RemoteJob`, `RemoteTask`,
+/// `RemoteWorker`, `RemoteJobEvent`), every call carrying the token.
+package struct CoordinatorClient<Transport: ClientTransport>: Sendable {
+    let service: Trellis_V1_ClientService.Client<Transport>
+    let metadata: Metadata
+
+    package init(_ client: GRPCClient<Transport>, token: String) {
+        service = Trellis_V1_ClientService.Client(wrapping: client)
+        metadata = ["authorization": "Bearer \(token)"]
+    }
+
+    /// Adds a job's tasks; returns the job and the ids of its main tasks, in order.
+    package func submit(_ job: RemoteJob) async throws -> (job: UInt64, tasks: [UInt64]) {
+        let response = try await service.addTasks(Trellis_V1_AddTasksRequest(job), metadata: metadata)
+        return (response.jobID, response.taskIds)
+    }
+
+    /// Tasks in id order: of `job` (every job when 0), in one of `states` (any when empty), at most `limit`
+    /// (the coordinator's cap when 0).
+    package func tasks(job: UInt64 = 0, states: [TaskStatus] = [], limit: Int = 0) async throws -> [RemoteTask] {
+        var request = Trellis_V1_ListTasksRequest()
+        request.jobID = job
+        request.states = states.map(Trellis_V1_TaskState.init)
+        request.limit = UInt32(clamping: limit)
+        return try await service.listTasks(request, metadata: metadata).tasks.map(RemoteTask.init)
+    }
+
+    package func task(_ id: UInt64) async throws -> RemoteTask {
+        var request = Trellis_V1_ShowTaskRequest()
+        request.taskID = id
+        return RemoteTask(try await service.showTask(request, metadata: metadata))
+    }
+
+    /// Changes tasks `ids`, those of `job` (when not 0), or every task; returns how many changed.
+    package func change(_ change: RemoteChange, ids: [UInt64], job: UInt64 = 0, all: Bool = false) async throws -> Int {
+        var selection = Trellis_V1_TaskSelection()
+        selection.taskIds = ids
+        selection.jobID = job
+        selection.all = all
+        let response =
+            switch change {
+            case .play: try await service.play(selection, metadata: metadata)
+            case .cancel: try await service.cancel(selection, metadata: metadata)
+            case .kill: try await service.kill(selection, metadata: metadata)
+            case .pause: try await service.pause(selection, metadata: metadata)
+            case .resume: try await service.resume(selection, metadata: metadata)
+            }
+        return Int(response.changed)
+    }
+
+    package func workers() async throws -> [RemoteWorker] {
+        try await service.listWorkers(Trellis_V1_ListWorkersRequest(), metadata: metadata).workers.map(
+            RemoteWorker.init)
+    }
+
+    /// Sends `message` to every connected worker of `type` (all when empty); returns how many got it.
+    package func broadcast(_ message: String, type: String = "") async throws -> Int {
+        var request = Trellis_V1_BroadcastRequest()
+        request.workerType = type
+        request.message = message
+        return Int(try await service.broadcast(request, metadata: metadata).delivered)
+    }
+
+    /// Hands every event of `job`'s watch to `each` as it comes, until the job ends or the stream does.
+    package func watch(job: UInt64, _ each: @escaping @Sendable (RemoteJobEvent) async throws -> Void) async throws {
+        var request = Trellis_V1_WatchJobRequest()
+        request.jobID = job
+        try await service.watchJob(request, metadata: metadata) { response in
+            for try await event in response.messages {
+                let remote = RemoteJobEvent(event)
+                try await each(remote)
+                if remote.jobEnded { break }
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+package import Foundation
+package import TrellisCore
+package import TrellisEngine
+
+// What programs other than workers send a coordinator and read back, in Trellis's own types: the command line
+// speaks these, and the generated protocol types stay inside this module.
+
+/// What a task does.
+package enum RemoteWork: Hashable, Sendable {
+    /// `/bin/sh -c command` on a worker; `directory` nil for the worker's own.
+    case shell(command: String, environment: [String: String] = [:], directory: String? = nil)
+    /// A function a worker registered by name.
+    case handler(name: String, payload: [UInt8])
+    /// A condition the coordinator checks on its own host; relative files and commands are `directory`'s.
+    case trigger(TriggerCondition, interval: Duration, timeout: Duration?, directory: String?)
+}
+
+/// A task's need: a task of the same request by name, or any task by id; `output` a named output of it.
+package struct RemoteNeed: Hashable, Sendable {
+    package enum Target: Hashable, Sendable {
+        case name(String)
+        case id(UInt64)
+    }
+
+    package var target: Target
+    package var output: String?
+
+    package init(_ target: Target, output: String? = nil) {
+        self.target = target
+        self.output = output
+    }
+}
+
+/// A task to add.
+package struct RemoteTaskSpec: Hashable, Sendable {
+    package var name: String
+    package var work: RemoteWork
+    package var needs: [RemoteNeed] = []
+    /// The job's queue; nil for the default one.
+    package var queue: String?
+    package var placement = Placement.anywhere
+    package var priority = 0
+    package var retries = 0
+    package var retryDelay = Duration.zero
+    package var timeout: Duration?
+    package var outputs: [String] = []
+    package var estimate: Double?
+
+    package init(name: String, work: RemoteWork) {
+        self.name = name
+        self.work = work
+    }
+}
+
+/// Tasks to add: a new job (`job` 0) with its policies and queues, or more tasks of job `job`.
+package struct RemoteJob: Hashable, Sendable {
+    package var job: UInt64 = 0
+    package var name: String
+    /// Main tasks are held until played.
+    package var play: Bool
+    /// The coordinator's default when nil.
+    package var policy: SchedulingPolicy?
+    package var failurePolicy: FailurePolicy?
+    /// Queue widths by name.
+    package var queues: [String: Int] = [:]
+    package var tasks: [RemoteTaskSpec] = []
+    package var onSuccess: [RemoteTaskSpec] = []
+    package var onFailure: [RemoteTaskSpec] = []
+
+    package init(name: String, play: Bool) {
+        self.name = name
+        self.play = play
+    }
+}
+
+/// A task on a coordinator, as operators read it.
+package struct RemoteTask: Hashable, Sendable {
+    package var id: UInt64
+    package var job: UInt64
+    package var name: String
+    /// Nil for a state this Trellis does not know.
+    package var status: TaskStatus?
+    package var attempts: Int
+    /// The worker of the latest attempt.
+    package var worker: String?
+    package var exitCode: Int32?
+    package var message: String?
+    /// Named outputs signalled, in order.
+    package var outputs: [String]
+    /// What a handler returned, once it succeeded.
+    package var value: [UInt8]?
+    package var work: RemoteWork?
+}
+
+/// A worker as the coordinator knows it.
+package struct RemoteWorker: Hashable, Sendable {
+    package var id: UInt64
+    package var name: String
+    package var type: String
+    package var tags: [String]
+    package var slots: Int
+    package var running: Int
+    package var resources: [String: Double]
+    /// `connected`, `disconnected` or `lost`.
+    package var status: String
+    package var lastSeen: Date?
+}
+
+/// One event of a job's watch: its header (`task` 0, `jobName`, `jobTasks`), a task as it now is (or an
+/// output it signalled), or the job's end.
+package struct RemoteJobEvent: Hashable, Sendable {
+    package var task: UInt64 = 0
+    package var taskName = ""
+    package var status: TaskStatus?
+    package var attempt = 0
+    package var output: String?
+    package var worker: String?
+    package var message: String?
+    /// Milliseconds since 1970.
+    package var timeMs: UInt64 = 0
+    package var jobEnded = false
+    package var jobName = ""
+    package var jobTasks = 0
+
+    package init() {}
+
+    package var isHeader: Bool { task == 0 && !jobEnded }
+}
+
+/// What an operator does to tasks.
+package enum RemoteChange: Hashable, Sendable {
+    case play, cancel, kill, pause, resume
+}
