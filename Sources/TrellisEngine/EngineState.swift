@@ -114,14 +114,22 @@ public struct EngineState: Sendable {
         into actions: inout [SchedulerAction]
     ) throws(TrellisCoreError) -> EngineState {
         var state = EngineState(fresh)
-        var replayed: [SchedulerAction] = []
-        try state.core.replay(facts, into: &replayed)
-        state.timers.record(replayed)
-        state.timers.prune(keeping: state.core)
-        for index in 0..<state.core.workerCount where state.core.isConnected(WorkerID(index)) {
-            state.heartbeat(WorkerID(index), now: now, into: &actions)
-        }
+        try state.catchUp(facts, now: now, into: &actions)
         return state
+    }
+
+    /// Replays `facts` onto the state, keeps the deadlines that still matter, and re-arms every connected
+    /// worker's lease from `now`.
+    private mutating func catchUp(
+        _ facts: some Sequence<TimedFact>, now: Duration, into actions: inout [SchedulerAction]
+    ) throws(TrellisCoreError) {
+        var replayed: [SchedulerAction] = []
+        try core.replay(facts, into: &replayed)
+        timers.record(replayed)
+        timers.prune(keeping: core)
+        for index in 0..<core.workerCount where core.isConnected(WorkerID(index)) {
+            heartbeat(WorkerID(index), now: now, into: &actions)
+        }
     }
 
     // MARK: - Snapshots
@@ -148,13 +156,7 @@ public struct EngineState: Sendable {
         var state = EngineState(core)
         state.timers = try PendingTimers.read(from: &reader)
         guard reader.isAtEnd else { throw reader.corrupt("bytes after the engine's snapshot") }
-        var replayed: [SchedulerAction] = []
-        try state.core.replay(facts, into: &replayed)
-        state.timers.record(replayed)
-        state.timers.prune(keeping: state.core)
-        for index in 0..<state.core.workerCount where state.core.isConnected(WorkerID(index)) {
-            state.heartbeat(WorkerID(index), now: now, into: &actions)
-        }
+        try state.catchUp(facts, now: now, into: &actions)
         return state
     }
 }

@@ -320,26 +320,29 @@ struct CoordinatorEngineTests {
         #expect(more == [2])
     }
 
+    /// Three tasks: one to run, one to fail and wait 60 s for its retry, one paused; the first two assigned to
+    /// worker `w`. Returns the records and assignments of the turn so far.
+    static func threeTasks() throws -> (
+        engine: CoordinatorEngine, records: [CoordinatorRecord], worker: WorkerID, refs: [WireAttempt]
+    ) {
+        var engine = engine()
+        _ = try engine.add(
+            request([spec("runs"), spec("flaky", retries: 1, retryDelayMs: 60_000), spec("held")]), to: 0,
+            policy: .fifo, now: .zero)
+        _ = engine.change(.pause, ids: [TaskID(2)], now: .zero)
+        let worker = try Self.worker(&engine, "w", slots: 2)
+        let turn = engine.takeTurn()
+        return (engine, turn.records, worker, assignments(turn.effects).map(\.1))
+    }
+
     /// A coordinator restarted from its records: the same views, a worker that says hello again keeps the
     /// attempt it still runs, and a retry keeps its deadline.
     @Test func aRestartRebuildsTheStateFromItsRecords() throws {
-        var engine = Self.engine()
-        var records: [CoordinatorRecord] = []
-        func turn() -> [CoordinatorEffect] {
-            let turn = engine.takeTurn()
-            records += turn.records
-            return turn.effects
-        }
-        _ = try engine.add(
-            Self.request([Self.spec("runs"), Self.spec("flaky", retries: 1, retryDelayMs: 60_000), Self.spec("held")]),
-            to: 0, policy: .fifo, now: .zero)
-        _ = engine.change(.pause, ids: [TaskID(2)], now: .zero)
-        let worker = try Self.worker(&engine, "w", slots: 2)
-        let refs = Self.assignments(turn()).map(\.1)
+        var (engine, records, worker, refs) = try Self.threeTasks()
         #expect(refs.map(\.task) == [1, 2])
         engine.started(refs[0], by: worker, now: .seconds(1))
         engine.finished(refs[1], result: .exited(1), by: worker, now: .seconds(2))
-        _ = turn()
+        records += engine.takeTurn().records
         var restored = try CoordinatorEngine.restore(
             records, epoch: 2, leaseTimeout: Self.lease, cancelGrace: .seconds(5), now: .seconds(30))
         #expect(restored.view(of: TaskID(0)) == .running)
@@ -361,24 +364,12 @@ struct CoordinatorEngineTests {
     /// The same, from a snapshot taken mid-way and the records after it, by a coordinator started again with a
     /// shorter lease: the same views, the same deadlines, the new lease.
     @Test func aRestartFromASnapshotIsTheSameAsFromEveryRecord() throws {
-        var engine = Self.engine()
-        var records: [CoordinatorRecord] = []
-        func turn() -> [CoordinatorEffect] {
-            let turn = engine.takeTurn()
-            records += turn.records
-            return turn.effects
-        }
-        _ = try engine.add(
-            Self.request([Self.spec("runs"), Self.spec("flaky", retries: 1, retryDelayMs: 60_000), Self.spec("held")]),
-            to: 0, policy: .fifo, now: .zero)
-        _ = engine.change(.pause, ids: [TaskID(2)], now: .zero)
-        let worker = try Self.worker(&engine, "w", slots: 2)
-        let refs = Self.assignments(turn()).map(\.1)
+        var (engine, records, worker, refs) = try Self.threeTasks()
         let snapshot = CoordinatorSnapshot(origin: 1_000, time: .seconds(1), engine: engine).bytes()
         let before = records.count
         engine.started(refs[0], by: worker, now: .seconds(1))
         engine.finished(refs[1], result: .exited(1), by: worker, now: .seconds(2))
-        _ = turn()
+        records += engine.takeTurn().records
         let parts = try CoordinatorSnapshot.read(snapshot, epoch: 2, cancelGrace: .seconds(5))
         #expect(parts.origin == 1_000 && parts.time == .seconds(1))
         let fromSnapshot = try CoordinatorEngine.restore(
