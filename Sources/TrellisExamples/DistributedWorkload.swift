@@ -209,7 +209,6 @@ public enum DistributedWorkload {
         }
     }
 
-    /// Fills a database with `count` created tasks, then times a coordinator start on it until it answers.
     /// Queues `count` tasks, stops, and times a restart to serving again: from the snapshot the coordinator
     /// saved and the entries after it, or (`snapshots: false`) from every entry.
     public static func restart(_ count: Int, snapshots: Bool = true) async throws -> Double {
