@@ -4,6 +4,7 @@ internal import GRPCNIOTransportHTTP2
 internal import Synchronization
 internal import TrellisCoordinator
 internal import TrellisCore
+internal import TrellisJournal
 internal import TrellisProtocol
 internal import TrellisSQLite
 internal import TrellisWorker
@@ -50,10 +51,11 @@ public enum DistributedWorkload {
 
     static func withCluster<R: Sendable>(
         database: String, workers: Int, slots: Int, placement: Workers = .inProcess,
-        configuration: CoordinatorConfiguration = .init(),
+        configuration: CoordinatorConfiguration = .init(), memoryJournal: Bool = false,
         _ body: @Sendable (Trellis_V1_ClientService.Client<HTTP2ClientTransport.Posix>) async throws -> R
     ) async throws -> R {
-        let journal = try SQLiteJournal<CoordinatorRecord>(path: database)
+        let journal: any Journal<CoordinatorRecord> =
+            memoryJournal ? InMemoryJournal<CoordinatorRecord>() : try SQLiteJournal<CoordinatorRecord>(path: database)
         let coordinator = Coordinator(journal: journal, clock: ContinuousClock(), configuration: configuration)
         let transport = Coordinator<ContinuousClock>.transport(host: "127.0.0.1", port: 0)
         let server = GRPCServer(
@@ -177,10 +179,15 @@ public enum DistributedWorkload {
 
     /// A chain: each task needs the one before. Returns the gaps from one task's end to the next one's start,
     /// in seconds, sorted.
-    public static func chainGaps(_ count: Int, placement: Workers = .inProcess) async throws -> [Double] {
+    /// `memoryJournal`: the coordinator journals in memory instead of SQLite, to tell the journal's share.
+    public static func chainGaps(
+        _ count: Int, placement: Workers = .inProcess, memoryJournal: Bool = false
+    ) async throws -> [Double] {
         let database = scratch()
         defer { try? FileManager.default.removeItem(atPath: (database as NSString).deletingLastPathComponent) }
-        return try await withCluster(database: database, workers: 2, slots: 4, placement: placement) { ops in
+        return try await withCluster(
+            database: database, workers: 2, slots: 4, placement: placement, memoryJournal: memoryJournal
+        ) { ops in
             let tasks = (0..<count).map { index in
                 spec("c\(index)", handler: "mark", needs: index == 0 ? [] : ["c\(index - 1)"])
             }

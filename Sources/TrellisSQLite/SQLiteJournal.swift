@@ -148,7 +148,7 @@ public final class SQLiteJournal<Record: JournalRecord>: Journal {
                 sequence += 1
                 try insert.execute(arguments: [Int64(sequence), Int64(epoch), blob])
             }
-            try db.execute(sql: "UPDATE journal_meta SET last = ?", arguments: [Int64(sequence)])
+            try db.cachedStatement(sql: "UPDATE journal_meta SET last = ?").execute(arguments: [Int64(sequence)])
             return (last + 1)...sequence
         }
     }
@@ -252,7 +252,7 @@ public final class SQLiteJournal<Record: JournalRecord>: Journal {
     // MARK: - Helpers
 
     static func meta(_ db: Database) throws -> (epoch: UInt64, last: UInt64) {
-        guard let row = try Row.fetchOne(db, sql: "SELECT epoch, last FROM journal_meta"),
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT epoch, last FROM journal_meta")),
             let epoch = UInt64(exactly: row[0] as Int64), let last = UInt64(exactly: row[1] as Int64)
         else { throw JournalError(.corrupt, "the journal's header row is missing or malformed") }
         return (epoch, last)

@@ -173,6 +173,26 @@ func restartRows(runs: Int) async throws {
     )
 }
 
+if mode == "chain" {
+    // The chain hop alone: SQLite journal, and an in-memory one to tell the journal's share of the hop.
+    let processes = DistributedWorkload.Workers.processes(
+        executable: CommandLine.arguments[0], arguments: ["bench-worker"])
+    print("| chain of 1,000 no-op tasks: end → next start | p50 | p99 |")
+    print("|---|---|---|")
+    for (placement, label) in [(processes, "worker processes"), (.inProcess, "workers in the coordinator process")] {
+        for memory in [false, true] {
+            let gaps = try await repeatRuns(runs) {
+                let gaps = try await DistributedWorkload.chainGaps(1_000, placement: placement, memoryJournal: memory)
+                return ["p50": gaps[gaps.count / 2] * 1000, "p99": gaps[gaps.count * 99 / 100] * 1000]
+            }
+            let journal = memory ? "journal in memory" : "SQLite journal"
+            print("| \(label), \(journal) | \(format(median(gaps["p50"]!))) ms | \(format(median(gaps["p99"]!))) ms |")
+        }
+    }
+    print("load after: \(loadAverage())")
+    exit(0)
+}
+
 if mode == "restart" {
     try await restartRows(runs: runs)
     print("load after: \(loadAverage())")
