@@ -45,6 +45,28 @@ struct DifferentialTests {
             }
             return Case(yaml: lines.joined(separator: "\n"), scripts: scripts)
         }
+
+        /// The same workflow for an operator who cancels task `id` alone as it starts: that task runs until
+        /// stopped (and has no timeout), so it is still running when the cancel comes; every other task keeps
+        /// its script.
+        func blocking(_ id: String) -> Case {
+            var lines: [String] = []
+            var current: String?
+            for line in yaml.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+                if line.hasPrefix("  - id: ") { current = String(line.dropFirst("  - id: ".count)) }
+                if current == id && line == "    timeout: 500ms" { continue }
+                lines.append(current == id && line.hasPrefix("    run: ") ? "    run: 'exec sleep 30'" : line)
+            }
+            var scripts = scripts
+            scripts[id] = Script(failUntil: 0, emits: [], blocks: true)
+            return Case(yaml: lines.joined(separator: "\n"), scripts: scripts)
+        }
+    }
+
+    /// What an operator cancels, and when: the job, or one task, as the first attempt is dispatched.
+    enum Cancel: Equatable {
+        case job
+        case task(String)
     }
 
     static let policies = ["fifo", "output-first", "wave", "threshold:2", "critical-path"]
@@ -97,9 +119,9 @@ struct DifferentialTests {
     }
 
     /// The core alone: each dispatched attempt ends as its script would.
-    /// `cancelAtFirstStart`: the job is cancelled as its first attempt is dispatched.
+    /// `cancel`: what the operator cancels as the first attempt is dispatched.
     static func model(
-        _ plan: WorkflowPlan, scripts: [String: Script], cancelAtFirstStart: Bool = false
+        _ plan: WorkflowPlan, scripts: [String: Script], cancel: Cancel? = nil
     ) throws -> (
         states: [String: TaskStatus], attempts: [String: Int], starts: [String]
     ) {
@@ -122,8 +144,14 @@ struct DifferentialTests {
                     let id = plan.nodes[task.rawValue].id
                     attempts[id, default: 0] += 1
                     starts.append("\(id)#\(attempt)")
-                    if cancelAtFirstStart && starts.count == 1 {
+                    switch cancel {
+                    case .job? where starts.count == 1:
                         core.cancelJob(JobID(0), now: .zero, into: &actions)
+                    case .task(let name)? where starts.count == 1:
+                        let target = try #require(plan.index[name], "no task \(name)")
+                        try core.apply(.cancelled(TaskID(target)), now: .zero, into: &actions)
+                    default:
+                        break
                     }
                 case .completed(let task, let outcome):
                     states[plan.nodes[task.rawValue].id] = TaskStatus(outcome)

@@ -151,14 +151,30 @@ struct DistributedEndToEndTests {
         server.kill9()
     }
 
-    /// One seed on the coordinator; one seed in ten is cancelled by the operator as its first task starts.
+    /// One seed on the coordinator. One seed in ten has its job cancelled by the operator as its first task
+    /// starts; another one in ten has only that first task cancelled, while the rest of the job goes on.
     func compareOnCoordinator(seed: UInt64, address: String, in scratch: Scratch) async throws {
-        let cancelled = seed % 10 == 3
         let plain = DifferentialTests.generate(seed: seed)
-        let generated = cancelled ? plain.cancelledAtFirstStart() : plain
+        var cancel: DifferentialTests.Cancel?
+        var generated = plain
+        if seed % 10 == 3 {
+            cancel = .job
+            generated = plain.cancelledAtFirstStart()
+        } else if seed % 10 == 7 {
+            // The task the core starts first, as the plain workflow runs.
+            let plainPlan = try WorkflowLoader.parse(yaml: plain.yaml, file: "flow-\(seed).yaml").plan()
+            let first = try DifferentialTests.model(plainPlan, scripts: plain.scripts).starts.first
+            if let first = first.map({ String($0.prefix { $0 != "#" }) }) {
+                cancel = .task(first)
+                generated = plain.blocking(first)
+            }
+        }
         let file = try scratch.write("flow-\(seed).yaml", generated.yaml)
         let plan = try WorkflowLoader.load(path: file).plan()
-        let expected = try DifferentialTests.model(plan, scripts: generated.scripts, cancelAtFirstStart: cancelled)
+        let expected = try DifferentialTests.model(plan, scripts: generated.scripts, cancel: cancel)
+        if case .task(let name) = cancel {
+            #expect(expected.states[name] == .cancelled, "seed \(seed): the model cancels \(name)")
+        }
         let submitted = try await trellisOffPool(["submit", file, "--server", address, "--no-play"], in: scratch)
         let job = try #require(
             submitted.stdout.split(separator: "\n").first.flatMap { line in
@@ -177,11 +193,16 @@ struct DistributedEndToEndTests {
                 let attempt = object["attempt"] as? Int
             else { continue }
             starts.append("\(name)#\(attempt)")
-            if cancelled && starts.count == 1 {
-                let cancel = try await trellisOffPool(
-                    ["task", "cancel", "--job", "\(job)", "--server", address], in: scratch)
-                #expect(cancel.status == 0, "\(cancel.stderr)")
-            }
+            guard starts.count == 1, let cancel else { continue }
+            let selection =
+                switch cancel {
+                case .job: ["--job", "\(job)"]
+                case .task: [String((object["task"] as? Int) ?? 0)]
+                }
+            if case .task(let expected) = cancel { #expect(name == expected, "seed \(seed): the first to start") }
+            let cancelled = try await trellisOffPool(
+                ["task", "cancel"] + selection + ["--server", address], in: scratch)
+            #expect(cancelled.status == 0, "\(cancelled.stderr)")
         }
         #expect(starts == expected.starts, "seed \(seed): the start order on a width-1 queue\n\(generated.yaml)")
         let listed = try await trellisOffPool(
