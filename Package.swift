@@ -153,7 +153,7 @@ let package = Package(
         .executableTarget(
             name: "trellis-benchmarks",
             dependencies: [
-                "Trellis", "TrellisCore", "TrellisExamples", "TrellisJournal", "TrellisSQLite",
+                "Trellis", "TrellisCore", "TrellisExamples", "TrellisExecution", "TrellisJournal", "TrellisSQLite",
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Benchmarks/Sources/TrellisBenchmarks"

@@ -128,6 +128,24 @@ if mode == "cli-remote" {
     exit(0)
 }
 
+if mode == "spawn" {
+    // The shell executor alone against xargs, same run: how much of `trellis run`'s gap is spawning.
+    print("| measure | ShellProcess | xargs (same run) | ratio |")
+    print("|---|---|---|---|")
+    let rates = try await repeatRuns(runs) {
+        [
+            "shell": try await SpawnScenario.trueCommands(5_000, width: 8),
+            "xargs": try SpawnScenario.xargs(5_000, width: 8),
+        ]
+    }
+    let ratios = zip(rates["shell"]!, rates["xargs"]!).map { $0 / $1 }
+    print(
+        "| 5,000 `true`, width 8: tasks/s | \(format(median(rates["shell"]!))) | \(format(median(rates["xargs"]!))) | \(ratios.map { format(100 * $0) }.joined(separator: ", ")) % |"
+    )
+    print("load after: \(loadAverage())")
+    exit(0)
+}
+
 if mode == "cli" {
     // `trellis run` end to end: release binary, durable state on (swift build -c release --product trellis).
     print("| measure | trellis run | baseline (same run) | target | |")
