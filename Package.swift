@@ -27,8 +27,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
-        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
@@ -109,13 +107,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // posix_spawn with the attributes and file actions glibc keeps behind _GNU_SOURCE, and pidfd_open.
+        .target(name: "CTrellisSpawn"),
         // Running things: shell commands as process groups, output markers, log capture.
         .target(
             name: "TrellisExecution",
             dependencies: [
-                "TrellisCore",
-                .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "SystemPackage", package: "swift-system"),
+                "TrellisCore", "CTrellisSpawn",
             ],
             swiftSettings: strict
         ),

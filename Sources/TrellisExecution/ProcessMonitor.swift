@@ -1,0 +1,212 @@
+internal import CTrellisSpawn
+internal import Foundation
+internal import Synchronization
+
+#if canImport(Glibc)
+    internal import Glibc
+#endif
+
+/// Waits for the processes `ShellProcess` starts and reads their output, on one thread of its own blocked in
+/// `epoll_wait`: each process's pidfd and its two pipes are registered there, so a process costs no thread hop
+/// between its end and its report beyond the one that resumes its waiting Swift task.
+///
+/// What a process's pipes carry is written to its sinks by that thread, which alone touches the state of the
+/// processes it watches (the table in `run()`); other threads hand it new processes through `incoming`.
+final class ProcessMonitor: Sendable {
+    static let shared = ProcessMonitor()
+
+    /// What the monitor needs to watch one process; `ended` is resumed once it has exited and both its pipes
+    /// reached their end.
+    struct Registration: Sendable {
+        var id: UInt64
+        var pid: Int32
+        var pidfd: Int32
+        var stdout: Int32
+        var stderr: Int32
+        var sinks: (stdout: LogSink, stderr: LogSink)
+        var markers: (@Sendable (String) -> Void)?
+        var ended: CheckedContinuation<ProcessEnd, Never>
+    }
+
+    private let epoll: Int32
+    private let incoming = Mutex<[UInt64: Registration]>([:])
+    private let nextID = Atomic<UInt64>(1)
+
+    private init() {
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        precondition(epoll >= 0, "epoll_create1 failed: errno \(errno)")
+        let thread = Thread { [self] in run() }
+        thread.name = "trellis-processes"
+        thread.start()
+    }
+
+    func makeID() -> UInt64 { nextID.add(1, ordering: .relaxed).oldValue }
+
+    /// Starts watching a process. Its descriptors belong to the monitor from here on.
+    func watch(_ registration: Registration) {
+        incoming.withLock { $0[registration.id] = registration }
+        add(registration.pidfd, id: registration.id, kind: .exit)
+        add(registration.stdout, id: registration.id, kind: .stdout)
+        add(registration.stderr, id: registration.id, kind: .stderr)
+    }
+
+    private enum Kind: UInt64 {
+        case exit = 0, stdout = 1, stderr = 2
+    }
+
+    private func add(_ fd: Int32, id: UInt64, kind: Kind) {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = id << 2 | kind.rawValue
+        let rc = epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event)
+        precondition(rc == 0, "epoll_ctl failed: errno \(errno)")
+    }
+
+    /// Stops watching a descriptor and closes it. Closing alone is not enough: a child being spawned at that
+    /// moment holds a copy of the descriptor until its exec, and epoll keeps reporting a descriptor for as long as
+    /// any copy of it is open.
+    private func remove(_ fd: Int32) {
+        _ = epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil)
+        close(fd)
+    }
+
+    /// One watched process, known to the monitor's thread alone.
+    fileprivate struct Watched {
+        var registration: Registration
+        var code: Int32?
+        var signal: Int32?
+        var exited = false
+        var stdoutOpen = true
+        var stderrOpen = true
+        var stdoutFile: Int32 = -1
+        var stderrFile: Int32 = -1
+        var scanner = MarkerScanner()
+        /// Why the attempt counts as not started although it ran (its log could not be opened, its exit status
+        /// was lost).
+        var failure: String?
+
+        var isOver: Bool { exited && !stdoutOpen && !stderrOpen }
+    }
+
+    private func run() {
+        var watched: [UInt64: Watched] = [:]
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        let bufferSize = 64 * 1024
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
+        while true {
+            let count = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, 64, -1) }
+            if count < 0 { continue }  // EINTR
+            for event in events[0..<Int(count)] {
+                let id = event.data.u64 >> 2
+                if watched[id] == nil, let registration = incoming.withLock({ $0.removeValue(forKey: id) }) {
+                    watched[id] = Watched(registration: registration)
+                }
+                guard var process = watched[id] else { continue }
+                switch Kind(rawValue: event.data.u64 & 3)! {
+                case .exit:
+                    var code: Int32 = -1
+                    var signal: Int32 = -1
+                    guard !process.exited else { continue }
+                    let reaped = trellis_reap(process.registration.pid, &code, &signal)
+                    if reaped == 0 { continue }
+                    if reaped < 0 { process.failure = "its exit status was lost: \(ShellProcess.errorText(errno))" }
+                    process.exited = true
+                    process.code = code >= 0 ? code : nil
+                    process.signal = signal >= 0 ? signal : nil
+                    remove(process.registration.pidfd)
+                case .stdout:
+                    guard process.stdoutOpen else { continue }
+                    let read = Glibc.read(process.registration.stdout, buffer.baseAddress, bufferSize)
+                    if read > 0 {
+                        process.write(
+                            UnsafeRawBufferPointer(rebasing: buffer[0..<read]), to: process.registration.sinks.stdout,
+                            stdout: true)
+                    } else if read == 0 || (errno != EAGAIN && errno != EINTR) {
+                        process.stdoutOpen = false
+                        remove(process.registration.stdout)
+                    }
+                case .stderr:
+                    guard process.stderrOpen else { continue }
+                    let read = Glibc.read(process.registration.stderr, buffer.baseAddress, bufferSize)
+                    if read > 0 {
+                        process.write(
+                            UnsafeRawBufferPointer(rebasing: buffer[0..<read]), to: process.registration.sinks.stderr,
+                            stdout: false)
+                    } else if read == 0 || (errno != EAGAIN && errno != EINTR) {
+                        process.stderrOpen = false
+                        remove(process.registration.stderr)
+                    }
+                }
+                if process.isOver {
+                    watched[id] = nil
+                    if process.stdoutFile >= 0 { close(process.stdoutFile) }
+                    if process.stderrFile >= 0 { close(process.stderrFile) }
+                    let end: ProcessEnd =
+                        if let failure = process.failure {
+                            .failedToStart(failure)
+                        } else if let code = process.code {
+                            .exited(code)
+                        } else {
+                            .signalled(process.signal ?? 0)
+                        }
+                    process.registration.ended.resume(returning: end)
+                } else {
+                    watched[id] = process
+                }
+            }
+        }
+    }
+}
+
+extension ProcessMonitor.Watched {
+    /// Hands a piece of output to its sink: a file opened at the first byte, or the sink's function. Stdout is
+    /// also scanned for output markers when the process has them.
+    fileprivate mutating func write(_ bytes: UnsafeRawBufferPointer, to sink: LogSink, stdout: Bool) {
+        switch sink {
+        case .file(let path):
+            var file = stdout ? stdoutFile : stderrFile
+            if file < 0 {
+                file = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                if stdout { stdoutFile = file } else { stderrFile = file }
+                if file < 0, failure == nil {
+                    failure = "cannot open its log \(path): \(ShellProcess.errorText(errno))"
+                }
+            }
+            if file >= 0 {
+                var rest = bytes
+                while !rest.isEmpty {
+                    let written = Glibc.write(file, rest.baseAddress, rest.count)
+                    if written < 0 && errno == EINTR { continue }
+                    if written <= 0 { break }
+                    rest = UnsafeRawBufferPointer(rebasing: rest[written...])
+                }
+            }
+        case .forward(let send):
+            send([UInt8](bytes))
+        }
+        if stdout, let markers = registration.markers { scanner.scan(bytes, markers) }
+    }
+}
+
+/// Finds `::trellis output NAME` lines in a stream that arrives in pieces.
+struct MarkerScanner {
+    static let marker = Array("::trellis output ".utf8)
+    /// A line longer than this is not scanned for a marker (it is still logged in full).
+    static let longestScannedLine = 64 * 1024
+
+    private var line: [UInt8] = []
+
+    mutating func scan(_ bytes: UnsafeRawBufferPointer, _ found: (String) -> Void) {
+        for byte in bytes {
+            if byte == UInt8(ascii: "\n") {
+                if line.starts(with: Self.marker) {
+                    let name = String(decoding: line.dropFirst(Self.marker.count), as: UTF8.self)
+                    found(name.trimmingCharacters(in: .whitespacesAndNewlines))
+                }
+                line.removeAll(keepingCapacity: true)
+            } else if line.count < Self.longestScannedLine {
+                line.append(byte)
+            }
+        }
+    }
+}
