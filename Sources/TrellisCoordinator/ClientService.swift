@@ -34,11 +34,12 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
     }
 
     private func change(
-        _ change: TaskChange, _ selection: Trellis_V1_TaskSelection
+        _ change: RemoteChange, _ request: Trellis_V1_TaskSelection
     ) async throws
         -> Trellis_V1_ChangeResponse
     {
-        guard !selection.taskIds.isEmpty || selection.jobID != 0 || selection.all else {
+        let selection = RemoteSelection(request)
+        guard !selection.isEmpty else {
             throw RPCError(code: .invalidArgument, message: "select tasks by id, by job, or all")
         }
         let changed: Int = try await coordinator.request { .change(change, selection, reply: $0) }
@@ -50,11 +51,14 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
     func listTasks(
         request: Trellis_V1_ListTasksRequest, context: ServerContext
     ) async throws -> Trellis_V1_ListTasksResponse {
-        try await coordinator.request { .listTasks(request, reply: $0) }
+        let query = RemoteTaskQuery(request)
+        var response = Trellis_V1_ListTasksResponse()
+        response.tasks = try await coordinator.request { .listTasks(query, reply: $0) }.map(Trellis_V1_TaskInfo.init)
+        return response
     }
 
     func showTask(request: Trellis_V1_ShowTaskRequest, context: ServerContext) async throws -> Trellis_V1_TaskInfo {
-        try await coordinator.request { .showTask(request.taskID, reply: $0) }
+        Trellis_V1_TaskInfo(try await coordinator.request { .showTask(request.taskID, reply: $0) })
     }
 
     /// Most events a watch may have waiting to go out, beyond its first picture of the job.
@@ -69,14 +73,14 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
                 code: .resourceExhausted,
                 message: "this watch fell more than \(Self.watchBacklog) events behind its job; watch the job again"))
         await coordinator.send(.watch(job: request.jobID, events))
-        try await events.drain { try await response.write(contentsOf: $0) }
+        try await events.drain { try await response.write(contentsOf: $0.map(Trellis_V1_JobEvent.init)) }
     }
 
     func listWorkers(
         request: Trellis_V1_ListWorkersRequest, context: ServerContext
     ) async throws -> Trellis_V1_ListWorkersResponse {
         var response = Trellis_V1_ListWorkersResponse()
-        response.workers = try await coordinator.request { .listWorkers(reply: $0) }
+        response.workers = try await coordinator.request { .listWorkers(reply: $0) }.map(Trellis_V1_WorkerInfo.init)
         return response
     }
 

@@ -274,12 +274,12 @@ enum CoordinatorInput: Sendable {
     case report(connection: UInt64, Trellis_V1_WorkerMessage)
     case disconnected(connection: UInt64)
     case add(Trellis_V1_AddTasksRequest, reply: Reply<Trellis_V1_AddTasksResponse>)
-    case change(TaskChange, Trellis_V1_TaskSelection, reply: Reply<Int>)
+    case change(RemoteChange, RemoteSelection, reply: Reply<Int>)
     case watch(job: UInt64, JobWatcher)
     case broadcast(type: String, message: String, reply: Reply<Int>)
-    case listWorkers(reply: Reply<[Trellis_V1_WorkerInfo]>)
-    case listTasks(Trellis_V1_ListTasksRequest, reply: Reply<Trellis_V1_ListTasksResponse>)
-    case showTask(UInt64, reply: Reply<Trellis_V1_TaskInfo>)
+    case listWorkers(reply: Reply<[RemoteWorker]>)
+    case listTasks(RemoteTaskQuery, reply: Reply<[RemoteTask]>)
+    case showTask(UInt64, reply: Reply<RemoteTask>)
     /// The embedded executor's news of a trigger check.
     case checked(WireAttempt, TriggerChecks.Event)
     case timer
@@ -290,8 +290,4 @@ enum CoordinatorInput: Sendable {
 typealias WorkerOutbox = Outbox<Trellis_V1_CoordinatorMessage>
 
 /// A `WatchJob` stream's events; finished with an error when the job does not exist.
-typealias JobWatcher = Outbox<Trellis_V1_JobEvent>
-
-enum TaskChange: Sendable {
-    case play, cancel, kill, pause, resume
-}
+typealias JobWatcher = Outbox<RemoteJobEvent>

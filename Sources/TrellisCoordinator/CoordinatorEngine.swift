@@ -266,7 +266,7 @@ struct CoordinatorEngine {
     /// Applies an operator's change to the tasks `ids` and to those of `job`; returns how many it changed.
     /// Cancelling a job stops its main work and spares its clean-up, as under `trellis run`; cancelling again
     /// stops the clean-up.
-    mutating func change(_ change: TaskChange, ids: [TaskID], job: UInt64? = nil, now: Duration) -> Int {
+    mutating func change(_ change: RemoteChange, ids: [TaskID], job: UInt64? = nil, now: Duration) -> Int {
         var changed = 0
         var selected = ids
         if let job, let target = jobs[job] {

@@ -23,9 +23,9 @@ extension CoordinatorLoop {
             guard let record = engine.jobs[job] else { continue }
             // The first picture of the job goes out whole, however large the job.
             watcher.allow(record.tasks.count + 2)
-            var header = Trellis_V1_JobEvent()
+            var header = RemoteJobEvent()
             header.jobName = record.name
-            header.jobTasks = UInt32(clamping: record.tasks.count)
+            header.jobTasks = record.tasks.count
             header.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
             watcher.yield(header)
             for id in record.tasks {
@@ -39,7 +39,7 @@ extension CoordinatorLoop {
                 }
             }
             if engine.state.core.unfinishedCount(of: record.core) == 0 {
-                var end = Trellis_V1_JobEvent()
+                var end = RemoteJobEvent()
                 end.jobEnded = true
                 end.timeMs = header.timeMs
                 watcher.yield(end)
@@ -60,15 +60,15 @@ extension CoordinatorLoop {
         }
     }
 
-    func event(_ id: TaskID) -> Trellis_V1_JobEvent {
+    func event(_ id: TaskID) -> RemoteJobEvent {
         let task = engine.tasks[id.rawValue]
-        var event = Trellis_V1_JobEvent()
-        event.taskID = CoordinatorEngine.wire(id)
+        var event = RemoteJobEvent()
+        event.task = CoordinatorEngine.wire(id)
         event.taskName = task.name
-        event.state = Trellis_V1_TaskState(engine.view(of: id))
-        event.attempt = UInt32(clamping: engine.state.core.attemptCount(of: id))
-        event.worker = holderName(id) ?? ""
-        event.message = message(id) ?? ""
+        event.status = engine.view(of: id)
+        event.attempt = engine.state.core.attemptCount(of: id)
+        event.worker = holderName(id)
+        event.message = message(id)
         event.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
         return event
     }
@@ -90,8 +90,7 @@ extension CoordinatorLoop {
             return engine.state.core.finaleDecision(of: engine.state.core.job(of: id)) == .onSuccess
                 ? "not needed: every task succeeded" : "not needed: a task did not succeed"
         case .failed(.timedOut)?:
-            let spec = try? Trellis_V1_TaskSpec(serializedBytes: task.spec)
-            let limit = spec.map { DurationText.spelled(.milliseconds(Int64(clamping: $0.timeoutMs))) } ?? "its limit"
+            let limit = RemoteTaskSpec(stored: task.spec)?.timeout.map(DurationText.spelled) ?? "its limit"
             return "timed out after \(limit)"
         case .failed(.missingPartialResults)?:
             return "ended without signalling every declared output (\(task.outputs.joined(separator: ", ")))"
@@ -100,46 +99,37 @@ extension CoordinatorLoop {
         }
     }
 
-    func info(_ id: TaskID) -> Trellis_V1_TaskInfo {
+    func info(_ id: TaskID) -> RemoteTask {
         let task = engine.tasks[id.rawValue]
-        var info = Trellis_V1_TaskInfo()
-        info.id = CoordinatorEngine.wire(id)
-        info.jobID = task.job
-        info.name = task.name
-        info.state = Trellis_V1_TaskState(engine.view(of: id))
-        if let spec = try? Trellis_V1_TaskSpec(serializedBytes: task.spec) { info.spec = spec }
-        info.attempts = UInt32(clamping: engine.state.core.attemptCount(of: id))
-        info.worker = holderName(id) ?? ""
-        if let code = task.exitCode { info.exitCode = code }
-        info.message = message(id) ?? ""
-        info.outputsSignalled = task.outputs.indices.filter { engine.state.core.hasEmitted(id, item: $0) }.map {
-            task.outputs[$0]
-        }
-        if let value = task.value { info.value = Data(value) }
-        return info
+        return RemoteTask(
+            id: CoordinatorEngine.wire(id), job: task.job, name: task.name, status: engine.view(of: id),
+            attempts: engine.state.core.attemptCount(of: id), worker: holderName(id), exitCode: task.exitCode,
+            message: message(id),
+            outputs: task.outputs.indices.filter { engine.state.core.hasEmitted(id, item: $0) }.map {
+                task.outputs[$0]
+            },
+            value: task.value, spec: RemoteTaskSpec(stored: task.spec))
     }
 
-    /// Tasks by id from `afterID` on, of one job or all, in the states asked for (all when none is).
-    func listTasks(_ request: Trellis_V1_ListTasksRequest) -> Trellis_V1_ListTasksResponse {
-        let states = Set(request.states)
-        let limit = request.limit == 0 ? 1_000 : min(Int(request.limit), 10_000)
-        var response = Trellis_V1_ListTasksResponse()
+    /// Tasks by id after `afterID`, of one job or all, in the states asked for (any when none is).
+    func listTasks(_ query: RemoteTaskQuery) -> [RemoteTask] {
+        let limit = query.limit.map { min($0, 10_000) } ?? 1_000
+        var tasks: [RemoteTask] = []
         let ids: [TaskID]
-        if request.jobID != 0 {
-            ids = engine.jobs[request.jobID]?.tasks ?? []
+        if let job = query.job {
+            ids = engine.jobs[job]?.tasks ?? []
         } else {
             ids = engine.tasks.indices.map { TaskID($0) }
         }
-        for id in ids where CoordinatorEngine.wire(id) > request.afterID {
-            guard response.tasks.count < limit else { break }
-            let state = Trellis_V1_TaskState(engine.view(of: id))
-            guard states.isEmpty || states.contains(state) else { continue }
-            response.tasks.append(info(id))
+        for id in ids where CoordinatorEngine.wire(id) > query.afterID {
+            guard tasks.count < limit else { break }
+            guard query.statuses?.contains(engine.view(of: id)) ?? true else { continue }
+            tasks.append(info(id))
         }
-        return response
+        return tasks
     }
 
-    func workerInfos() -> [Trellis_V1_WorkerInfo] {
+    func workerInfos() -> [RemoteWorker] {
         // The latest session of each name; the embedded executor that checks triggers is the coordinator's own.
         var latest: [String: WorkerID] = [:]
         for (worker, name) in engine.workerNames
@@ -147,21 +137,14 @@ extension CoordinatorLoop {
             latest[name] = worker
         }
         return latest.sorted { $0.value < $1.value }.map { name, worker in
-            var info = Trellis_V1_WorkerInfo()
-            info.id = UInt64(worker.rawValue) + 1
-            info.name = name
-            info.running = UInt32(clamping: engine.state.core.runningCount(of: worker))
-            info.status =
-                workerConnection[worker] != nil
-                ? "connected" : engine.state.core.isConnected(worker) ? "disconnected" : "lost"
-            info.lastSeenMs = UInt64((lastSeen[name] ?? 0) * 1000)
-            if let connection = workerConnection[worker].flatMap({ connections[$0] }) {
-                info.type = connection.type
-                info.tags = connection.tags
-                info.slots = UInt32(clamping: connection.slots)
-                info.resources = connection.resources
-            }
-            return info
+            let connection = workerConnection[worker].flatMap { connections[$0] }
+            return RemoteWorker(
+                id: UInt64(worker.rawValue) + 1, name: name, type: connection?.type ?? "", tags: connection?.tags ?? [],
+                slots: connection?.slots ?? 0, running: engine.state.core.runningCount(of: worker),
+                resources: connection?.resources ?? [:],
+                status: workerConnection[worker] != nil
+                    ? "connected" : engine.state.core.isConnected(worker) ? "disconnected" : "lost",
+                lastSeen: lastSeen[name].map { Date(timeIntervalSince1970: $0) })
         }
     }
 }

@@ -236,9 +236,9 @@ struct CoordinatorLoop {
         case .listWorkers(let reply):
             let infos = workerInfos()
             replies.append { reply(.success(infos)) }
-        case .listTasks(let request, let reply):
-            let response = listTasks(request)
-            replies.append { reply(.success(response)) }
+        case .listTasks(let query, let reply):
+            let tasks = listTasks(query)
+            replies.append { reply(.success(tasks)) }
         case .showTask(let id, let reply):
             guard let task = engine.task(wire: id) else {
                 replies.append { reply(.failure(RPCError(code: .notFound, message: "there is no task \(id)"))) }
@@ -300,22 +300,21 @@ struct CoordinatorLoop {
     }
 
     private mutating func apply(
-        _ change: TaskChange, to selection: Trellis_V1_TaskSelection, reply: @escaping CoordinatorInput.Reply<Int>
+        _ change: RemoteChange, to selection: RemoteSelection, reply: @escaping CoordinatorInput.Reply<Int>
     ) {
         // Unknown ids are an error before anything changes; a task that ended is known (and changes nothing).
-        let unknown = selection.taskIds.filter { engine.task(wire: $0) == nil }
+        let unknown = selection.ids.filter { engine.task(wire: $0) == nil }
         if !unknown.isEmpty {
             let list = unknown.prefix(10).map(String.init).joined(separator: ", ")
             replies.append { reply(.failure(RPCError(code: .notFound, message: "there is no task \(list)"))) }
             return
         }
-        if selection.jobID != 0, engine.jobs[selection.jobID] == nil {
-            let job = selection.jobID
+        if let job = selection.job, engine.jobs[job] == nil {
             replies.append { reply(.failure(RPCError(code: .notFound, message: "there is no job \(job)"))) }
             return
         }
-        let ids = selection.taskIds.compactMap(engine.task(wire:))
-        let job = selection.jobID == 0 || selection.all ? nil : selection.jobID
+        let ids = selection.ids.compactMap(engine.task(wire:))
+        let job = selection.all ? nil : selection.job
         var changed = engine.change(change, ids: ids, job: job, now: now)
         if selection.all {
             for job in engine.jobs.keys.sorted() { changed += engine.change(change, ids: [], job: job, now: now) }
@@ -366,7 +365,7 @@ struct CoordinatorLoop {
                 if let output { event.output = output }
                 for watcher in list { watcher.yield(event) }
             case .jobEnded(let job):
-                var end = Trellis_V1_JobEvent()
+                var end = RemoteJobEvent()
                 end.jobEnded = true
                 end.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
                 for watcher in watchers.removeValue(forKey: job) ?? [] {

@@ -1,5 +1,4 @@
 package import GRPCCore
-package import TrellisEngine
 
 /// A coordinator as operators' programs talk to it, in Trellis's own types (`RemoteJob`, `RemoteTask`,
 /// `RemoteWorker`, `RemoteJobEvent`), every call carrying the token.
@@ -18,14 +17,9 @@ package struct CoordinatorClient<Transport: ClientTransport>: Sendable {
         return (response.jobID, response.taskIds)
     }
 
-    /// Tasks in id order: of `job` (every job when 0), in one of `states` (any when empty), at most `limit`
-    /// (the coordinator's cap when 0).
-    package func tasks(job: UInt64 = 0, states: [TaskStatus] = [], limit: Int = 0) async throws -> [RemoteTask] {
-        var request = Trellis_V1_ListTasksRequest()
-        request.jobID = job
-        request.states = states.map(Trellis_V1_TaskState.init)
-        request.limit = UInt32(clamping: limit)
-        return try await service.listTasks(request, metadata: metadata).tasks.map(RemoteTask.init)
+    /// Tasks in id order, as `query` selects them.
+    package func tasks(_ query: RemoteTaskQuery) async throws -> [RemoteTask] {
+        try await service.listTasks(Trellis_V1_ListTasksRequest(query), metadata: metadata).tasks.map(RemoteTask.init)
     }
 
     package func task(_ id: UInt64) async throws -> RemoteTask {
@@ -34,19 +28,16 @@ package struct CoordinatorClient<Transport: ClientTransport>: Sendable {
         return RemoteTask(try await service.showTask(request, metadata: metadata))
     }
 
-    /// Changes tasks `ids`, those of `job` (when not 0), or every task; returns how many changed.
-    package func change(_ change: RemoteChange, ids: [UInt64], job: UInt64 = 0, all: Bool = false) async throws -> Int {
-        var selection = Trellis_V1_TaskSelection()
-        selection.taskIds = ids
-        selection.jobID = job
-        selection.all = all
+    /// Changes the tasks `selection` names; returns how many changed.
+    package func change(_ change: RemoteChange, _ selection: RemoteSelection) async throws -> Int {
+        let wire = Trellis_V1_TaskSelection(selection)
         let response =
             switch change {
-            case .play: try await service.play(selection, metadata: metadata)
-            case .cancel: try await service.cancel(selection, metadata: metadata)
-            case .kill: try await service.kill(selection, metadata: metadata)
-            case .pause: try await service.pause(selection, metadata: metadata)
-            case .resume: try await service.resume(selection, metadata: metadata)
+            case .play: try await service.play(wire, metadata: metadata)
+            case .cancel: try await service.cancel(wire, metadata: metadata)
+            case .kill: try await service.kill(wire, metadata: metadata)
+            case .pause: try await service.pause(wire, metadata: metadata)
+            case .resume: try await service.resume(wire, metadata: metadata)
             }
         return Int(response.changed)
     }

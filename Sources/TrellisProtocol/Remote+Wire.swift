@@ -100,13 +100,65 @@ extension Trellis_V1_TaskSpec {
     }
 }
 
+extension RemoteTaskSpec {
+    /// A spec from the wire; nil when it says no work this Trellis knows.
+    init?(_ wire: Trellis_V1_TaskSpec) {
+        guard let work = wire.remoteWork else { return nil }
+        self.init(name: wire.name, work: work)
+        needs = wire.needs.map { need in
+            let target: RemoteNeed.Target =
+                switch need.target {
+                case .taskID(let id)?: .id(id)
+                case .name(let name)?: .name(name)
+                case nil: .name("")
+                }
+            return RemoteNeed(target, output: need.output.isEmpty ? nil : need.output)
+        }
+        queue = wire.queue.isEmpty ? nil : wire.queue
+        placement = Placement(
+            type: wire.workerType.isEmpty ? nil : wire.workerType, tags: wire.tags, resources: wire.resources)
+        priority = Int(wire.priority)
+        retries = Int(wire.retries)
+        retryDelay = .milliseconds(Int64(clamping: wire.retryDelayMs))
+        timeout = wire.timeoutMs == 0 ? nil : .milliseconds(Int64(clamping: wire.timeoutMs))
+        outputs = wire.outputs
+        estimate = wire.estimateSeconds == 0 ? nil : wire.estimateSeconds
+    }
+
+    /// A spec as a coordinator stores it (the wire encoding, which is also what its workers receive); nil when
+    /// the bytes are not one this Trellis can read.
+    package init?(stored bytes: [UInt8]) {
+        guard let wire = try? Trellis_V1_TaskSpec(serializedBytes: bytes) else { return nil }
+        self.init(wire)
+    }
+}
+
 extension RemoteTask {
     init(_ info: Trellis_V1_TaskInfo) {
         self.init(
             id: info.id, job: info.jobID, name: info.name, status: info.state.status, attempts: Int(info.attempts),
             worker: info.worker.isEmpty ? nil : info.worker, exitCode: info.hasExitCode ? info.exitCode : nil,
             message: info.message.isEmpty ? nil : info.message, outputs: info.outputsSignalled,
-            value: info.value.isEmpty ? nil : [UInt8](info.value), work: info.spec.remoteWork)
+            value: info.value.isEmpty ? nil : [UInt8](info.value),
+            spec: info.hasSpec ? RemoteTaskSpec(info.spec) : nil)
+    }
+}
+
+extension Trellis_V1_TaskInfo {
+    /// The task on the wire (a coordinator's answer).
+    package init(_ task: RemoteTask) {
+        self.init()
+        id = task.id
+        jobID = task.job
+        name = task.name
+        state = task.status.map(Trellis_V1_TaskState.init) ?? .unspecified
+        if let spec = task.spec { self.spec = Trellis_V1_TaskSpec(spec) }
+        attempts = UInt32(clamping: task.attempts)
+        worker = task.worker ?? ""
+        if let code = task.exitCode { exitCode = code }
+        message = task.message ?? ""
+        outputsSignalled = task.outputs
+        if let value = task.value { self.value = Data(value) }
     }
 }
 
@@ -116,6 +168,58 @@ extension RemoteWorker {
             id: info.id, name: info.name, type: info.type, tags: info.tags, slots: Int(info.slots),
             running: Int(info.running), resources: info.resources, status: info.status,
             lastSeen: info.lastSeenMs == 0 ? nil : Date(timeIntervalSince1970: Double(info.lastSeenMs) / 1000))
+    }
+}
+
+extension Trellis_V1_WorkerInfo {
+    /// The worker on the wire (a coordinator's answer).
+    package init(_ worker: RemoteWorker) {
+        self.init()
+        id = worker.id
+        name = worker.name
+        type = worker.type
+        tags = worker.tags
+        slots = UInt32(clamping: worker.slots)
+        running = UInt32(clamping: worker.running)
+        resources = worker.resources
+        status = worker.status
+        lastSeenMs = worker.lastSeen.map { UInt64(max(0, $0.timeIntervalSince1970 * 1000)) } ?? 0
+    }
+}
+
+extension RemoteTaskQuery {
+    /// The listing a request asks for.
+    package init(_ request: Trellis_V1_ListTasksRequest) {
+        self.init(
+            job: request.jobID == 0 ? nil : request.jobID,
+            statuses: request.states.isEmpty ? nil : Set(request.states.compactMap(\.status)),
+            afterID: request.afterID, limit: request.limit == 0 ? nil : Int(request.limit))
+    }
+}
+
+extension Trellis_V1_ListTasksRequest {
+    init(_ query: RemoteTaskQuery) {
+        self.init()
+        jobID = query.job ?? 0
+        states = TaskStatus.allCases.filter { query.statuses?.contains($0) ?? false }.map(Trellis_V1_TaskState.init)
+        afterID = query.afterID
+        limit = UInt32(clamping: query.limit ?? 0)
+    }
+}
+
+extension RemoteSelection {
+    /// The tasks a request selects.
+    package init(_ selection: Trellis_V1_TaskSelection) {
+        self.init(ids: selection.taskIds, job: selection.jobID == 0 ? nil : selection.jobID, all: selection.all)
+    }
+}
+
+extension Trellis_V1_TaskSelection {
+    init(_ selection: RemoteSelection) {
+        self.init()
+        taskIds = selection.ids
+        jobID = selection.job ?? 0
+        all = selection.all
     }
 }
 

@@ -89,7 +89,63 @@ package struct RemoteTask: Hashable, Sendable {
     package var outputs: [String]
     /// What a handler returned, once it succeeded.
     package var value: [UInt8]?
-    package var work: RemoteWork?
+    /// What it was added as; nil for a spec this Trellis cannot read.
+    package var spec: RemoteTaskSpec?
+
+    package init(
+        id: UInt64, job: UInt64, name: String, status: TaskStatus?, attempts: Int, worker: String?,
+        exitCode: Int32?, message: String?, outputs: [String], value: [UInt8]?, spec: RemoteTaskSpec?
+    ) {
+        self.id = id
+        self.job = job
+        self.name = name
+        self.status = status
+        self.attempts = attempts
+        self.worker = worker
+        self.exitCode = exitCode
+        self.message = message
+        self.outputs = outputs
+        self.value = value
+        self.spec = spec
+    }
+
+    /// What the task does.
+    package var work: RemoteWork? { spec?.work }
+}
+
+/// Which tasks a listing shows: of one job or every one, in some states or any, from an id on, at most so many.
+package struct RemoteTaskQuery: Hashable, Sendable {
+    /// Nil for every job.
+    package var job: UInt64?
+    /// Nil for any state; an empty set matches nothing (a request naming only states this Trellis does not know).
+    package var statuses: Set<TaskStatus>?
+    /// Tasks whose id is greater.
+    package var afterID: UInt64 = 0
+    /// Nil for the coordinator's cap.
+    package var limit: Int?
+
+    package init(job: UInt64? = nil, statuses: Set<TaskStatus>? = nil, afterID: UInt64 = 0, limit: Int? = nil) {
+        self.job = job
+        self.statuses = statuses
+        self.afterID = afterID
+        self.limit = limit
+    }
+}
+
+/// The tasks an operator's change applies to: `ids`, those of `job`, or (`all`) every task.
+package struct RemoteSelection: Hashable, Sendable {
+    package var ids: [UInt64]
+    package var job: UInt64?
+    package var all: Bool
+
+    package init(ids: [UInt64] = [], job: UInt64? = nil, all: Bool = false) {
+        self.ids = ids
+        self.job = job
+        self.all = all
+    }
+
+    /// Selects nothing, which a request must not do.
+    package var isEmpty: Bool { ids.isEmpty && job == nil && !all }
 }
 
 /// A worker as the coordinator knows it.
@@ -104,6 +160,21 @@ package struct RemoteWorker: Hashable, Sendable {
     /// `connected`, `disconnected` or `lost`.
     package var status: String
     package var lastSeen: Date?
+
+    package init(
+        id: UInt64, name: String, type: String, tags: [String], slots: Int, running: Int,
+        resources: [String: Double], status: String, lastSeen: Date?
+    ) {
+        self.id = id
+        self.name = name
+        self.type = type
+        self.tags = tags
+        self.slots = slots
+        self.running = running
+        self.resources = resources
+        self.status = status
+        self.lastSeen = lastSeen
+    }
 }
 
 /// One event of a job's watch: its header (`task` 0, `jobName`, `jobTasks`), a task as it now is (or an

@@ -463,7 +463,7 @@ struct CoordinatorEngineRandomTests {
                 }
             case 6:
                 guard let job = jobs.randomElement(using: &rng) else { break }
-                let change: TaskChange = [.play, .pause, .resume, .cancel, .kill].randomElement(using: &rng)!
+                let change: RemoteChange = [.play, .pause, .resume, .cancel, .kill].randomElement(using: &rng)!
                 let ids = engine.tasks.indices.filter { _ in Int.random(in: 0..<5, using: &rng) == 0 }.map {
                     TaskID($0)
                 }

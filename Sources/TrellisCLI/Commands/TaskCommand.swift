@@ -74,7 +74,10 @@ struct TaskListCommand: AsyncParsableCommand {
             return status
         }
         let tasks = try await remote.withClient { client in
-            try await client.tasks(job: job, states: states, limit: Int(limit))
+            try await client.tasks(
+                RemoteTaskQuery(
+                    job: job == 0 ? nil : job, statuses: states.isEmpty ? nil : Set(states),
+                    limit: limit == 0 ? nil : Int(limit)))
         }
         if json {
             print(JSONOutput.encode(.array(tasks.map(RemoteJSON.task))))
@@ -144,7 +147,8 @@ struct SelectionOptions: ParsableArguments {
 extension RemoteOptions {
     func change(_ change: RemoteChange, _ options: SelectionOptions, verb: String) async throws {
         let changed = try await withClient { client in
-            try await client.change(change, ids: options.ids, job: options.job, all: options.all)
+            try await client.change(
+                change, RemoteSelection(ids: options.ids, job: options.job == 0 ? nil : options.job, all: options.all))
         }
         print("\(verb) \(changed) task\(changed == 1 ? "" : "s")")
     }
