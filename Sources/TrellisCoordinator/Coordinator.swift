@@ -143,24 +143,17 @@ public final class Coordinator<C: Clock>: Service, Sendable where C.Duration == 
     /// Starts checking an attempt's trigger on this host, on the coordinator's clock; the check tells the loop
     /// when it starts and how it ends.
     private func launcher() -> TriggerChecks.Launch {
-        { [clock] trigger, ref in
+        { [clock] work, ref in
             Task {
                 self.post(.checked(ref, .started))
-                let directory =
-                    trigger.workingDirectory.isEmpty
-                    ? FileManager.default.currentDirectoryPath : trigger.workingDirectory
-                let condition: TriggerCondition
-                switch trigger.condition {
-                case .file(let path): condition = .fileExists(path)
-                case .afterUnixSeconds(let seconds): condition = .wallClock(secondsSince1970: seconds)
-                case .command(let command): condition = .command(command)
-                case nil:  // refused when added
+                guard case .trigger(let condition, let interval, let timeout, let directory)? = work else {
+                    // Refused when added.
                     return self.post(.checked(ref, .ended(.error("the task is not a trigger check"))))
                 }
                 let watch = TriggerWatch(
-                    interval: .milliseconds(Int64(clamping: trigger.intervalMs)),
-                    timeout: trigger.timeoutMs > 0 ? .milliseconds(Int64(clamping: trigger.timeoutMs)) : nil,
-                    clock: clock, check: TriggerWatch<C>.condition(condition, directory: directory))
+                    interval: interval, timeout: timeout, clock: clock,
+                    check: TriggerWatch<C>.condition(
+                        condition, directory: directory ?? FileManager.default.currentDirectoryPath))
                 let result: AttemptResult =
                     switch await watch.run() {
                     case .satisfied: .exited(0)
@@ -270,8 +263,8 @@ extension CoordinatorInput {
 /// What the services tell the loop.
 enum CoordinatorInput: Sendable {
     typealias Reply<T> = @Sendable (Result<T, RPCError>) -> Void
-    case hello(Trellis_V1_Hello, outbox: WorkerOutbox, reply: Reply<UInt64>)
-    case report(connection: UInt64, Trellis_V1_WorkerMessage)
+    case hello(WorkerHello, outbox: WorkerOutbox, reply: Reply<UInt64>)
+    case report(connection: UInt64, WorkerReport)
     case disconnected(connection: UInt64)
     case add(Trellis_V1_AddTasksRequest, reply: Reply<Trellis_V1_AddTasksResponse>)
     case change(RemoteChange, RemoteSelection, reply: Reply<Int>)
@@ -287,7 +280,7 @@ enum CoordinatorInput: Sendable {
 
 /// What the coordinator sends down one worker's stream; finishing it with an error ends the stream with that
 /// status, so the worker learns why (lost, replaced, shutting down).
-typealias WorkerOutbox = Outbox<Trellis_V1_CoordinatorMessage>
+typealias WorkerOutbox = Outbox<WorkerInstruction>
 
 /// A `WatchJob` stream's events; finished with an error when the job does not exist.
 typealias JobWatcher = Outbox<RemoteJobEvent>

@@ -13,11 +13,11 @@ extension CoordinatorLoop {
     }
 
     mutating func connect(
-        _ hello: Trellis_V1_Hello, outbox: WorkerOutbox, reply: @escaping CoordinatorInput.Reply<UInt64>
+        _ hello: WorkerHello, outbox: WorkerOutbox, reply: @escaping CoordinatorInput.Reply<UInt64>
     ) {
         let type = hello.type.isEmpty ? JobRequest.defaultWorkerType : hello.type
-        let spec = WorkerSpec(type: type, tags: Set(hello.tags), slots: Int(hello.slots), resources: hello.resources)
-        let running = hello.running.map { WireAttempt(task: $0.taskID, epoch: $0.epoch, attempt: Int($0.attempt)) }
+        let spec = WorkerSpec(type: type, tags: Set(hello.tags), slots: hello.slots, resources: hello.resources)
+        let running = hello.running
         let joined: (worker: WorkerID, abandon: [WireAttempt])
         do {
             joined = try engine.hello(name: hello.name, spec: spec, running: running, now: now)
@@ -40,22 +40,17 @@ extension CoordinatorLoop {
         }
         nextConnection += 1
         let connection = Connection(
-            id: nextConnection, worker: joined.worker, name: hello.name, type: type, slots: Int(hello.slots),
+            id: nextConnection, worker: joined.worker, name: hello.name, type: type, slots: hello.slots,
             tags: hello.tags, resources: hello.resources, outbox: outbox)
         connections[connection.id] = connection
         workerConnection[joined.worker] = connection.id
         lastSeen[hello.name] = Date().timeIntervalSince1970
 
-        var welcome = Trellis_V1_Welcome()
-        welcome.workerID = UInt64(joined.worker.rawValue) + 1
-        welcome.epoch = epoch
-        welcome.heartbeatIntervalMs = UInt64(configuration.heartbeatInterval.seconds * 1000)
-        welcome.leaseTimeoutMs = UInt64(configuration.leaseTimeout.seconds * 1000)
-        welcome.abandon = joined.abandon.map(Self.wire)
-        var message = Trellis_V1_CoordinatorMessage()
-        message.welcome = welcome
+        let welcome = WorkerInstruction.welcome(
+            worker: UInt64(joined.worker.rawValue) + 1, epoch: epoch, heartbeat: configuration.heartbeatInterval,
+            lease: configuration.leaseTimeout, abandon: joined.abandon)
         // The welcome goes first: the assignments of this turn follow it on the same stream.
-        outgoing[connection.id, default: []].insert(message, at: 0)
+        outgoing[connection.id, default: []].insert(welcome, at: 0)
         let id = connection.id
         replies.append { reply(.success(id)) }
         let kept = running.count - joined.abandon.count
@@ -64,33 +59,20 @@ extension CoordinatorLoop {
         )
     }
 
-    mutating func report(_ message: Trellis_V1_WorkerMessage, from link: Connection) {
-        func attempt(_ ref: Trellis_V1_AttemptRef) -> WireAttempt {
-            WireAttempt(task: ref.taskID, epoch: ref.epoch, attempt: Int(ref.attempt))
-        }
-        switch message.kind {
-        case .started(let started):
-            engine.started(attempt(started.attempt), by: link.worker, now: now)
-        case .output(let output):
-            engine.output(attempt(output.attempt), name: output.name, by: link.worker, now: now)
-        case .finished(let finished):
-            let result: AttemptResult =
-                switch finished.result {
-                case .exitCode(let code): .exited(code)
-                case .value(let value): .value([UInt8](value))
-                case .signal(let signal): .signalled(signal)
-                case .error(let error): .error(error)
-                case nil: .missing
-                }
-            engine.finished(attempt(finished.attempt), result: result, by: link.worker, now: now)
-        case .log(let chunk):
+    mutating func report(_ report: WorkerReport, from link: Connection) {
+        switch report {
+        case .started(let attempt):
+            engine.started(attempt, by: link.worker, now: now)
+        case .output(let attempt, let name):
+            engine.output(attempt, name: name, by: link.worker, now: now)
+        case .finished(let attempt, let result):
+            engine.finished(attempt, result: result, by: link.worker, now: now)
+        case .log(let attempt):
             // Fenced like every report; what a task printed is not kept by the coordinator yet.
-            if engine.holds(link.worker, attempt(chunk.attempt)) == nil {
-                stale(attempt(chunk.attempt), to: link.id)
-            }
+            if engine.holds(link.worker, attempt) == nil { stale(attempt, to: link.id) }
         case .drain:
             engine.drained(link.worker, now: now)
-        case .heartbeat, .hello, nil:
+        case .heartbeat:
             break
         }
     }
@@ -111,18 +93,6 @@ extension CoordinatorLoop {
     }
 
     mutating func stale(_ ref: WireAttempt, to connection: UInt64) {
-        var stale = Trellis_V1_StaleReport()
-        stale.attempt = Self.wire(ref)
-        var message = Trellis_V1_CoordinatorMessage()
-        message.stale = stale
-        outgoing[connection, default: []].append(message)
-    }
-
-    static func wire(_ ref: WireAttempt) -> Trellis_V1_AttemptRef {
-        var wire = Trellis_V1_AttemptRef()
-        wire.taskID = ref.task
-        wire.epoch = ref.epoch
-        wire.attempt = UInt32(clamping: ref.attempt)
-        return wire
+        outgoing[connection, default: []].append(.stale(ref))
     }
 }

@@ -40,7 +40,7 @@ struct CoordinatorLoop {
     /// Wall-clock seconds each worker name was last heard from.
     var lastSeen: [String: Double] = [:]
     /// Messages for each worker connection, sent after the turn's append.
-    var outgoing: [UInt64: [Trellis_V1_CoordinatorMessage]] = [:]
+    var outgoing: [UInt64: [WorkerInstruction]] = [:]
     /// Answers and other actions that wait for the turn's append (`later`).
     var replies: [() -> Void] = []
     private var pending: [CoordinatorRecord] = []
@@ -225,11 +225,7 @@ struct CoordinatorLoop {
         case .broadcast(let type, let message, let reply):
             var sent = 0
             for (id, connection) in connections where type.isEmpty || connection.type == type {
-                var broadcast = Trellis_V1_Broadcast()
-                broadcast.message = message
-                var wire = Trellis_V1_CoordinatorMessage()
-                wire.broadcast = broadcast
-                outgoing[id, default: []].append(wire)
+                outgoing[id, default: []].append(.broadcast(message))
                 sent += 1
             }
             replies.append { reply(.success(sent)) }
@@ -325,7 +321,7 @@ struct CoordinatorLoop {
     // MARK: Effects
 
     private mutating func route(_ effects: [CoordinatorEffect]) {
-        var batches: [UInt64: Trellis_V1_Assignments] = [:]
+        var batches: [UInt64: [WorkerAssignment]] = [:]
         var order: [UInt64] = []
         var shown = Set<UInt64>()
         for effect in effects {
@@ -338,21 +334,12 @@ struct CoordinatorLoop {
                 break
             case .assign(let worker, let ref, let job, let spec, let inputs):
                 guard let connection = workerConnection[worker] else { continue }
-                var assignment = Trellis_V1_Assignment()
-                assignment.attempt = Self.wire(ref)
-                assignment.jobID = job
-                assignment.spec = (try? Trellis_V1_TaskSpec(serializedBytes: spec)) ?? Trellis_V1_TaskSpec()
-                for (name, value) in inputs { assignment.inputs[name] = Data(value) }
                 if batches[connection] == nil { order.append(connection) }
-                batches[connection, default: Trellis_V1_Assignments()].assignments.append(assignment)
+                batches[connection, default: []].append(
+                    WorkerAssignment(attempt: ref, job: job, spec: spec, inputs: inputs))
             case .cancel(let worker, let ref, let grace):
                 guard let connection = workerConnection[worker] else { continue }
-                var cancel = Trellis_V1_CancelAttempt()
-                cancel.attempt = Self.wire(ref)
-                cancel.graceMs = UInt64(grace.seconds * 1000)
-                var message = Trellis_V1_CoordinatorMessage()
-                message.cancel = cancel
-                outgoing[connection, default: []].append(message)
+                outgoing[connection, default: []].append(.cancel(ref, grace: grace))
             case .stale(let worker, let ref):
                 guard let connection = workerConnection[worker] else { continue }
                 stale(ref, to: connection)
@@ -375,9 +362,7 @@ struct CoordinatorLoop {
             }
         }
         for connection in order {
-            var message = Trellis_V1_CoordinatorMessage()
-            message.assignments = batches[connection]!
-            outgoing[connection, default: []].append(message)
+            outgoing[connection, default: []].append(.assign(batches[connection]!))
         }
     }
 }

@@ -13,7 +13,7 @@ struct TriggerChecks {
     }
 
     /// Starts checking one attempt's trigger in a task of its own.
-    typealias Launch = @Sendable (Trellis_V1_TriggerCheck, WireAttempt) -> Task<Void, Never>
+    typealias Launch = @Sendable (RemoteWork?, WireAttempt) -> Task<Void, Never>
 
     /// The session name and worker type no connection may take.
     static let name = JobRequest.coordinatorType
@@ -25,13 +25,8 @@ struct TriggerChecks {
     var running: [WireAttempt: Task<Void, Never>] = [:]
 
     mutating func start(_ ref: WireAttempt, spec: [UInt8]) {
-        let trigger: Trellis_V1_TriggerCheck
-        if let decoded = try? Trellis_V1_TaskSpec(serializedBytes: spec), case .trigger(let check) = decoded.work {
-            trigger = check
-        } else {
-            trigger = Trellis_V1_TriggerCheck()  // refused when added; the launch ends it with an error
-        }
-        running[ref] = launch(trigger, ref)
+        // Anything but a trigger was refused when added; the launch ends it with an error.
+        running[ref] = launch(RemoteTaskSpec(stored: spec)?.work, ref)
     }
 
     mutating func cancel(_ ref: WireAttempt) {

@@ -22,7 +22,9 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
         // was replaced by a reconnect, or lost).
         try await withThrowingTaskGroup { group in
             group.addTask {
-                try await outbox.drain { try await response.write(contentsOf: $0) }
+                try await outbox.drain {
+                    try await response.write(contentsOf: $0.map(Trellis_V1_CoordinatorMessage.init))
+                }
             }
             group.addTask {
                 for try await message in request {
@@ -33,7 +35,7 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
                         }
                         try Self.check(hello)
                         let id: UInt64 = try await coordinator.request {
-                            .hello(hello, outbox: outbox, reply: $0)
+                            .hello(WorkerHello(hello), outbox: outbox, reply: $0)
                         }
                         connection.value = id
                         continue
@@ -41,8 +43,9 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
                     if case .hello = message.kind {
                         throw RPCError(code: .invalidArgument, message: "`hello` may only be the first message")
                     }
-                    // Waits while the coordinator's inbox is full: the worker's stream slows down.
-                    await coordinator.send(.report(connection: id, message))
+                    // A kind this coordinator does not know still tells that the worker is alive. Waits while
+                    // the coordinator's inbox is full: the worker's stream slows down.
+                    await coordinator.send(.report(connection: id, WorkerReport(message) ?? .heartbeat))
                 }
             }
             try await group.next()

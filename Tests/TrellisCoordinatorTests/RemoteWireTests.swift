@@ -75,4 +75,47 @@ struct RemoteWireTests {
         }
         #expect(RemoteSelection(Trellis_V1_TaskSelection()).isEmpty)
     }
+
+    @Test func theWorkerLinkSurvivesTheWire() throws {
+        let ref = WireAttempt(task: 9, epoch: 3, attempt: 2)
+        var hello = Trellis_V1_Hello()
+        hello.name = "w1"
+        hello.type = "gpu"
+        hello.tags = ["a"]
+        hello.slots = 4
+        hello.resources = ["gpu": 2]
+        hello.running = [Trellis_V1_AttemptRef(ref)]
+        #expect(
+            WorkerHello(hello)
+                == WorkerHello(name: "w1", type: "gpu", tags: ["a"], slots: 4, resources: ["gpu": 2], running: [ref]))
+
+        var finished = Trellis_V1_Finished()
+        finished.attempt = Trellis_V1_AttemptRef(ref)
+        finished.signal = 9
+        var message = Trellis_V1_WorkerMessage()
+        message.finished = finished
+        #expect(WorkerReport(message) == .finished(ref, .signalled(9)))
+        finished.result = nil
+        message.finished = finished
+        #expect(WorkerReport(message) == .finished(ref, .missing))
+        message.hello = hello
+        #expect(WorkerReport(message) == nil)  // only a stream's first message may be a hello
+
+        let spec = Self.fullSpec()
+        let stored = try Trellis_V1_TaskSpec(spec).serializedBytes() as [UInt8]
+        let assign = Trellis_V1_CoordinatorMessage(
+            .assign([WorkerAssignment(attempt: ref, job: 5, spec: stored, inputs: ["model": [7, 8]])]))
+        let wire = try #require(assign.assignments.assignments.first)
+        #expect(WireAttempt(wire.attempt) == ref)
+        #expect(wire.jobID == 5)
+        #expect(RemoteTaskSpec(wire.spec) == spec)
+        #expect(wire.inputs == ["model": Data([7, 8])])
+        let cancel = Trellis_V1_CoordinatorMessage(.cancel(ref, grace: .milliseconds(2_500)))
+        #expect(cancel.cancel.graceMs == 2_500)
+        let welcome = Trellis_V1_CoordinatorMessage(
+            .welcome(worker: 4, epoch: 3, heartbeat: .seconds(5), lease: .seconds(30), abandon: [ref]))
+        #expect(welcome.welcome.heartbeatIntervalMs == 5_000)
+        #expect(welcome.welcome.leaseTimeoutMs == 30_000)
+        #expect(welcome.welcome.abandon.map(WireAttempt.init) == [ref])
+    }
 }
