@@ -280,7 +280,7 @@ enum CoordinatorInput: Sendable {
 
 /// What the coordinator sends down one worker's stream; finishing it with an error ends the stream with that
 /// status, so the worker learns why (lost, replaced, shutting down).
-typealias WorkerOutbox = Outbox<WorkerInstruction>
+typealias WorkerOutbox = Outbox<SentInstruction>
 
 /// A `WatchJob` stream's events; finished with an error when the job does not exist.
 typealias JobWatcher = Outbox<RemoteJobEvent>

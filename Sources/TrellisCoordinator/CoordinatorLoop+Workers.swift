@@ -46,7 +46,7 @@ extension CoordinatorLoop {
         workerConnection[joined.worker] = connection.id
         lastSeen[hello.name] = Date().timeIntervalSince1970
 
-        let welcome = WorkerInstruction.welcome(
+        let welcome = SentInstruction.welcome(
             worker: UInt64(joined.worker.rawValue) + 1, epoch: epoch, heartbeat: configuration.heartbeatInterval,
             lease: configuration.leaseTimeout, abandon: joined.abandon)
         // The welcome goes first: the assignments of this turn follow it on the same stream.
@@ -61,19 +61,19 @@ extension CoordinatorLoop {
 
     mutating func report(_ report: WorkerReport, from link: Connection) {
         switch report {
-        case .started(let attempt):
+        case .started(let attempt, _, _):
             engine.started(attempt, by: link.worker, now: now)
-        case .output(let attempt, let name):
+        case .output(let attempt, let name, _):
             engine.output(attempt, name: name, by: link.worker, now: now)
-        case .finished(let attempt, let result):
+        case .finished(let attempt, let result, _):
             engine.finished(attempt, result: result, by: link.worker, now: now)
-        case .log(let attempt):
+        case .log(let attempt, _, _):
             // Fenced like every report; what a task printed is not kept by the coordinator yet.
             if engine.holds(link.worker, attempt) == nil { stale(attempt, to: link.id) }
         case .drain:
             engine.drained(link.worker, now: now)
         case .heartbeat:
-            break
+            break  // heard, which renews the worker's lease
         }
     }
 

@@ -40,7 +40,7 @@ struct CoordinatorLoop {
     /// Wall-clock seconds each worker name was last heard from.
     var lastSeen: [String: Double] = [:]
     /// Messages for each worker connection, sent after the turn's append.
-    var outgoing: [UInt64: [WorkerInstruction]] = [:]
+    var outgoing: [UInt64: [SentInstruction]] = [:]
     /// Answers and other actions that wait for the turn's append (`later`).
     var replies: [() -> Void] = []
     private var pending: [CoordinatorRecord] = []
@@ -321,7 +321,7 @@ struct CoordinatorLoop {
     // MARK: Effects
 
     private mutating func route(_ effects: [CoordinatorEffect]) {
-        var batches: [UInt64: [WorkerAssignment]] = [:]
+        var batches: [UInt64: [WorkerAssignment<[UInt8]>]] = [:]
         var order: [UInt64] = []
         var shown = Set<UInt64>()
         for effect in effects {

@@ -45,7 +45,7 @@ struct WorkerService<C: Clock>: Trellis_V1_WorkerService.SimpleServiceProtocol w
                     }
                     // A kind this coordinator does not know still tells that the worker is alive. Waits while
                     // the coordinator's inbox is full: the worker's stream slows down.
-                    await coordinator.send(.report(connection: id, WorkerReport(message) ?? .heartbeat))
+                    await coordinator.send(.report(connection: id, WorkerReport(message) ?? .heartbeat(running: [])))
                 }
             }
             try await group.next()

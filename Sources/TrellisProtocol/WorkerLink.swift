@@ -37,43 +37,54 @@ package struct WorkerHello: Hashable, Sendable {
     package var tags: [String]
     package var slots: Int
     package var resources: [String: Double]
+    /// The handlers it can run, by name.
+    package var handlers: [String]
     package var running: [WireAttempt]
 
     package init(
-        name: String, type: String, tags: [String], slots: Int, resources: [String: Double], running: [WireAttempt]
+        name: String, type: String, tags: [String], slots: Int, resources: [String: Double], handlers: [String] = [],
+        running: [WireAttempt]
     ) {
         self.name = name
         self.type = type
         self.tags = tags
         self.slots = slots
         self.resources = resources
+        self.handlers = handlers
         self.running = running
     }
 }
 
-/// What a worker reports after its hello.
+/// What a worker reports after its hello. Times are wall-clock milliseconds on the worker's clock.
 package enum WorkerReport: Hashable, Sendable {
-    case heartbeat
-    case started(WireAttempt)
+    /// Renews the lease of the attempts it names.
+    case heartbeat(running: [WireAttempt])
+    /// `pid`: the process group of a shell task, 0 for a handler.
+    case started(WireAttempt, pid: Int32, timeMs: UInt64)
     /// The attempt signalled a named output.
-    case output(WireAttempt, name: String)
-    case finished(WireAttempt, AttemptResult)
-    /// The attempt printed something (the coordinator only checks that the attempt is still the worker's).
-    case log(WireAttempt)
+    case output(WireAttempt, name: String, timeMs: UInt64)
+    case finished(WireAttempt, AttemptResult, timeMs: UInt64)
+    /// What the attempt printed (the coordinator only checks that the attempt is still the worker's).
+    case log(WireAttempt, LogStream, [UInt8])
     /// The worker takes no more work.
     case drain
+
+    package enum LogStream: Hashable, Sendable {
+        case stdout, stderr
+    }
 }
 
-/// One attempt a coordinator hands a worker.
-package struct WorkerAssignment: Hashable, Sendable {
+/// One attempt a coordinator hands a worker. `Spec` is how the task's spec travels on each side: the
+/// coordinator hands on the bytes it stores (`[UInt8]`), decoded only on the worker's stream; a worker reads
+/// a `RemoteTaskSpec` (nil for one this Trellis cannot read).
+package struct WorkerAssignment<Spec: Hashable & Sendable>: Hashable, Sendable {
     package var attempt: WireAttempt
     package var job: UInt64
-    /// The task's spec as the coordinator stores it (`RemoteTaskSpec(stored:)` reads it).
-    package var spec: [UInt8]
+    package var spec: Spec
     /// The values of the handlers it needs, by name.
     package var inputs: [String: [UInt8]]
 
-    package init(attempt: WireAttempt, job: UInt64, spec: [UInt8], inputs: [String: [UInt8]]) {
+    package init(attempt: WireAttempt, job: UInt64, spec: Spec, inputs: [String: [UInt8]]) {
         self.attempt = attempt
         self.job = job
         self.spec = spec
@@ -81,15 +92,20 @@ package struct WorkerAssignment: Hashable, Sendable {
     }
 }
 
-/// What a coordinator tells one worker.
-package enum WorkerInstruction: Hashable, Sendable {
+/// What a coordinator tells one worker; `Spec` as in `WorkerAssignment`.
+package enum WorkerInstruction<Spec: Hashable & Sendable>: Hashable, Sendable {
     /// The answer to a hello: the worker's session, the coordinator's epoch, how often to send heartbeats,
     /// how long the lease lasts, and which of the attempts it named it must stop.
     case welcome(worker: UInt64, epoch: UInt64, heartbeat: Duration, lease: Duration, abandon: [WireAttempt])
-    case assign([WorkerAssignment])
+    case assign([WorkerAssignment<Spec>])
     /// SIGTERM now, SIGKILL after `grace`.
     case cancel(WireAttempt, grace: Duration)
     /// A report about this attempt changed nothing: it is no longer the worker's.
     case stale(WireAttempt)
     case broadcast(String)
 }
+
+/// An instruction as the coordinator sends it.
+package typealias SentInstruction = WorkerInstruction<[UInt8]>
+/// An instruction as a worker reads it.
+package typealias ReceivedInstruction = WorkerInstruction<RemoteTaskSpec?>

@@ -13,19 +13,19 @@ internal import TrellisProtocol
 extension Worker {
     // MARK: Attempts
 
-    func start(_ assignment: Trellis_V1_Assignment) {
+    func start(_ assignment: WorkerAssignment<RemoteTaskSpec?>) {
         state.withLock { state in
             let ref = assignment.attempt
-            state.running[ref.taskID] = Attempt(ref: ref, task: Task { await self.execute(assignment) })
+            state.running[ref.task] = Attempt(ref: ref, task: Task { await self.execute(assignment) })
         }
     }
 
     /// Stops an attempt: SIGKILL at once when `grace` is zero, else SIGTERM and SIGKILL after the grace.
     /// False when it was not running.
     @discardableResult
-    func stop(_ ref: Trellis_V1_AttemptRef, grace: Duration) -> Bool {
+    func stop(_ ref: WireAttempt, grace: Duration) -> Bool {
         let attempt = state.withLock { state -> Attempt? in
-            guard let attempt = state.running[ref.taskID], attempt.ref == ref else { return nil }
+            guard let attempt = state.running[ref.task], attempt.ref == ref else { return nil }
             return attempt
         }
         guard let attempt else { return false }
@@ -42,93 +42,81 @@ extension Worker {
     }
 
     /// Sends a report on the current stream, or keeps it for the next one (output is not kept).
-    func send(_ message: Trellis_V1_WorkerMessage) {
+    func send(_ report: WorkerReport) {
         let now = elapsed()
         state.withLock { state in
-            switch message.kind {
-            case .output: state.report(message, now: now)
-            case .log: state.outbox?.yield(message)
+            switch report {
+            case .output: state.report(report, now: now)
+            case .log: state.outbox?.yield(report)
             default:
-                if let outbox = state.outbox { outbox.yield(message) } else { state.pending.append(message) }
+                if let outbox = state.outbox { outbox.yield(report) } else { state.pending.append(report) }
             }
         }
     }
 
-    func execute(_ assignment: Trellis_V1_Assignment) async {
+    func execute(_ assignment: WorkerAssignment<RemoteTaskSpec?>) async {
         let ref = assignment.attempt
-        let spec = assignment.spec
-        var finished = Trellis_V1_Finished()
-        finished.attempt = ref
-        let timeout: Duration? = spec.timeoutMs > 0 ? .milliseconds(Int64(clamping: spec.timeoutMs)) : nil
+        let result = await outcome(of: assignment)
+        let report = WorkerReport.finished(ref, result, timeMs: nowMs)
+        let now = elapsed()
+        state.withLock { state in
+            state.running[ref.task] = nil
+            state.report(report, now: now)
+            if state.draining && state.running.isEmpty { state.outbox?.finish() }
+        }
+    }
+
+    /// Runs an attempt to its end.
+    private func outcome(of assignment: WorkerAssignment<RemoteTaskSpec?>) async -> AttemptResult {
+        let ref = assignment.attempt
+        guard let spec = assignment.spec else { return .error("the task has no work this worker knows") }
+        let timeout = spec.timeout
         switch spec.work {
-        case .shell(let shell):
+        case .shell(let command, let variables, let directory):
             var environment = self.environment
-            for (name, value) in shell.environment { environment[name] = value }
-            environment["TRELLIS_TASK_ID"] = String(ref.taskID)
+            for (name, value) in variables { environment[name] = value }
+            environment["TRELLIS_TASK_ID"] = String(ref.task)
             environment["TRELLIS_ATTEMPT"] = String(ref.attempt)
-            environment["TRELLIS_JOB_ID"] = String(assignment.jobID)
+            environment["TRELLIS_JOB_ID"] = String(assignment.job)
             environment["TRELLIS_TASK_NAME"] = spec.name
             // Marks the task's processes as this worker's, so a restarted worker can stop what a killed one left.
             if let mark = options.orphanMark { environment[OrphanReaper.workerKey] = mark }
             let process = ShellProcess(
-                command: shell.command, environment: environment,
-                workingDirectory: shell.workingDirectory.isEmpty ? nil : shell.workingDirectory,
-                stdout: .forward { self.send(Self.log(ref, .stdout, $0)) },
-                stderr: .forward { self.send(Self.log(ref, .stderr, $0)) },
+                command: command, environment: environment, workingDirectory: directory,
+                stdout: .forward { self.send(.log(ref, .stdout, $0)) },
+                stderr: .forward { self.send(.log(ref, .stderr, $0)) },
                 watchOutputs: !spec.outputs.isEmpty, gracePeriod: options.gracePeriod)
             let end = await self.limited(by: timeout) {
                 await process.run(
                     started: { pid in
-                        self.state.withLock { $0.running[ref.taskID]?.pid = pid }
-                        self.send(self.started(ref, pid: pid))
+                        self.state.withLock { $0.running[ref.task]?.pid = pid }
+                        self.send(.started(ref, pid: pid, timeMs: self.nowMs))
                     },
-                    signalled: { name in
-                        var output = Trellis_V1_OutputSignalled()
-                        output.attempt = ref
-                        output.name = name
-                        output.timeMs = self.nowMs
-                        var message = Trellis_V1_WorkerMessage()
-                        message.output = output
-                        self.send(message)
-                    })
+                    signalled: { name in self.send(.output(ref, name: name, timeMs: self.nowMs)) })
             }
             switch end {
-            case .some(.exited(let code)): finished.exitCode = code
-            case .some(.signalled(let signal)): finished.signal = signal
-            case .some(.failedToStart(let why)): finished.error = "could not start: \(why)"
-            case .some(.stopped): finished.error = "stopped"
-            case nil: finished.error = "timed out after \(timeout!)"
+            case .some(.exited(let code)): return .exited(code)
+            case .some(.signalled(let signal)): return .signalled(signal)
+            case .some(.failedToStart(let why)): return .error("could not start: \(why)")
+            case .some(.stopped): return .error("stopped")
+            case nil: return .error("timed out after \(timeout!)")
             }
-        case .handler(let call):
-            send(started(ref, pid: 0))
-            if let handler = handlers[call.name] {
-                let input = HandlerCall(
-                    task: ref.taskID, attempt: Int(ref.attempt), payload: [UInt8](call.payload),
-                    inputs: assignment.inputs.mapValues { [UInt8]($0) })
-                let result = await self.limited(by: timeout) { () -> Result<[UInt8], any Error> in
-                    do { return .success(try await handler(input)) } catch { return .failure(error) }
-                }
-                switch result {
-                case .some(.success(let value)): finished.value = Data(value)
-                case .some(.failure(let error)): finished.error = "\(error)"
-                case nil: finished.error = "timed out after \(timeout!)"
-                }
-            } else {
-                finished.error = "no handler named '\(call.name)' on worker \(options.name)"
+        case .handler(let name, let payload):
+            send(.started(ref, pid: 0, timeMs: nowMs))
+            guard let handler = handlers[name] else {
+                return .error("no handler named '\(name)' on worker \(options.name)")
+            }
+            let input = HandlerCall(task: ref.task, attempt: ref.attempt, payload: payload, inputs: assignment.inputs)
+            let result = await self.limited(by: timeout) { () -> Result<[UInt8], any Error> in
+                do { return .success(try await handler(input)) } catch { return .failure(error) }
+            }
+            switch result {
+            case .some(.success(let value)): return .value(value)
+            case .some(.failure(let error)): return .error("\(error)")
+            case nil: return .error("timed out after \(timeout!)")
             }
         case .trigger:
-            finished.error = "the task is a trigger, which only its coordinator checks"
-        case nil:
-            finished.error = "the task has no work"
-        }
-        finished.timeMs = nowMs
-        var message = Trellis_V1_WorkerMessage()
-        message.finished = finished
-        let now = elapsed()
-        state.withLock { state in
-            state.running[ref.taskID] = nil
-            state.report(message, now: now)
-            if state.draining && state.running.isEmpty { state.outbox?.finish() }
+            return .error("the task is a trigger, which only its coordinator checks")
         }
     }
 
@@ -145,30 +133,6 @@ extension Worker {
             group.cancelAll()
             return first
         }
-    }
-
-    func started(_ ref: Trellis_V1_AttemptRef, pid: Int32) -> Trellis_V1_WorkerMessage {
-        var started = Trellis_V1_Started()
-        started.attempt = ref
-        started.pid = pid
-        started.timeMs = nowMs
-        var message = Trellis_V1_WorkerMessage()
-        message.started = started
-        return message
-    }
-
-    static func log(
-        _ ref: Trellis_V1_AttemptRef, _ stream: Trellis_V1_LogChunk.Stream, _ data: [UInt8]
-    )
-        -> Trellis_V1_WorkerMessage
-    {
-        var chunk = Trellis_V1_LogChunk()
-        chunk.attempt = ref
-        chunk.stream = stream
-        chunk.data = Data(data)
-        var message = Trellis_V1_WorkerMessage()
-        message.log = chunk
-        return message
     }
 }
 

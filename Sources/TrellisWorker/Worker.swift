@@ -21,32 +21,32 @@ internal import TrellisProtocol
 /// ```
 public final class Worker: Sendable {
     struct Attempt {
-        var ref: Trellis_V1_AttemptRef
+        var ref: WireAttempt
         var task: Task<Void, Never>
         var pid: Int32 = 0
     }
 
     struct State {
         /// The current session's stream, once welcomed.
-        var outbox: Outbox<Trellis_V1_WorkerMessage>?
+        var outbox: Outbox<WorkerReport>?
         /// Reports made while disconnected, sent after the next welcome (output is dropped).
-        var pending: [Trellis_V1_WorkerMessage] = []
+        var pending: [WorkerReport] = []
         var running: [UInt64: Attempt] = [:]
         var draining = false
         /// Results sent within the last lease period. A coordinator killed before committing them never
         /// saw them, so they are sent again after a reconnect; one that did is answered stale, harmlessly.
-        var recent = Deque<(sent: Duration, message: Trellis_V1_WorkerMessage)>()
+        var recent = Deque<(sent: Duration, report: WorkerReport)>()
         var window: Duration = .seconds(10)
 
         /// Sends a result now (`now` on the worker's clock), remembering it for a while; or keeps it for the
         /// next session.
-        mutating func report(_ message: Trellis_V1_WorkerMessage, now: Duration) {
+        mutating func report(_ report: WorkerReport, now: Duration) {
             guard let outbox else {
-                pending.append(message)
+                pending.append(report)
                 return
             }
-            outbox.yield(message)
-            recent.append((now, message))
+            outbox.yield(report)
+            recent.append((now, report))
             while let first = recent.first, now - first.sent > window { recent.removeFirst() }
         }
     }
@@ -128,12 +128,10 @@ public final class Worker: Sendable {
 
     /// Takes no new tasks, finishes the running ones, then `run` returns.
     public func drain() {
-        var message = Trellis_V1_WorkerMessage()
-        message.drain = Trellis_V1_Drain()
         state.withLock { state in
             guard !state.draining else { return }
             state.draining = true
-            state.outbox?.yield(message)
+            state.outbox?.yield(.drain)
             if state.running.isEmpty { state.outbox?.finish() }
         }
     }
@@ -141,32 +139,25 @@ public final class Worker: Sendable {
     private func session(
         _ service: Trellis_V1_WorkerService.Client<some ClientTransport>, token: String, welcomed: Flag
     ) async throws {
-        let outbox = Outbox<Trellis_V1_WorkerMessage>()
-        var hello = Trellis_V1_Hello()
-        hello.name = options.name
-        hello.type = options.type
-        hello.tags = options.tags
-        hello.slots = UInt32(options.slots)
-        hello.resources = options.resources
-        hello.handlers = handlers.keys.sorted()
+        let outbox = Outbox<WorkerReport>()
         // In flight, as the coordinator sees it: what runs, and what ended with a result the coordinator may not
         // have committed (sent again after the welcome). It keeps them with this session instead of running them
         // again elsewhere.
-        hello.running = state.withLock { state in
+        let running = state.withLock { state in
             var refs = state.running.values.map(\.ref)
-            for message in state.recent.map(\.message) + state.pending {
-                if case .finished(let finished) = message.kind { refs.append(finished.attempt) }
+            for report in state.recent.map(\.report) + state.pending {
+                if case .finished(let ref, _, _) = report { refs.append(ref) }
             }
             return refs
         }
-        var first = Trellis_V1_WorkerMessage()
-        first.hello = hello
-        outbox.yield(first)
+        let hello = WorkerHello(
+            name: options.name, type: options.type, tags: options.tags, slots: options.slots,
+            resources: options.resources, handlers: handlers.keys.sorted(), running: running)
         defer {
             outbox.finish()
             state.withLock { state in
                 state.outbox = nil
-                state.pending = Array(state.recent.map(\.message)) + state.pending
+                state.pending = Array(state.recent.map(\.report)) + state.pending
                 state.recent.removeAll()
             }
         }
@@ -174,7 +165,8 @@ public final class Worker: Sendable {
             metadata: ["authorization": "Bearer \(token)"],
             requestProducer: { writer in
                 do {
-                    try await outbox.drain { try await writer.write(contentsOf: $0) }
+                    try await writer.write(Trellis_V1_WorkerMessage(hello))
+                    try await outbox.drain { try await writer.write(contentsOf: $0.map(Trellis_V1_WorkerMessage.init)) }
                 } catch is CancellationError {}
             },
             onResponse: { response in
@@ -182,26 +174,26 @@ public final class Worker: Sendable {
                 defer { outbox.finish() }
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await message in response.messages {
-                        switch message.kind {
-                        case .welcome(let welcome):
+                        switch ReceivedInstruction(message) {
+                        case .welcome(let worker, let epoch, let heartbeat, let lease, let abandon)?:
                             welcomed.set()
-                            self.welcomed(welcome, outbox: outbox)
-                            self.observer(.welcomed(workerID: welcome.workerID, epoch: welcome.epoch))
-                            let interval = Duration.milliseconds(Int64(clamping: max(50, welcome.heartbeatIntervalMs)))
+                            self.welcomed(lease: lease, abandon: abandon, outbox: outbox)
+                            self.observer(.welcomed(workerID: worker, epoch: epoch))
+                            let interval = max(.milliseconds(50), heartbeat)
                             group.addTask { try await self.heartbeat(every: interval, to: outbox) }
-                        case .assignments(let batch):
-                            for assignment in batch.assignments { self.start(assignment) }
-                        case .cancel(let cancel):
-                            self.stop(cancel.attempt, grace: .milliseconds(Int64(clamping: cancel.graceMs)))
-                        case .broadcast(let broadcast):
-                            self.observer(.broadcast(broadcast.message))
-                            if broadcast.message == "drain" { self.drain() }
-                        case .stale(let stale):
-                            if self.stop(stale.attempt, grace: self.options.gracePeriod) {
-                                self.observer(.stale(task: stale.attempt.taskID, attempt: Int(stale.attempt.attempt)))
+                        case .assign(let assignments)?:
+                            for assignment in assignments { self.start(assignment) }
+                        case .cancel(let ref, let grace)?:
+                            self.stop(ref, grace: grace)
+                        case .broadcast(let text)?:
+                            self.observer(.broadcast(text))
+                            if text == "drain" { self.drain() }
+                        case .stale(let ref)?:
+                            if self.stop(ref, grace: self.options.gracePeriod) {
+                                self.observer(.stale(task: ref.task, attempt: ref.attempt))
                             }
                         case nil:
-                            break
+                            break  // a kind this worker does not know
                         }
                     }
                     group.cancelAll()
@@ -209,35 +201,28 @@ public final class Worker: Sendable {
             })
     }
 
-    private func welcomed(_ welcome: Trellis_V1_Welcome, outbox: Outbox<Trellis_V1_WorkerMessage>) {
-        let abandoned = Set(welcome.abandon.map(\.taskID))
+    private func welcomed(lease: Duration, abandon: [WireAttempt], outbox: Outbox<WorkerReport>) {
         let now = elapsed()
         state.withLock { state in
             state.outbox = outbox
-            state.window = .milliseconds(Int64(clamping: welcome.leaseTimeoutMs))
+            state.window = lease
             let pending = state.pending
             state.pending.removeAll()
-            for message in pending {
-                if case .finished = message.kind { state.report(message, now: now) } else { outbox.yield(message) }
+            for report in pending {
+                if case .finished = report { state.report(report, now: now) } else { outbox.yield(report) }
             }
             if state.draining {
-                var drain = Trellis_V1_WorkerMessage()
-                drain.drain = Trellis_V1_Drain()
-                outbox.yield(drain)
+                outbox.yield(.drain)
                 if state.running.isEmpty { outbox.finish() }
             }
         }
-        for ref in welcome.abandon where abandoned.contains(ref.taskID) { stop(ref, grace: .zero) }
+        for ref in abandon { stop(ref, grace: .zero) }
     }
 
-    private func heartbeat(
-        every interval: Duration, to outbox: Outbox<Trellis_V1_WorkerMessage>
-    ) async throws {
+    private func heartbeat(every interval: Duration, to outbox: Outbox<WorkerReport>) async throws {
         while true {
             try await sleep(interval)
-            var message = Trellis_V1_WorkerMessage()
-            message.heartbeat.running = state.withLock { $0.running.values.map(\.ref) }
-            outbox.yield(message)
+            outbox.yield(.heartbeat(running: state.withLock { $0.running.values.map(\.ref) }))
         }
     }
 }

@@ -94,10 +94,10 @@ struct RemoteWireTests {
         finished.signal = 9
         var message = Trellis_V1_WorkerMessage()
         message.finished = finished
-        #expect(WorkerReport(message) == .finished(ref, .signalled(9)))
+        #expect(WorkerReport(message) == .finished(ref, .signalled(9), timeMs: 0))
         finished.result = nil
         message.finished = finished
-        #expect(WorkerReport(message) == .finished(ref, .missing))
+        #expect(WorkerReport(message) == .finished(ref, .missing, timeMs: 0))
         message.hello = hello
         #expect(WorkerReport(message) == nil)  // only a stream's first message may be a hello
 
@@ -117,5 +117,37 @@ struct RemoteWireTests {
         #expect(welcome.welcome.heartbeatIntervalMs == 5_000)
         #expect(welcome.welcome.leaseTimeoutMs == 30_000)
         #expect(welcome.welcome.abandon.map(WireAttempt.init) == [ref])
+    }
+
+    @Test func aWorkersReportsAndWhatItIsToldSurviveTheWire() throws {
+        let ref = WireAttempt(task: 12, epoch: 2, attempt: 1)
+        let hello = WorkerHello(
+            name: "w2", type: "", tags: [], slots: 8, resources: [:], handlers: ["double"], running: [ref])
+        #expect(WorkerHello(Trellis_V1_WorkerMessage(hello).hello) == hello)
+        let reports: [WorkerReport] = [
+            .heartbeat(running: [ref]), .started(ref, pid: 4242, timeMs: 1_000),
+            .output(ref, name: "rows", timeMs: 1_001),
+            .finished(ref, .exited(3), timeMs: 1_002), .finished(ref, .value([9]), timeMs: 1_003),
+            .finished(ref, .error("stopped"), timeMs: 1_004), .log(ref, .stderr, [104, 105]), .log(ref, .stdout, [10]),
+            .drain,
+        ]
+        for report in reports { #expect(WorkerReport(Trellis_V1_WorkerMessage(report)) == report) }
+
+        let spec = Self.fullSpec()
+        let stored = try Trellis_V1_TaskSpec(spec).serializedBytes() as [UInt8]
+        let sent: [SentInstruction] = [
+            .welcome(worker: 1, epoch: 2, heartbeat: .seconds(5), lease: .seconds(30), abandon: [ref]),
+            .assign([WorkerAssignment(attempt: ref, job: 3, spec: stored, inputs: ["x": [1]])]),
+            .cancel(ref, grace: .seconds(10)), .stale(ref), .broadcast("drain"),
+        ]
+        let received: [ReceivedInstruction] = [
+            .welcome(worker: 1, epoch: 2, heartbeat: .seconds(5), lease: .seconds(30), abandon: [ref]),
+            .assign([WorkerAssignment(attempt: ref, job: 3, spec: Optional(spec), inputs: ["x": [1]])]),
+            .cancel(ref, grace: .seconds(10)), .stale(ref), .broadcast("drain"),
+        ]
+        for (instruction, expected) in zip(sent, received) {
+            #expect(ReceivedInstruction(Trellis_V1_CoordinatorMessage(instruction)) == expected)
+        }
+        #expect(ReceivedInstruction(Trellis_V1_CoordinatorMessage()) == nil)
     }
 }
