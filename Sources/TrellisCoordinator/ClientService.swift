@@ -10,7 +10,18 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
     func addTasks(
         request: Trellis_V1_AddTasksRequest, context: ServerContext
     ) async throws -> Trellis_V1_AddTasksResponse {
-        try await coordinator.request { .add(request, reply: $0) }
+        // Checked and read here, on the caller's task: a large request costs the loop only what needs its state.
+        let incoming: IncomingJob
+        do {
+            incoming = try IncomingJob(checking: request)
+        } catch {
+            throw RPCError(code: .invalidArgument, message: error.message)
+        }
+        let added = try await coordinator.request { .add(incoming, reply: $0) }
+        var response = Trellis_V1_AddTasksResponse()
+        response.jobID = added.job
+        response.taskIds = added.tasks
+        return response
     }
 
     func play(request: Trellis_V1_TaskSelection, context: ServerContext) async throws -> Trellis_V1_ChangeResponse {

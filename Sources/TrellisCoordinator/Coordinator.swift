@@ -266,7 +266,8 @@ enum CoordinatorInput: Sendable {
     case hello(WorkerHello, outbox: WorkerOutbox, reply: Reply<UInt64>)
     case report(connection: UInt64, WorkerReport)
     case disconnected(connection: UInt64)
-    case add(Trellis_V1_AddTasksRequest, reply: Reply<Trellis_V1_AddTasksResponse>)
+    /// Tasks to add, checked at the door; the reply is the job and the ids of its main tasks.
+    case add(IncomingJob, reply: Reply<(job: UInt64, tasks: [UInt64])>)
     case change(RemoteChange, RemoteSelection, reply: Reply<Int>)
     case watch(job: UInt64, JobWatcher)
     case broadcast(type: String, message: String, reply: Reply<Int>)

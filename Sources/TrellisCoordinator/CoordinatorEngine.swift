@@ -187,12 +187,12 @@ struct CoordinatorEngine {
     /// Adds a request's tasks to `job` (0: a new job). Returns the job and the ids of the request's tasks in
     /// its order, or why nothing was added.
     mutating func add(
-        _ request: Trellis_V1_AddTasksRequest, to job: UInt64, policy: SchedulingPolicy, now: Duration
+        _ request: IncomingJob, to job: UInt64, policy: SchedulingPolicy, now: Duration
     ) throws(JobRequestError) -> (job: UInt64, ids: [UInt64]) {
         var named = request
-        if job != 0, request.queues.isEmpty, let existing = jobs[job] {
+        if job != 0, request.job.queues.isEmpty, let existing = jobs[job] {
             // Tasks added to a job may name its queues; their widths are the job's.
-            for name in existing.queues.keys where name != JobRequest.defaultQueue { named.queues[name] = 1 }
+            for name in existing.queues.keys where name != JobRequest.defaultQueue { named.job.queues[name] = 1 }
         }
         let converted = try JobRequest(named, policy: policy) { id in
             self.task(wire: id).map { ExistingTask(id: $0, outputs: self.tasks[$0.rawValue].outputs) }
@@ -203,7 +203,7 @@ struct CoordinatorEngine {
             guard let existing = jobs[job] else { throw JobRequestError("there is no job \(job)") }
             target = existing.core
             // More tasks join the job's own queues.
-            guard request.queues.isEmpty else {
+            guard request.job.queues.isEmpty else {
                 throw JobRequestError("job \(job) has its queues; a job's queues are set when it is created")
             }
             submission.queues = []
@@ -237,13 +237,13 @@ struct CoordinatorEngine {
                 case .existing(let existing): existing
                 }
             }
-            let spec = (try? converted.specs[index].serializedBytes()) ?? []
+            let spec = converted.specs[index]
             remember(
-                id, job: wireJob, name: converted.names[index], spec: spec, outputs: converted.specs[index].outputs,
+                id, job: wireJob, name: converted.names[index], spec: spec, outputs: converted.outputs[index],
                 parents: parents)
             unsaved.append(
                 .taskAdded(
-                    id, job: wireJob, name: converted.names[index], spec: spec, outputs: converted.specs[index].outputs,
+                    id, job: wireJob, name: converted.names[index], spec: spec, outputs: converted.outputs[index],
                     parents: parents))
             if converted.play || submission.tasks[index].spec.role != .main {
                 tasks[id.rawValue].played = true
@@ -252,7 +252,7 @@ struct CoordinatorEngine {
             effects.append(.changed(job: wireJob, task: Self.wire(id), output: nil))
         }
         perform(now: now)
-        return (wireJob, added.ids.prefix(request.tasks.count).map(Self.wire))
+        return (wireJob, added.ids.prefix(request.job.tasks.count).map(Self.wire))
     }
 
     private mutating func remember(

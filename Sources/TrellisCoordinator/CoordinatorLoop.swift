@@ -255,17 +255,11 @@ struct CoordinatorLoop {
     // MARK: Requests
 
     private mutating func add(
-        _ request: Trellis_V1_AddTasksRequest, reply: @escaping CoordinatorInput.Reply<Trellis_V1_AddTasksResponse>
+        _ incoming: IncomingJob, reply: @escaping CoordinatorInput.Reply<(job: UInt64, tasks: [UInt64])>
     ) {
-        let problems = RequestValidation.problems(request) { id in engine.task(wire: id) != nil }
-        guard problems.isEmpty else {
-            let error = RPCError(code: .invalidArgument, message: problems.joined(separator: "\n"))
-            replies.append { reply(.failure(error)) }
-            return
-        }
         if !configuration.commandTriggers,
-            let trigger = (request.tasks + request.onSuccess + request.onFailure).first(where: {
-                if case .trigger(let check) = $0.work, case .command = check.condition { return true }
+            let trigger = incoming.allTasks.first(where: {
+                if case .trigger(.command, _, _, _) = $0.work { return true }
                 return false
             })
         {
@@ -276,19 +270,17 @@ struct CoordinatorLoop {
             replies.append { reply(.failure(error)) }
             return
         }
-        if request.jobID != 0, engine.jobs[request.jobID] == nil {
-            let error = RPCError(code: .notFound, message: "there is no job \(request.jobID)")
+        let job = incoming.job.job
+        if job != 0, engine.jobs[job] == nil {
+            let error = RPCError(code: .notFound, message: "there is no job \(job)")
             replies.append { reply(.failure(error)) }
             return
         }
         do {
-            let added = try engine.add(request, to: request.jobID, policy: .fifo, now: now)
+            let added = try engine.add(incoming, to: job, policy: .fifo, now: now)
             logger.debug("job \(added.job): \(added.ids.count) tasks added")
             addedInTurn += added.ids.count
-            var response = Trellis_V1_AddTasksResponse()
-            response.jobID = added.job
-            response.taskIds = added.ids
-            replies.append { reply(.success(response)) }
+            replies.append { reply(.success((added.job, added.ids))) }
         } catch {
             let refusal = RPCError(code: .invalidArgument, message: error.message)
             replies.append { reply(.failure(refusal)) }

@@ -2,12 +2,14 @@ package import TrellisCore
 package import TrellisEngine
 
 /// An `AddTasks` request as the engine takes it: the submission for the core, and beside it, in the same
-/// order, what the core does not keep — each task's name and its wire spec (what a worker receives).
+/// order, what the core does not keep — each task's name, its named outputs and its stored spec (what a
+/// worker receives).
 package struct JobRequest: Sendable {
     package var jobName: String
     package var submission: JobSubmission
     package var names: [String]
-    package var specs: [Trellis_V1_TaskSpec]
+    package var outputs: [[String]]
+    package var specs: [[UInt8]]
     /// The names of the submission's queues, in order: `default` first.
     package var queueNames: [String]
     /// Main tasks are held until the job is played.
@@ -57,35 +59,20 @@ extension JobRequest {
     /// The queue a task names none of.
     package static let defaultQueue = "default"
 
-    /// Turns a request (already checked by `RequestValidation`) into a submission: the main tasks, then the
-    /// `on_success`, then the `on_failure` tasks, each in its queue (the default one is bounded only by worker
-    /// slots unless the request sets its width). A need by name is a need on a task of the request; a need by
-    /// id, on a task `existing` finds. `policy` is used when the request names none.
+    /// Turns a checked request into a submission: the main tasks, then the `on_success`, then the `on_failure`
+    /// tasks, each in its queue (the default one is bounded only by worker slots unless the request sets its
+    /// width). A need by name is a need on a task of the request; a need by id, on a task `existing` finds.
+    /// `policy` is used when the request names none.
     package init(
-        _ request: Trellis_V1_AddTasksRequest, policy defaultPolicy: SchedulingPolicy,
-        existing: (UInt64) -> ExistingTask?
+        _ incoming: IncomingJob, policy defaultPolicy: SchedulingPolicy, existing: (UInt64) -> ExistingTask?
     ) throws(JobRequestError) {
-        let policy: SchedulingPolicy
-        if request.policy.isEmpty {
-            policy = defaultPolicy
-        } else if let named = SchedulingPolicy(name: request.policy) {
-            policy = named
-        } else {
-            throw JobRequestError(
-                "unknown policy '\(request.policy)' (output-first, fifo, wave, threshold:N or critical-path)")
-        }
-        let failurePolicy: FailurePolicy
-        switch request.failurePolicy {
-        case "", "continue": failurePolicy = .continueIndependent
-        case "fail-fast": failurePolicy = .failFast
-        default: throw JobRequestError("unknown failure policy '\(request.failurePolicy)' (continue or fail-fast)")
-        }
+        let request = incoming.job
         var queueNames = [Self.defaultQueue]
         queueNames += request.queues.keys.filter { !$0.isEmpty && $0 != Self.defaultQueue }.sorted()
         var queues: [JobSubmission.Queue] = []
         var queueIndex: [String: Int] = [:]
         for (index, name) in queueNames.enumerated() {
-            let width = request.queues[name].map(Int.init) ?? SchedulerCore.maxWorkerSlots
+            let width = request.queues[name] ?? SchedulerCore.maxWorkerSlots
             guard width >= 1, width <= SchedulerCore.maxWorkerSlots else {
                 throw JobRequestError(
                     "queue '\(name)' needs a width of 1 to \(SchedulerCore.maxWorkerSlots), got \(width)")
@@ -93,10 +80,10 @@ extension JobRequest {
             queues.append(JobSubmission.Queue(name: name, width: width))
             queueIndex[name] = index
         }
-        let groups: [(TaskRole, [Trellis_V1_TaskSpec])] = [
+        let groups: [(TaskRole, [RemoteTaskSpec])] = [
             (.main, request.tasks), (.onSuccess, request.onSuccess), (.onFailure, request.onFailure),
         ]
-        var specs: [Trellis_V1_TaskSpec] = []
+        var specs: [RemoteTaskSpec] = []
         var roles: [TaskRole] = []
         for (role, group) in groups {
             specs += group
@@ -104,16 +91,18 @@ extension JobRequest {
         }
         var position: [String: Int] = [:]
         for (index, spec) in specs.enumerated() where position[spec.name] == nil { position[spec.name] = index }
-        var submission = JobSubmission(policy: policy, failurePolicy: failurePolicy, queues: queues)
+        var submission = JobSubmission(
+            policy: request.policy ?? defaultPolicy, failurePolicy: request.failurePolicy ?? .continueIndependent,
+            queues: queues)
         submission.tasks.reserveCapacity(specs.count)
         for (index, spec) in specs.enumerated() {
             var needs: [JobSubmission.Need] = []
             for need in spec.needs {
                 func item(in outputs: [String], of target: String) throws(JobRequestError) -> Int? {
-                    guard !need.output.isEmpty else { return nil }
-                    guard let item = outputs.firstIndex(of: need.output) else {
+                    guard let output = need.output else { return nil }
+                    guard let item = outputs.firstIndex(of: output) else {
                         throw JobRequestError(
-                            "'\(spec.name)' needs output '\(need.output)' of \(target), which does not declare it")
+                            "'\(spec.name)' needs output '\(output)' of \(target), which does not declare it")
                     }
                     return item
                 }
@@ -124,17 +113,15 @@ extension JobRequest {
                     }
                     needs.append(
                         JobSubmission.Need(.batch(other), item: try item(in: specs[other].outputs, of: "'\(name)'")))
-                case .taskID(let id):
+                case .id(let id):
                     guard let found = existing(id) else {
                         throw JobRequestError("'\(spec.name)' needs task \(id), which does not exist")
                     }
                     needs.append(
                         JobSubmission.Need(.existing(found.id), item: try item(in: found.outputs, of: "task \(id)")))
-                case nil:
-                    throw JobRequestError("'\(spec.name)' has a need with neither a task id nor a name")
                 }
             }
-            let queue = spec.queue.isEmpty ? Self.defaultQueue : spec.queue
+            let queue = spec.queue ?? Self.defaultQueue
             guard let position = queueIndex[queue] else {
                 throw JobRequestError("'\(spec.name)' is in queue '\(queue)', which the request does not name")
             }
@@ -144,30 +131,28 @@ extension JobRequest {
                     spec: Self.coreSpec(spec, role: roles[index], play: request.play), needs: needs))
         }
         self.init(
-            jobName: request.jobName, submission: submission, names: specs.map(\.name), specs: specs,
-            queueNames: queueNames, play: request.play)
+            jobName: request.name, submission: submission, names: specs.map(\.name), outputs: specs.map(\.outputs),
+            specs: incoming.stored, queueNames: queueNames, play: request.play)
     }
 
-    /// What the core needs of a wire spec: order, retries (back-off doubling, capped as in workflow files),
+    /// What the core needs of a spec: order, retries (back-off doubling, capped as in workflow files),
     /// timeout, outputs, placement and role. Main tasks of a job not yet played are held.
-    package static func coreSpec(_ spec: Trellis_V1_TaskSpec, role: TaskRole, play: Bool) -> TaskSpec {
+    package static func coreSpec(_ spec: RemoteTaskSpec, role: TaskRole, play: Bool) -> TaskSpec {
         TaskSpec(
-            queue: QueueID(0), priority: Int(spec.priority), partialCount: spec.outputs.count,
-            estimate: spec.estimateSeconds > 0 ? spec.estimateSeconds : nil,
+            queue: QueueID(0), priority: spec.priority, partialCount: spec.outputs.count,
+            estimate: spec.estimate.flatMap { $0 > 0 ? $0 : nil },
             retry: RetryPolicy(
-                maxAttempts: Int(spec.retries) + 1, initialBackoff: .milliseconds(Int64(clamping: spec.retryDelayMs)),
-                multiplier: 2, maxBackoff: RetryPolicy.longestWorkflowBackoff),
-            timeout: spec.timeoutMs > 0 ? .milliseconds(Int64(clamping: spec.timeoutMs)) : nil,
-            placement: placement(of: spec),
-            role: role, held: role == .main && !play)
+                maxAttempts: spec.retries + 1, initialBackoff: spec.retryDelay, multiplier: 2,
+                maxBackoff: RetryPolicy.longestWorkflowBackoff),
+            timeout: spec.timeout, placement: placement(of: spec), role: role, held: role == .main && !play)
     }
 
     /// Where a task may run: a trigger only on the coordinator's embedded executor; other work on a worker of
     /// its type (process work when it names none), with its tags and resources.
-    package static func placement(of spec: Trellis_V1_TaskSpec) -> Placement {
+    package static func placement(of spec: RemoteTaskSpec) -> Placement {
         if case .trigger = spec.work { return Placement(type: coordinatorType) }
         return Placement(
-            type: spec.workerType.isEmpty ? defaultWorkerType : spec.workerType, tags: spec.tags,
-            resources: spec.resources)
+            type: spec.placement.type ?? defaultWorkerType, tags: spec.placement.tags,
+            resources: spec.placement.resources)
     }
 }

@@ -109,7 +109,8 @@ struct SubmissionTests {
         #expect(Set(a.needs.map(\.name)) == ["@ready", "@noon"])
         #expect(RequestValidation.problems(request, taskExists: { _ in false }).isEmpty)
         // What the coordinator makes of it: a check only its embedded executor may take.
-        #expect(JobRequest.placement(of: ready).type == JobRequest.coordinatorType)
+        let checked = try #require(IncomingJob(checking: request).allTasks.first { $0.name == "@ready" })
+        #expect(JobRequest.placement(of: checked).type == JobRequest.coordinatorType)
         var posing = ready
         posing.workerType = "gpu"
         #expect(

@@ -17,38 +17,23 @@ struct CoordinatorEngineTests {
 
     static func spec(
         _ name: String, needs: [String] = [], output: (String, String)? = nil, outputs: [String] = [],
-        retries: UInt32 = 0, retryDelayMs: UInt64 = 0
-    ) -> Trellis_V1_TaskSpec {
-        var spec = Trellis_V1_TaskSpec()
-        spec.name = name
+        retries: Int = 0, retryDelay: Duration = .zero
+    ) -> RemoteTaskSpec {
+        var spec = RemoteTaskSpec(name: name, work: .shell(command: "run \(name)"))
         spec.outputs = outputs
         spec.retries = retries
-        spec.retryDelayMs = retryDelayMs
-        var shell = Trellis_V1_ShellCommand()
-        shell.command = "run \(name)"
-        spec.shell = shell
-        spec.needs = needs.map { target in
-            var need = Trellis_V1_Need()
-            need.name = target
-            return need
-        }
-        if let (target, name) = output {
-            var need = Trellis_V1_Need()
-            need.name = target
-            need.output = name
-            spec.needs.append(need)
-        }
+        spec.retryDelay = retryDelay
+        spec.needs = needs.map { RemoteNeed(.name($0)) }
+        if let (target, name) = output { spec.needs.append(RemoteNeed(.name(target), output: name)) }
         return spec
     }
 
     static func request(
-        _ tasks: [Trellis_V1_TaskSpec], play: Bool = true, onFailure: [Trellis_V1_TaskSpec] = []
-    ) -> Trellis_V1_AddTasksRequest {
-        var request = Trellis_V1_AddTasksRequest()
-        request.jobName = "job"
+        _ tasks: [RemoteTaskSpec], play: Bool = true, onFailure: [RemoteTaskSpec] = []
+    ) -> RemoteJob {
+        var request = RemoteJob(name: "job", play: play)
         request.tasks = tasks
         request.onFailure = onFailure
-        request.play = play
         return request
     }
 
@@ -186,7 +171,7 @@ struct CoordinatorEngineTests {
     @Test func aRetryWaitsOutItsBackOffShownAsRetrying() throws {
         var engine = Self.engine()
         _ = try engine.add(
-            Self.request([Self.spec("flaky", retries: 1, retryDelayMs: 4_000)]), to: 0, policy: .fifo, now: .zero)
+            Self.request([Self.spec("flaky", retries: 1, retryDelay: .seconds(4))]), to: 0, policy: .fifo, now: .zero)
         let worker = try Self.worker(&engine, "w")
         let ref = try #require(Self.assignments(engine.takeTurn().effects).first).1
         engine.finished(ref, result: .exited(2), by: worker, now: .seconds(1))
@@ -312,9 +297,7 @@ struct CoordinatorEngineTests {
         let (job, _) = try engine.add(Self.request([Self.spec("a")]), to: 0, policy: .fifo, now: .zero)
         #expect(job == 1)
         var later = Self.spec("b")
-        var byID = Trellis_V1_Need()
-        byID.taskID = 1
-        later.needs = [byID]
+        later.needs = [RemoteNeed(.id(1))]
         let (same, more) = try engine.add(Self.request([later]), to: job, policy: .fifo, now: .zero)
         #expect(same == job)
         #expect(more == [2])
@@ -327,7 +310,7 @@ struct CoordinatorEngineTests {
     ) {
         var engine = engine()
         _ = try engine.add(
-            request([spec("runs"), spec("flaky", retries: 1, retryDelayMs: 60_000), spec("held")]), to: 0,
+            request([spec("runs"), spec("flaky", retries: 1, retryDelay: .seconds(60)), spec("held")]), to: 0,
             policy: .fifo, now: .zero)
         _ = engine.change(.pause, ids: [TaskID(2)], now: .zero)
         let worker = try Self.worker(&engine, "w", slots: 2)
@@ -419,16 +402,13 @@ struct CoordinatorEngineRandomTests {
             now += .milliseconds(Int64.random(in: 0...1_500, using: &rng))
             switch Int.random(in: 0..<10, using: &rng) {
             case 0, 1:
-                var request = Trellis_V1_AddTasksRequest()
-                request.play = Bool.random(using: &rng) || Bool.random(using: &rng)
+                var request = RemoteJob(name: "job", play: Bool.random(using: &rng) || Bool.random(using: &rng))
                 for index in 0..<Int.random(in: 1...4, using: &rng) {
                     var spec = CoordinatorEngineTests.spec(
-                        "s\(step)t\(index)", retries: UInt32.random(in: 0...1, using: &rng),
-                        retryDelayMs: UInt64.random(in: 0...3_000, using: &rng))
+                        "s\(step)t\(index)", retries: Int.random(in: 0...1, using: &rng),
+                        retryDelay: .milliseconds(Int64.random(in: 0...3_000, using: &rng)))
                     if index > 0, Bool.random(using: &rng) {
-                        var need = Trellis_V1_Need()
-                        need.name = "s\(step)t\(Int.random(in: 0..<index, using: &rng))"
-                        spec.needs = [need]
+                        spec.needs = [RemoteNeed(.name("s\(step)t\(Int.random(in: 0..<index, using: &rng))"))]
                     }
                     if Bool.random(using: &rng) { spec.outputs = ["o"] }
                     request.tasks.append(spec)
@@ -518,5 +498,14 @@ struct CoordinatorRecordTests {
         }
         #expect(throws: JournalError.self) { try CoordinatorRecord(journalBytes: [99]) }
         #expect(throws: JournalError.self) { try CoordinatorRecord(journalBytes: [7, 0, 2]) }
+    }
+}
+
+extension CoordinatorEngine {
+    /// Adds a job made in Trellis's own types, as the coordinator's loop adds one that passed the door.
+    mutating func add(
+        _ job: RemoteJob, to target: UInt64, policy: SchedulingPolicy, now: Duration
+    ) throws(JobRequestError) -> (job: UInt64, ids: [UInt64]) {
+        try add(IncomingJob(job), to: target, policy: policy, now: now)
     }
 }

@@ -6,49 +6,46 @@ import TrellisProtocol
 @Suite("Requests as the engine takes them")
 struct JobRequestTests {
     static func spec(
-        _ name: String, needs: [(String, String)] = [], outputs: [String] = [], type: String = ""
-    ) -> Trellis_V1_TaskSpec {
-        var spec = Trellis_V1_TaskSpec()
-        spec.name = name
+        _ name: String, needs: [(String, String?)] = [], outputs: [String] = [], type: String? = nil
+    ) -> RemoteTaskSpec {
+        var spec = RemoteTaskSpec(name: name, work: .shell(command: "run \(name)"))
         spec.outputs = outputs
-        spec.workerType = type
-        spec.needs = needs.map { target, output in
-            var need = Trellis_V1_Need()
-            need.name = target
-            need.output = output
-            return need
-        }
+        spec.placement.type = type
+        spec.needs = needs.map { RemoteNeed(.name($0), output: $1) }
         return spec
     }
 
+    static func convert(
+        _ job: RemoteJob, policy: SchedulingPolicy = .fifo, existing: (UInt64) -> ExistingTask? = { _ in nil }
+    ) throws(JobRequestError) -> JobRequest {
+        try JobRequest(IncomingJob(job), policy: policy, existing: existing)
+    }
+
     @Test func aRequestBecomesASubmissionWithItsFinalesNeedsAndPlacement() throws {
-        var request = Trellis_V1_AddTasksRequest()
-        request.jobName = "nightly"
-        request.policy = "threshold:4"
+        var request = RemoteJob(name: "nightly", play: false)
+        request.policy = .threshold(4)
         var simulate = Self.spec("simulate", outputs: ["coarse", "fine"], type: "gpu")
-        simulate.tags = ["cuda"]
-        simulate.resources = ["gpu": 1, "none": 0]
+        simulate.placement.tags = ["cuda"]
+        simulate.placement.resources = ["gpu": 1, "none": 0]
         simulate.priority = 7
         simulate.retries = 3
-        simulate.retryDelayMs = 1_500
-        simulate.timeoutMs = 60_000
-        simulate.estimateSeconds = 12.5
-        var byID = Trellis_V1_Need()
-        byID.taskID = 42
-        byID.output = "table"
+        simulate.retryDelay = .milliseconds(1_500)
+        simulate.timeout = .seconds(60)
+        simulate.estimate = 12.5
         var plot = Self.spec("plot", needs: [("simulate", "fine")])
-        plot.needs.append(byID)
+        plot.needs.append(RemoteNeed(.id(42), output: "table"))
         request.tasks = [plot, simulate]
-        request.onSuccess = [Self.spec("publish", needs: [("report", "")])]
+        request.onSuccess = [Self.spec("publish", needs: [("report", nil)])]
         request.onFailure = [Self.spec("clean")]
         request.onSuccess.append(Self.spec("report"))
-        let converted = try JobRequest(request, policy: .fifo) { id in
+        let converted = try Self.convert(request) { id in
             id == 42 ? ExistingTask(id: TaskID(41), outputs: ["rows", "table"]) : nil
         }
         #expect(converted.jobName == "nightly")
         #expect(converted.play == false)
         #expect(converted.names == ["plot", "simulate", "publish", "report", "clean"])
-        #expect(converted.specs.map(\.name) == converted.names)
+        #expect(converted.specs.map { RemoteTaskSpec(stored: $0)?.name } == converted.names)
+        #expect(converted.outputs == [[], ["coarse", "fine"], [], [], []])
         let submission = converted.submission
         #expect(submission.policy == .threshold(4))
         #expect(submission.queues == [JobSubmission.Queue(name: "default", width: SchedulerCore.maxWorkerSlots)])
@@ -72,28 +69,22 @@ struct JobRequestTests {
     }
 
     @Test func whatTheEngineCannotResolveIsRefusedClearly() {
-        func refusal(_ request: Trellis_V1_AddTasksRequest) -> String? {
+        func refusal(_ request: RemoteJob) -> String? {
             do {
-                _ = try JobRequest(request, policy: .fifo) { _ in nil }
+                _ = try Self.convert(request)
                 return nil
             } catch {
                 return error.message
             }
         }
-        var request = Trellis_V1_AddTasksRequest()
-        request.tasks = [Self.spec("a")]
-        request.policy = "fastest"
-        #expect(refusal(request)?.contains("unknown policy 'fastest'") == true)
-        request.policy = ""
-        request.tasks = [Self.spec("a", needs: [("ghost", "")])]
+        var request = RemoteJob(name: "", play: false)
+        request.tasks = [Self.spec("a", needs: [("ghost", nil)])]
         #expect(refusal(request) == "'a' needs unknown task 'ghost'")
         request.tasks = [Self.spec("a", needs: [("b", "nope")]), Self.spec("b", outputs: ["yes"])]
         #expect(refusal(request) == "'a' needs output 'nope' of 'b', which does not declare it")
-        var byID = Trellis_V1_Need()
-        byID.taskID = 9
-        var spec = Self.spec("a")
-        spec.needs = [byID]
-        request.tasks = [spec]
+        var byID = Self.spec("a")
+        byID.needs = [RemoteNeed(.id(9))]
+        request.tasks = [byID]
         #expect(refusal(request) == "'a' needs task 9, which does not exist")
         request.tasks = [Self.spec("a")]
         request.play = true
@@ -101,31 +92,66 @@ struct JobRequestTests {
     }
 
     @Test func queuesAndTheFailurePolicyComeFromTheRequest() throws {
-        var request = Trellis_V1_AddTasksRequest()
-        request.failurePolicy = "fail-fast"
+        var request = RemoteJob(name: "", play: false)
+        request.failurePolicy = .failFast
         request.queues = ["io": 2, "default": 8]
         var reader = Self.spec("read")
         reader.queue = "io"
         request.tasks = [Self.spec("plain"), reader]
-        let converted = try JobRequest(request, policy: .fifo) { _ in nil }
+        let converted = try Self.convert(request)
         #expect(converted.submission.failurePolicy == .failFast)
         #expect(converted.queueNames == ["default", "io"])
         #expect(converted.submission.queues.map(\.width) == [8, 2])
         #expect(converted.submission.tasks.map(\.queue) == [.new(0), .new(1)])
 
-        func refusal(_ change: (inout Trellis_V1_AddTasksRequest) -> Void) -> String? {
+        func refusal(_ change: (inout RemoteJob) -> Void) -> String? {
             var bad = request
             change(&bad)
             do {
-                _ = try JobRequest(bad, policy: .fifo) { _ in nil }
+                _ = try Self.convert(bad)
                 return nil
             } catch {
                 return error.message
             }
         }
-        #expect(refusal { $0.failurePolicy = "panic" }?.contains("unknown failure policy 'panic'") == true)
         #expect(refusal { $0.queues["io"] = 0 }?.contains("queue 'io' needs a width") == true)
         #expect(refusal { $0.tasks[1].queue = "net" } == "'read' is in queue 'net', which the request does not name")
+    }
+
+    /// The door reads the wire's policy names and refuses unknown ones, and every problem `RequestValidation`
+    /// finds, before anything reaches the loop.
+    @Test func theDoorReadsPoliciesAndRefusesWhatIsMalformed() throws {
+        var wire = Trellis_V1_AddTasksRequest(RemoteJob(name: "j", play: true))
+        wire.tasks = [Trellis_V1_TaskSpec(Self.spec("a"))]
+        wire.policy = "critical-path"
+        wire.failurePolicy = "fail-fast"
+        wire.queues = ["io": 3]
+        let incoming = try IncomingJob(checking: wire)
+        #expect(incoming.job.policy == .criticalPath)
+        #expect(incoming.job.failurePolicy == .failFast)
+        #expect(incoming.job.queues == ["io": 3])
+        #expect(incoming.job.tasks == [Self.spec("a")])
+        #expect(incoming.stored.map { RemoteTaskSpec(stored: $0) } == [Self.spec("a")])
+
+        func refusal(_ change: (inout Trellis_V1_AddTasksRequest) -> Void) -> String? {
+            var bad = wire
+            change(&bad)
+            do {
+                _ = try IncomingJob(checking: bad)
+                return nil
+            } catch {
+                return error.message
+            }
+        }
+        #expect(refusal { $0.policy = "fastest" }?.contains("unknown policy 'fastest'") == true)
+        #expect(refusal { $0.failurePolicy = "panic" }?.contains("unknown failure policy 'panic'") == true)
+        #expect(
+            refusal { $0.tasks[0].work = nil }?.contains("neither a shell command, a handler nor a trigger") == true)
+        let both = refusal {
+            $0.tasks[0].work = nil
+            $0.tasks.append($0.tasks[0])
+        }
+        #expect(both?.contains("duplicate task name 'a'") == true, "every problem at once")
     }
 
     @Test func wireIDsCountFromOne() {
@@ -137,10 +163,10 @@ struct JobRequestTests {
 
     /// A converted request goes through the engine: the held main tasks wait, the finale is gated.
     @Test func theEngineTakesAConvertedRequest() throws {
-        var request = Trellis_V1_AddTasksRequest()
-        request.tasks = [Self.spec("b", needs: [("a", "")]), Self.spec("a")]
+        var request = RemoteJob(name: "", play: false)
+        request.tasks = [Self.spec("b", needs: [("a", nil)]), Self.spec("a")]
         request.onFailure = [Self.spec("clean")]
-        let converted = try JobRequest(request, policy: .outputFirst) { _ in nil }
+        let converted = try Self.convert(request, policy: .outputFirst)
         var state = EngineState(SchedulerCore(execution: .workers(leaseTimeout: .seconds(5))))
         var actions: [SchedulerAction] = []
         let (job, ids) = try state.submit(converted.submission, now: .zero, into: &actions)
