@@ -26,7 +26,7 @@ extension CoordinatorLoop {
             var header = RemoteJobEvent()
             header.jobName = record.name
             header.jobTasks = record.tasks.count
-            header.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
+            header.timeMs = wallMs
             watcher.yield(header)
             for id in record.tasks {
                 watcher.yield(event(id))
@@ -69,7 +69,7 @@ extension CoordinatorLoop {
         event.attempt = engine.state.core.attemptCount(of: id)
         event.worker = holderName(id)
         event.message = message(id)
-        event.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
+        event.timeMs = wallMs
         return event
     }
 
@@ -144,7 +144,7 @@ extension CoordinatorLoop {
                 resources: connection?.resources ?? [:],
                 status: workerConnection[worker] != nil
                     ? "connected" : engine.state.core.isConnected(worker) ? "disconnected" : "lost",
-                lastSeen: lastSeen[name].map { Date(timeIntervalSince1970: $0) })
+                lastSeen: lastSeen[name].map { Date(timeIntervalSince1970: Double($0) / 1000) })
         }
     }
 }

@@ -44,7 +44,7 @@ extension CoordinatorLoop {
             tags: hello.tags, resources: hello.resources, outbox: outbox)
         connections[connection.id] = connection
         workerConnection[joined.worker] = connection.id
-        lastSeen[hello.name] = Date().timeIntervalSince1970
+        lastSeen[hello.name] = wallMs
 
         let welcome = SentInstruction.welcome(
             worker: UInt64(joined.worker.rawValue) + 1, epoch: epoch, heartbeat: configuration.heartbeatInterval,

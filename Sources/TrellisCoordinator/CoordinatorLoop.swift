@@ -37,8 +37,8 @@ struct CoordinatorLoop {
     var watchers: [UInt64: [JobWatcher]] = [:]
     /// Watchers taken this turn, shown their job once the turn is durable.
     var newWatchers: [(UInt64, JobWatcher)] = []
-    /// Wall-clock seconds each worker name was last heard from.
-    var lastSeen: [String: Double] = [:]
+    /// Wall-clock milliseconds when each worker name was last heard from.
+    var lastSeen: [String: UInt64] = [:]
     /// Messages for each worker connection, sent after the turn's append.
     var outgoing: [UInt64: [SentInstruction]] = [:]
     /// Answers and other actions that wait for the turn's append (`later`).
@@ -55,6 +55,9 @@ struct CoordinatorLoop {
     private var snapshotting: Task<Void, Never>?
 
     var now: Duration { timeBase + elapsed() }
+    /// Wall-clock milliseconds now, on the coordinator's clock: the first session's start plus the run time
+    /// since (the wall clock itself is read once, when a session opens).
+    var wallMs: UInt64 { UInt64(max(0, (origin + now.seconds) * 1000)) }
 
     /// Most records that may wait (`CoordinatorRecord.canWait`) kept back before an append of their own.
     static var mostWaiting: Int { 1_000 }
@@ -203,7 +206,7 @@ struct CoordinatorLoop {
             connect(hello, outbox: outbox, reply: reply)
         case .report(let connection, let message):
             guard let link = connections[connection] else { return }
-            lastSeen[link.name] = Date().timeIntervalSince1970
+            lastSeen[link.name] = wallMs
             engine.heard(from: link.worker, now: now)
             report(message, from: link)
         case .disconnected(let connection):
@@ -346,7 +349,7 @@ struct CoordinatorLoop {
             case .jobEnded(let job):
                 var end = RemoteJobEvent()
                 end.jobEnded = true
-                end.timeMs = UInt64(Date().timeIntervalSince1970 * 1000)
+                end.timeMs = wallMs
                 for watcher in watchers.removeValue(forKey: job) ?? [] {
                     watcher.yield(end)
                     watcher.finish()

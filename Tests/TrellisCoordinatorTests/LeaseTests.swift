@@ -176,21 +176,23 @@ struct LeaseTests {
             let job = try await cluster.add(.job([spec]))
             var request = Trellis_V1_WatchJobRequest()
             request.jobID = job.jobID
-            let message = try await cluster.ops.watchJob(request, metadata: cluster.metadata) { response in
-                var advanced = false
+            let (message, took) = try await cluster.ops.watchJob(request, metadata: cluster.metadata) { response in
+                var running: UInt64?
                 for try await event in response.messages {
-                    if event.state == .running, !advanced {
-                        advanced = true
+                    if event.state == .running, running == nil {
+                        running = event.timeMs
                         // The coordinator's next deadline, the worker's heartbeat and the handler's timeout all
                         // wait on the manual clock.
                         try await clock.waitForSleepers(count: 3)
                         clock.advance(by: .seconds(3_600))
                     }
-                    if event.state == .failed { return event.message }
+                    if event.state == .failed { return (event.message, event.timeMs - (running ?? event.timeMs)) }
                 }
-                return ""
+                return ("", 0)
             }
             #expect(message.contains("timed out"), "\(message)")
+            // The coordinator's event times follow its clock too: an hour passed between the two events.
+            #expect(took >= 3_600_000, "\(took) ms between running and failed")
         }
     }
 
