@@ -62,6 +62,23 @@ package final class Outbox<Element: Sendable>: Sendable {
         reader?.resume(returning: [element])
     }
 
+    /// Adds a message only while fewer than `backlog` wait, for what may be dropped rather than wait (a task's
+    /// output when the stream falls behind). False when it was dropped, or the outbox has ended.
+    package func offer(_ element: Element, whileFewerThan backlog: Int) -> Bool {
+        let outcome: (taken: Bool, reader: CheckedContinuation<[Element]?, any Error>?) = state.withLock { state in
+            guard state.end == nil else { return (false, nil) }
+            guard let reader = state.reader else {
+                guard state.waiting.count < min(backlog, state.room) else { return (false, nil) }
+                state.waiting.append(element)
+                return (true, nil)
+            }
+            state.reader = nil
+            return (true, reader)
+        }
+        outcome.reader?.resume(returning: [element])
+        return outcome.taken
+    }
+
     /// Ends the stream: the reader gets what is waiting, then the end (the error, if one is given).
     package func finish(throwing error: (any Error)? = nil) {
         let reader: CheckedContinuation<[Element]?, any Error>? = state.withLock { state in

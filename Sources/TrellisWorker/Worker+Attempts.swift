@@ -47,7 +47,7 @@ extension Worker {
         state.withLock { state in
             switch report {
             case .output: state.report(report, now: now)
-            case .log: state.outbox?.yield(report)
+            case .log(let ref, let stream, let data): state.forward(data, of: ref, on: stream)
             default:
                 if let outbox = state.outbox { outbox.yield(report) } else { state.pending.append(report) }
             }

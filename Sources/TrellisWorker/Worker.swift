@@ -24,7 +24,14 @@ public final class Worker: Sendable {
         var ref: WireAttempt
         var task: Task<Void, Never>
         var pid: Int32 = 0
+        /// Bytes of output dropped since the last that went out.
+        var dropped = 0
     }
+
+    /// Most output chunks (each at most 64 KiB) that may wait for the stream: past them, output is dropped
+    /// and its size said in the output, so a task printing faster than the coordinator reads cannot grow the
+    /// worker's memory.
+    static let outputBacklog = 256
 
     struct State {
         /// The current session's stream, once welcomed.
@@ -40,6 +47,24 @@ public final class Worker: Sendable {
 
         /// Sends a result now (`now` on the worker's clock), remembering it for a while; or keeps it for the
         /// next session.
+        /// Forwards what an attempt printed, or drops it when the stream is too far behind; the next piece that
+        /// goes out is preceded by a line saying how much was dropped. Output made while disconnected is lost.
+        mutating func forward(_ data: [UInt8], of ref: WireAttempt, on stream: WorkerReport.LogStream) {
+            guard let outbox else { return }
+            if let dropped = running[ref.task]?.dropped, dropped > 0 {
+                let note =
+                    "\n[trellis: \(dropped) bytes of output dropped: the stream to the coordinator fell behind]\n"
+                guard outbox.offer(.log(ref, stream, Array(note.utf8)), whileFewerThan: Worker.outputBacklog) else {
+                    running[ref.task]?.dropped += data.count
+                    return
+                }
+                running[ref.task]?.dropped = 0
+            }
+            if !outbox.offer(.log(ref, stream, data), whileFewerThan: Worker.outputBacklog) {
+                running[ref.task]?.dropped += data.count
+            }
+        }
+
         mutating func report(_ report: WorkerReport, now: Duration) {
             guard let outbox else {
                 pending.append(report)

@@ -18,6 +18,21 @@ struct OutboxTests {
         #expect(try await outbox.next() == nil)
     }
 
+    @Test func anOfferIsDroppedOnceTheBacklogIsReached() async throws {
+        let outbox = Outbox<Int>()
+        #expect(outbox.offer(1, whileFewerThan: 2))
+        #expect(outbox.offer(2, whileFewerThan: 2))
+        #expect(!outbox.offer(3, whileFewerThan: 2), "two already wait")
+        outbox.yield(4)  // a message that must go out still does
+        #expect(try await outbox.next() == [1, 2, 4])
+        async let waiting = outbox.next()
+        // Whether the reader is already waiting or not, an offer within the backlog reaches it.
+        #expect(outbox.offer(5, whileFewerThan: 1))
+        #expect(try await waiting == [5])
+        outbox.finish()
+        #expect(!outbox.offer(6, whileFewerThan: 10), "after the end")
+    }
+
     @Test func aWaitingReaderWakesForOneMessageAndForTheEnd() async throws {
         let outbox = Outbox<Int>()
         async let first = outbox.next()
