@@ -19,7 +19,7 @@ final class ProcessMonitor: Sendable {
     /// reached their end.
     struct Registration: Sendable {
         var id: UInt64
-        var pid: Int32
+        var group: ProcessGroup
         var pidfd: Int32
         var stdout: Int32
         var stderr: Int32
@@ -78,8 +78,12 @@ final class ProcessMonitor: Sendable {
         var exited = false
         var stdoutOpen = true
         var stderrOpen = true
-        var stdoutFile: Int32 = -1
-        var stderrFile: Int32 = -1
+        /// A log file's descriptor once opened; `unopened` before, `failed` once it could not be opened or
+        /// written (its output is dropped from then on).
+        var stdoutFile = unopened
+        var stderrFile = unopened
+        static let unopened: Int32 = -1
+        static let failed: Int32 = -2
         var scanner = MarkerScanner()
         /// Why the attempt counts as not started although it ran (its log could not be opened, its exit status
         /// was lost).
@@ -107,7 +111,7 @@ final class ProcessMonitor: Sendable {
                     var code: Int32 = -1
                     var signal: Int32 = -1
                     guard !process.exited else { continue }
-                    let reaped = trellis_reap(process.registration.pid, &code, &signal)
+                    let reaped = trellis_reap(process.registration.group.leader, &code, &signal)
                     if reaped == 0 { continue }
                     if reaped < 0 { process.failure = "its exit status was lost: \(ShellProcess.errorText(errno))" }
                     process.exited = true
@@ -124,6 +128,8 @@ final class ProcessMonitor: Sendable {
                     } else if read == 0 || (errno != EAGAIN && errno != EINTR) {
                         process.stdoutOpen = false
                         remove(process.registration.stdout)
+                        // A last line without its newline still counts.
+                        if let markers = process.registration.markers { process.scanner.finish(markers) }
                     }
                 case .stderr:
                     guard process.stderrOpen else { continue }
@@ -139,6 +145,7 @@ final class ProcessMonitor: Sendable {
                 }
                 if process.isOver {
                     watched[id] = nil
+                    process.registration.group.end()
                     if process.stdoutFile >= 0 { close(process.stdoutFile) }
                     if process.stderrFile >= 0 { close(process.stderrFile) }
                     let end: ProcessEnd =
@@ -165,26 +172,36 @@ extension ProcessMonitor.Watched {
         switch sink {
         case .file(let path):
             var file = stdout ? stdoutFile : stderrFile
-            if file < 0 {
+            if file == Self.unopened {
                 file = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-                if stdout { stdoutFile = file } else { stderrFile = file }
-                if file < 0, failure == nil {
-                    failure = "cannot open its log \(path): \(ShellProcess.errorText(errno))"
+                if file < 0 {
+                    file = Self.failed
+                    fail("cannot open its log \(path): \(ShellProcess.errorText(errno))")
                 }
             }
-            if file >= 0 {
-                var rest = bytes
-                while !rest.isEmpty {
-                    let written = Glibc.write(file, rest.baseAddress, rest.count)
-                    if written < 0 && errno == EINTR { continue }
-                    if written <= 0 { break }
-                    rest = UnsafeRawBufferPointer(rebasing: rest[written...])
+            var rest = bytes
+            while file >= 0 && !rest.isEmpty {
+                let written = Glibc.write(file, rest.baseAddress, rest.count)
+                if written < 0 && errno == EINTR { continue }
+                if written <= 0 {
+                    fail("cannot write its log \(path): \(ShellProcess.errorText(written < 0 ? errno : ENOSPC))")
+                    close(file)
+                    file = Self.failed
+                    break
                 }
+                rest = UnsafeRawBufferPointer(rebasing: rest[written...])
             }
+            if stdout { stdoutFile = file } else { stderrFile = file }
         case .forward(let send):
             send([UInt8](bytes))
         }
         if stdout, let markers = registration.markers { scanner.scan(bytes, markers) }
+    }
+
+    /// The process's output can no longer be kept: it is stopped at once and ends as not run.
+    fileprivate mutating func fail(_ reason: String) {
+        if failure == nil { failure = reason }
+        registration.group.signal(SIGKILL)
     }
 }
 
@@ -199,14 +216,23 @@ struct MarkerScanner {
     mutating func scan(_ bytes: UnsafeRawBufferPointer, _ found: (String) -> Void) {
         for byte in bytes {
             if byte == UInt8(ascii: "\n") {
-                if line.starts(with: Self.marker) {
-                    let name = String(decoding: line.dropFirst(Self.marker.count), as: UTF8.self)
-                    found(name.trimmingCharacters(in: .whitespacesAndNewlines))
-                }
-                line.removeAll(keepingCapacity: true)
+                endLine(found)
             } else if line.count < Self.longestScannedLine {
                 line.append(byte)
             }
         }
+    }
+
+    /// The stream ended: a last line without its newline counts too.
+    mutating func finish(_ found: (String) -> Void) {
+        if !line.isEmpty { endLine(found) }
+    }
+
+    private mutating func endLine(_ found: (String) -> Void) {
+        if line.starts(with: Self.marker) {
+            let name = String(decoding: line.dropFirst(Self.marker.count), as: UTF8.self)
+            found(name.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        line.removeAll(keepingCapacity: true)
     }
 }

@@ -10,7 +10,8 @@ internal import Synchronization
 package enum ProcessEnd: Sendable, Hashable {
     case exited(Int32)
     case signalled(Int32)
-    /// Could not start at all (bad working directory, no shell, cannot open the log files).
+    /// Could not start (bad working directory, no shell), or could not keep its output (a log file that cannot
+    /// be opened or written): such a process is stopped at once.
     case failedToStart(String)
     /// Stopped because its Swift task was cancelled (timeout, cancellation, interrupt).
     case stopped
@@ -111,7 +112,7 @@ package struct ShellProcess: Sendable {
         _ = fcntl(out[0], F_SETFL, O_NONBLOCK)
         _ = fcntl(err[0], F_SETFL, O_NONBLOCK)
         started(pid)
-        let ended = EndedFlag()
+        let group = ProcessGroup(leader: pid)
         let grace = gracePeriod
         let monitor = ProcessMonitor.shared
         let id = monitor.makeID()
@@ -121,27 +122,26 @@ package struct ShellProcess: Sendable {
             await withCheckedContinuation { continuation in
                 monitor.watch(
                     ProcessMonitor.Registration(
-                        id: id, pid: pid, pidfd: pidfd, stdout: out[0], stderr: err[0], sinks: sinks,
+                        id: id, group: group, pidfd: pidfd, stdout: out[0], stderr: err[0], sinks: sinks,
                         markers: markers, ended: continuation))
             }
         } onCancel: {
-            Self.stop(group: pid, grace: grace, unless: ended)
+            Self.stop(group, grace: grace)
         }
-        ended.set()
         if Task.isCancelled { return .stopped }
         return end
     }
 
     /// SIGTERM to the process group, SIGKILL after `grace` unless it has ended by then.
-    static func stop(group: pid_t, grace: Duration, unless ended: EndedFlag) {
+    static func stop(_ group: ProcessGroup, grace: Duration) {
         guard grace > .zero else {
-            _ = kill(-group, SIGKILL)
+            group.signal(SIGKILL)
             return
         }
-        _ = kill(-group, SIGTERM)
+        guard group.signal(SIGTERM) else { return }
         Task.detached {
             try? await Task.sleep(for: grace)
-            if !ended.isSet { _ = kill(-group, SIGKILL) }
+            group.signal(SIGKILL)
         }
     }
 
@@ -158,9 +158,26 @@ package struct ShellProcess: Sendable {
     }
 }
 
-/// Set once a process has ended, so a late SIGKILL is not sent to a process group that may be gone.
-final class EndedFlag: Sendable {
-    private let value = Atomic(false)
-    var isSet: Bool { value.load(ordering: .acquiring) }
-    func set() { value.store(true, ordering: .releasing) }
+/// A started process group, signalled only while it has not ended. The monitor marks it ended under the same
+/// lock before it reports the end: once reaped, the leader's id may in time be given to another process, and a
+/// late SIGKILL must not reach that one. Until then the id cannot be reused: the leader is unreaped, or a
+/// member of its group still holds the pipes open.
+final class ProcessGroup: Sendable {
+    let leader: pid_t
+    private let ended = Mutex(false)
+
+    init(leader: pid_t) { self.leader = leader }
+
+    /// Sends `signal` to the whole group; false, sending nothing, once it has ended.
+    @discardableResult
+    func signal(_ signal: Int32) -> Bool {
+        ended.withLock { ended in
+            guard !ended else { return false }
+            _ = kill(-leader, signal)
+            return true
+        }
+    }
+
+    /// From now on no signal is sent.
+    func end() { ended.withLock { $0 = true } }
 }

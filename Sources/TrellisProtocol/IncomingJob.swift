@@ -5,8 +5,9 @@ internal import TrellisCore
 /// and each task's spec as the coordinator stores it (and its workers receive it), in the order main,
 /// `on_success`, `on_failure`.
 package struct IncomingJob: Sendable {
+    /// The job; its tasks must stay as they are, in step with `stored` (its queues may be filled in).
     package var job: RemoteJob
-    package var stored: [[UInt8]]
+    package private(set) var stored: [[UInt8]]
 
     /// Every task, in the order main, `on_success`, `on_failure`.
     package var allTasks: [RemoteTaskSpec] { job.tasks + job.onSuccess + job.onFailure }

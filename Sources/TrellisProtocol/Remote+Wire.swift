@@ -183,7 +183,7 @@ extension Trellis_V1_WorkerInfo {
         running = UInt32(clamping: worker.running)
         resources = worker.resources
         status = worker.status
-        lastSeenMs = worker.lastSeen.map { UInt64(max(0, $0.timeIntervalSince1970 * 1000)) } ?? 0
+        lastSeenMs = worker.lastSeen.map { UInt64(max(0, ($0.timeIntervalSince1970 * 1000).rounded())) } ?? 0
     }
 }
 
@@ -202,6 +202,8 @@ extension Trellis_V1_ListTasksRequest {
         self.init()
         jobID = query.job ?? 0
         states = TaskStatus.allCases.filter { query.statuses?.contains($0) ?? false }.map(Trellis_V1_TaskState.init)
+        // No states means any on the wire; an empty set matches nothing, so it names a state no task is in.
+        if query.statuses?.isEmpty == true { states = [.unspecified] }
         afterID = query.afterID
         limit = UInt32(clamping: query.limit ?? 0)
     }

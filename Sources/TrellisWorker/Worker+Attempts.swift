@@ -97,7 +97,7 @@ extension Worker {
             switch end {
             case .some(.exited(let code)): return .exited(code)
             case .some(.signalled(let signal)): return .signalled(signal)
-            case .some(.failedToStart(let why)): return .error("could not start: \(why)")
+            case .some(.failedToStart(let why)): return .error("could not run: \(why)")
             case .some(.stopped): return .error("stopped")
             case nil: return .error("timed out after \(timeout!)")
             }

@@ -80,6 +80,10 @@ struct ShellProcessTests {
             .run(started: { _ in }, signalled: { name in names.withLock { $0.append(name) } })
         #expect(end == .exited(0))
         #expect(names.withLock { $0 } == ["first", "second"])
+        let last = Mutex<[String]>([])
+        _ = await shell("printf '::trellis output tail'", outputs: true)
+            .run(started: { _ in }, signalled: { name in last.withLock { $0.append(name) } })
+        #expect(last.withLock { $0 } == ["tail"], "a last line without its newline counts")
         let unwatched = Mutex(0)
         _ = await shell("echo '::trellis output first'", outputs: false)
             .run(started: { _ in }, signalled: { _ in unwatched.withLock { $0 += 1 } })
@@ -112,13 +116,21 @@ struct ShellProcessTests {
         }
         #expect(message.contains(missing))
         #expect(message.contains("No such file or directory"))
-        let unwritable = await shell("echo x", stdout: .file(missing + "/x.out"))
+        // A log that cannot be kept stops the process at once (it would otherwise sleep past the time limit).
+        let unopenable = await shell("echo x; exec sleep 600", stdout: .file(missing + "/x.out"))
             .run(started: { _ in }, signalled: { _ in })
-        guard case .failedToStart(let reason) = unwritable else {
-            Issue.record("expected failedToStart, got \(unwritable)")
+        guard case .failedToStart(let reason) = unopenable else {
+            Issue.record("expected failedToStart, got \(unopenable)")
             return
         }
-        #expect(reason.contains("x.out"))
+        #expect(reason.contains("cannot open its log") && reason.contains("x.out"))
+        let full = await shell("echo x; exec sleep 600", stdout: .file("/dev/full"))
+            .run(started: { _ in }, signalled: { _ in })
+        guard case .failedToStart(let written) = full else {
+            Issue.record("expected failedToStart, got \(full)")
+            return
+        }
+        #expect(written.contains("cannot write its log /dev/full") && written.contains("No space left"))
     }
 
     /// The background `sleep` keeps stdout open, so the run ends only once it too is gone: cancelling stops the

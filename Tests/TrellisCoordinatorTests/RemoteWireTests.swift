@@ -63,6 +63,7 @@ struct RemoteWireTests {
             RemoteTaskQuery(),
             RemoteTaskQuery(job: 3, statuses: [.running, .retrying], afterID: 100, limit: 50),
             RemoteTaskQuery(statuses: Set(TaskStatus.allCases.filter { $0 != .interrupted })),
+            RemoteTaskQuery(statuses: []),
         ]
         for query in queries { #expect(RemoteTaskQuery(Trellis_V1_ListTasksRequest(query)) == query) }
         // States the wire does not name match nothing rather than everything.
