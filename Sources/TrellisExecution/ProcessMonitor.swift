@@ -31,13 +31,29 @@ final class ProcessMonitor: Sendable {
     private let epoll: Int32
     private let incoming = Mutex<[UInt64: Registration]>([:])
     private let nextID = Atomic<UInt64>(1)
+    /// Processes whose pipes are to be given up on (`abandonPipes`), and the eventfd that wakes the thread
+    /// for them.
+    private let abandoned = Mutex<[UInt64]>([])
+    private let wake: Int32
 
     private init() {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         precondition(epoll >= 0, "epoll_create1 failed: errno \(errno)")
+        wake = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        precondition(wake >= 0, "eventfd failed: errno \(errno)")
         let thread = Thread { [self] in run() }
         thread.name = "trellis-processes"
+        add(wake, id: 0, kind: .wake)
         thread.start()
+    }
+
+    /// Stops waiting for a killed process's pipes to close. A process that left the group (`setsid`) can keep
+    /// them open for ever; once the group has had its SIGKILL, what is left of the output is not waited for,
+    /// and the process ends as soon as its leader is reaped.
+    func abandonPipes(_ id: UInt64) {
+        abandoned.withLock { $0.append(id) }
+        var one: UInt64 = 1
+        _ = Glibc.write(wake, &one, 8)
     }
 
     func makeID() -> UInt64 { nextID.add(1, ordering: .relaxed).oldValue }
@@ -51,7 +67,7 @@ final class ProcessMonitor: Sendable {
     }
 
     private enum Kind: UInt64 {
-        case exit = 0, stdout = 1, stderr = 2
+        case exit = 0, stdout = 1, stderr = 2, wake = 3
     }
 
     private func add(_ fd: Int32, id: UInt64, kind: Kind) {
@@ -102,11 +118,28 @@ final class ProcessMonitor: Sendable {
             if count < 0 { continue }  // EINTR
             for event in events[0..<Int(count)] {
                 let id = event.data.u64 >> 2
-                if watched[id] == nil, let registration = incoming.withLock({ $0.removeValue(forKey: id) }) {
-                    watched[id] = Watched(registration: registration)
+                let kind = Kind(rawValue: event.data.u64 & 3)!
+                if kind == .wake {
+                    var value: UInt64 = 0
+                    _ = Glibc.read(wake, &value, 8)
+                    for id in abandoned.withLock({ list in
+                        defer { list = [] }; return list
+                    }) {
+                        guard var process = take(id, from: &watched) else { continue }
+                        if process.stdoutOpen {
+                            process.stdoutOpen = false
+                            remove(process.registration.stdout)
+                        }
+                        if process.stderrOpen {
+                            process.stderrOpen = false
+                            remove(process.registration.stderr)
+                        }
+                        settle(process, in: &watched)
+                    }
+                    continue
                 }
-                guard var process = watched[id] else { continue }
-                switch Kind(rawValue: event.data.u64 & 3)! {
+                guard var process = take(id, from: &watched) else { continue }
+                switch kind {
                 case .exit:
                     var code: Int32 = -1
                     var signal: Int32 = -1
@@ -142,26 +175,42 @@ final class ProcessMonitor: Sendable {
                         process.stderrOpen = false
                         remove(process.registration.stderr)
                     }
+                case .wake:
+                    break
                 }
-                if process.isOver {
-                    watched[id] = nil
-                    process.registration.group.end()
-                    if process.stdoutFile >= 0 { close(process.stdoutFile) }
-                    if process.stderrFile >= 0 { close(process.stderrFile) }
-                    let end: ProcessEnd =
-                        if let failure = process.failure {
-                            .failedToStart(failure)
-                        } else if let code = process.code {
-                            .exited(code)
-                        } else {
-                            .signalled(process.signal ?? 0)
-                        }
-                    process.registration.ended.resume(returning: end)
-                } else {
-                    watched[id] = process
-                }
+                settle(process, in: &watched)
             }
         }
+    }
+
+    /// The process of `id`, taken in from `incoming` at its first event.
+    private func take(_ id: UInt64, from watched: inout [UInt64: Watched]) -> Watched? {
+        if watched[id] == nil, let registration = incoming.withLock({ $0.removeValue(forKey: id) }) {
+            watched[id] = Watched(registration: registration)
+        }
+        return watched[id]
+    }
+
+    /// Keeps a process watched, or, once it has exited and both its pipes are closed, reports how it ended.
+    private func settle(_ process: Watched, in watched: inout [UInt64: Watched]) {
+        let id = process.registration.id
+        guard process.isOver else {
+            watched[id] = process
+            return
+        }
+        watched[id] = nil
+        process.registration.group.end()
+        if process.stdoutFile >= 0 { close(process.stdoutFile) }
+        if process.stderrFile >= 0 { close(process.stderrFile) }
+        let end: ProcessEnd =
+            if let failure = process.failure {
+                .failedToStart(failure)
+            } else if let code = process.code {
+                .exited(code)
+            } else {
+                .signalled(process.signal ?? 0)
+            }
+        process.registration.ended.resume(returning: end)
     }
 }
 

@@ -126,24 +126,30 @@ package struct ShellProcess: Sendable {
                         markers: markers, ended: continuation))
             }
         } onCancel: {
-            Self.stop(group, grace: grace)
+            Self.stop(group, grace: grace, watched: id)
         }
         if Task.isCancelled { return .stopped }
         return end
     }
 
-    /// SIGTERM to the process group, SIGKILL after `grace` unless it has ended by then.
-    static func stop(_ group: ProcessGroup, grace: Duration) {
-        guard grace > .zero else {
-            group.signal(SIGKILL)
-            return
-        }
-        guard group.signal(SIGTERM) else { return }
+    /// SIGTERM to the process group, SIGKILL after `grace` unless it has ended by then. A second after the
+    /// SIGKILL, the monitor stops waiting for the pipes: what still holds them left the group (`setsid`), and
+    /// the group's signals never reach it. Until then the run ends as soon as the whole group is gone.
+    static func stop(_ group: ProcessGroup, grace: Duration, watched id: UInt64) {
+        guard grace > .zero || group.signal(SIGKILL) else { return }
+        if grace > .zero { guard group.signal(SIGTERM) else { return } }
         Task.detached {
-            try? await Task.sleep(for: grace)
-            group.signal(SIGKILL)
+            if grace > .zero {
+                try? await Task.sleep(for: grace)
+                guard group.signal(SIGKILL) else { return }
+            }
+            try? await Task.sleep(for: abandonAfterKill)
+            ProcessMonitor.shared.abandonPipes(id)
         }
     }
+
+    /// How long after its SIGKILL a process group's pipes are still waited for.
+    static let abandonAfterKill = Duration.seconds(1)
 
     static func errorText(_ code: Int32) -> String { String(cString: strerror(code)) }
 

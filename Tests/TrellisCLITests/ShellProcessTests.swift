@@ -164,6 +164,25 @@ struct ShellProcessTests {
         #expect(!isRunning(child))
     }
 
+    /// A process that left the group (`setsid`) survives the group's signals and keeps stdout open; once the
+    /// group has had its SIGKILL, its pipes are not waited for, so the run still ends.
+    @Test func aProcessThatLeftTheGroupDoesNotHoldTheRunForEver() async throws {
+        let out = Output()
+        let running = Task {
+            // It says its pid once it has its own session, so the cancel cannot come before it left.
+            await shell(
+                "setsid sh -c 'echo escaped $$; exec sleep 600' & wait", stdout: out.sink, grace: .milliseconds(100)
+            )
+            .run(started: { _ in }, signalled: { _ in })
+        }
+        let text = await out.waitFor("\n")
+        let child = try #require(Int32(text.split(separator: " ")[1].trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { kill(child, SIGKILL) }
+        running.cancel()
+        #expect(await running.value == .stopped)
+        #expect(isRunning(child), "it left the group, so the group's signals did not reach it")
+    }
+
     /// Alive: not gone, not a zombie waiting to be reaped by whichever process adopted it, and not exiting
     /// (a process's pipes close during its exit, a moment before it becomes a zombie: PF_EXITING is set first).
     func isRunning(_ pid: Int32) -> Bool {

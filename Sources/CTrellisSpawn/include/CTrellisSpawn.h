@@ -2,6 +2,7 @@
 #define CTRELLIS_SPAWN_H
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/types.h>
 
 /// Starts `path` with `argv` and `envp` as the leader of a new process group, its signal mask empty and every
