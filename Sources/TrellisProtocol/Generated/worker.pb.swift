@@ -293,7 +293,9 @@ package nonisolated struct Trellis_V1_Finished: Sendable {
   fileprivate var _attempt: Trellis_V1_AttemptRef? = nil
 }
 
-/// A piece of an attempt's stdout or stderr, in order.
+/// A piece of an attempt's stdout or stderr, in order. A worker whose stream falls behind may drop pieces
+/// rather than hold them without limit; the next piece it sends then begins with a line saying how many bytes
+/// were dropped.
 package nonisolated struct Trellis_V1_LogChunk: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
