@@ -29,6 +29,9 @@ from trellis.v1 import worker_pb2, worker_pb2_grpc  # noqa: E402
 CREDENTIALS = ("TRELLIS_TOKEN", "TRELLIS_WORKER_TOKEN")
 # A line a shell task prints on stdout to signal a named output, as with the Swift worker.
 OUTPUT_MARKER = b"::trellis output "
+# Most messages that may wait for the stream before a task's output is dropped (the Swift worker keeps 256
+# chunks of up to 64 KiB; here a message is a line).
+OUTPUT_BACKLOG = 4096
 
 
 class Worker:
@@ -129,6 +132,23 @@ class Worker:
             elif keep:
                 self.pending.append(message)
 
+    def _forward(self, ref, kind, data, dropped):
+        """Sends a piece of output unless the stream is too far behind (OUTPUT_BACKLOG messages wait), so a
+        task printing faster than the coordinator reads cannot grow the worker's memory. `dropped` counts the
+        bytes dropped since the last piece that went out, which begins with a line saying so."""
+        with self.lock:
+            if self.outbox is None:
+                return
+            if self.outbox.qsize() >= OUTPUT_BACKLOG:
+                dropped[0] += len(data)
+                return
+            if dropped[0]:
+                note = f"\n[trellis: {dropped[0]} bytes of output dropped: the stream to the coordinator fell behind]\n"
+                self.outbox.put(worker_pb2.WorkerMessage(
+                    log=worker_pb2.LogChunk(attempt=ref, stream=kind, data=note.encode())))
+                dropped[0] = 0
+            self.outbox.put(worker_pb2.WorkerMessage(log=worker_pb2.LogChunk(attempt=ref, stream=kind, data=data)))
+
     def _run_shell(self, assignment, finished, now):
         """Runs a shell task in its own process group: stdout and stderr stream as logs, output markers are
         signalled, and a timeout stops the group (SIGTERM, then SIGKILL after the grace period) whatever the
@@ -168,13 +188,13 @@ class Worker:
             timer.start()
 
         def pump(stream, kind, scan):
+            dropped = [0]
             for line in stream:
                 if scan and line.startswith(OUTPUT_MARKER):
                     name = line[len(OUTPUT_MARKER):].rstrip(b"\r\n").decode("utf-8", "replace")
                     self._send(worker_pb2.WorkerMessage(output=worker_pb2.OutputSignalled(
                         attempt=ref, name=name, time_ms=now())))
-                self._send(worker_pb2.WorkerMessage(log=worker_pb2.LogChunk(attempt=ref, stream=kind, data=line)),
-                           keep=False)
+                self._forward(ref, kind, line, dropped)
 
         errors = threading.Thread(target=pump, args=(process.stderr, worker_pb2.LogChunk.STREAM_STDERR, False),
                                   daemon=True)
