@@ -111,8 +111,7 @@ final class ProcessMonitor: Sendable {
     private func run() {
         var watched: [UInt64: Watched] = [:]
         var events = [epoll_event](repeating: epoll_event(), count: 64)
-        let bufferSize = 64 * 1024
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         while true {
             let count = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, 64, -1) }
             if count < 0 { continue }  // EINTR
@@ -126,14 +125,8 @@ final class ProcessMonitor: Sendable {
                         defer { list = [] }; return list
                     }) {
                         guard var process = take(id, from: &watched) else { continue }
-                        if process.stdoutOpen {
-                            process.stdoutOpen = false
-                            remove(process.registration.stdout)
-                        }
-                        if process.stderrOpen {
-                            process.stderrOpen = false
-                            remove(process.registration.stderr)
-                        }
+                        closePipe(&process, stdout: true)
+                        closePipe(&process, stdout: false)
                         settle(process, in: &watched)
                     }
                     continue
@@ -151,35 +144,40 @@ final class ProcessMonitor: Sendable {
                     process.code = code >= 0 ? code : nil
                     process.signal = signal >= 0 ? signal : nil
                     remove(process.registration.pidfd)
-                case .stdout:
-                    guard process.stdoutOpen else { continue }
-                    let read = Glibc.read(process.registration.stdout, buffer.baseAddress, bufferSize)
-                    if read > 0 {
-                        process.write(
-                            UnsafeRawBufferPointer(rebasing: buffer[0..<read]), to: process.registration.sinks.stdout,
-                            stdout: true)
-                    } else if read == 0 || (errno != EAGAIN && errno != EINTR) {
-                        process.stdoutOpen = false
-                        remove(process.registration.stdout)
-                        // A last line without its newline still counts.
-                        if let markers = process.registration.markers { process.scanner.finish(markers) }
-                    }
-                case .stderr:
-                    guard process.stderrOpen else { continue }
-                    let read = Glibc.read(process.registration.stderr, buffer.baseAddress, bufferSize)
-                    if read > 0 {
-                        process.write(
-                            UnsafeRawBufferPointer(rebasing: buffer[0..<read]), to: process.registration.sinks.stderr,
-                            stdout: false)
-                    } else if read == 0 || (errno != EAGAIN && errno != EINTR) {
-                        process.stderrOpen = false
-                        remove(process.registration.stderr)
-                    }
+                case .stdout, .stderr:
+                    read(&process, stdout: kind == .stdout, into: buffer)
                 case .wake:
                     break
                 }
                 settle(process, in: &watched)
             }
+        }
+    }
+
+    /// Reads what waits on one of a process's pipes into its sink; at the end (or an error), closes it.
+    private func read(_ process: inout Watched, stdout: Bool, into buffer: UnsafeMutableRawBufferPointer) {
+        guard stdout ? process.stdoutOpen : process.stderrOpen else { return }
+        let sinks = process.registration.sinks
+        let read = Glibc.read(
+            stdout ? process.registration.stdout : process.registration.stderr, buffer.baseAddress, buffer.count)
+        if read > 0 {
+            process.write(
+                UnsafeRawBufferPointer(rebasing: buffer[0..<read]), to: stdout ? sinks.stdout : sinks.stderr,
+                stdout: stdout)
+        } else if read == 0 || (errno != EAGAIN && errno != EINTR) {
+            closePipe(&process, stdout: stdout)
+        }
+    }
+
+    /// Stops reading one of a process's pipes. A last stdout line without its newline still counts.
+    private func closePipe(_ process: inout Watched, stdout: Bool) {
+        if stdout, process.stdoutOpen {
+            process.stdoutOpen = false
+            remove(process.registration.stdout)
+            if let markers = process.registration.markers { process.scanner.finish(markers) }
+        } else if !stdout, process.stderrOpen {
+            process.stderrOpen = false
+            remove(process.registration.stderr)
         }
     }
 

@@ -62,10 +62,11 @@ package struct ShellProcess: Sendable {
     /// The standard input of every process.
     private static let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
 
-    /// Runs to the end; `started` gets the pid, `signalled` each output marker (on the monitor's thread).
-    /// Cancelling the calling task sends SIGTERM to the process group, and SIGKILL after the grace period.
+    /// Runs to the end; `started` gets the process group (to kill it at once, `signal(SIGKILL)`), `signalled`
+    /// each output marker (on the monitor's thread). Cancelling the calling task sends SIGTERM to the process
+    /// group, and SIGKILL after the grace period.
     package func run(
-        started: @Sendable (Int32) -> Void, signalled: @escaping @Sendable (String) -> Void
+        started: @Sendable (ProcessGroup) -> Void, signalled: @escaping @Sendable (String) -> Void
     ) async -> ProcessEnd {
         if Task.isCancelled { return .stopped }
         var out: [Int32] = [-1, -1]
@@ -111,8 +112,8 @@ package struct ShellProcess: Sendable {
         }
         _ = fcntl(out[0], F_SETFL, O_NONBLOCK)
         _ = fcntl(err[0], F_SETFL, O_NONBLOCK)
-        started(pid)
         let group = ProcessGroup(leader: pid)
+        started(group)
         let grace = gracePeriod
         let monitor = ProcessMonitor.shared
         let id = monitor.makeID()
@@ -168,15 +169,15 @@ package struct ShellProcess: Sendable {
 /// lock before it reports the end: once reaped, the leader's id may in time be given to another process, and a
 /// late SIGKILL must not reach that one. Until then the id cannot be reused: the leader is unreaped, or a
 /// member of its group still holds the pipes open.
-final class ProcessGroup: Sendable {
-    let leader: pid_t
+package final class ProcessGroup: Sendable {
+    package let leader: Int32
     private let ended = Mutex(false)
 
     init(leader: pid_t) { self.leader = leader }
 
     /// Sends `signal` to the whole group; false, sending nothing, once it has ended.
     @discardableResult
-    func signal(_ signal: Int32) -> Bool {
+    package func signal(_ signal: Int32) -> Bool {
         ended.withLock { ended in
             guard !ended else { return false }
             _ = kill(-leader, signal)

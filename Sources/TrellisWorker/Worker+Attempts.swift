@@ -29,9 +29,7 @@ extension Worker {
             return attempt
         }
         guard let attempt else { return false }
-        #if canImport(Glibc)
-            if grace == .zero && attempt.pid > 0 { _ = Glibc.kill(-attempt.pid, SIGKILL) }
-        #endif
+        if grace == .zero { attempt.group?.signal(SIGKILL) }
         attempt.task.cancel()
         return true
     }
@@ -88,9 +86,9 @@ extension Worker {
                 watchOutputs: !spec.outputs.isEmpty, gracePeriod: options.gracePeriod)
             let end = await self.limited(by: timeout) {
                 await process.run(
-                    started: { pid in
-                        self.state.withLock { $0.running[ref.task]?.pid = pid }
-                        self.send(.started(ref, pid: pid, timeMs: self.nowMs))
+                    started: { group in
+                        self.state.withLock { $0.running[ref.task]?.group = group }
+                        self.send(.started(ref, pid: group.leader, timeMs: self.nowMs))
                     },
                     signalled: { name in self.send(.output(ref, name: name, timeMs: self.nowMs)) })
             }

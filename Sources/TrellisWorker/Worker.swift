@@ -23,7 +23,8 @@ public final class Worker: Sendable {
     struct Attempt {
         var ref: WireAttempt
         var task: Task<Void, Never>
-        var pid: Int32 = 0
+        /// A shell attempt's process group, once started.
+        var group: ProcessGroup?
         /// Bytes of output dropped since the last that went out.
         var dropped = 0
     }

@@ -140,7 +140,7 @@ struct ShellProcessTests {
         let shellPid = Mutex<Int32>(0)
         let running = Task {
             await shell("sleep 600 & echo child $!; wait", stdout: out.sink)
-                .run(started: { pid in shellPid.withLock { $0 = pid } }, signalled: { _ in })
+                .run(started: { group in shellPid.withLock { $0 = group.leader } }, signalled: { _ in })
         }
         let text = await out.waitFor("\n")
         let child = try #require(Int32(text.split(separator: " ")[1].trimmingCharacters(in: .whitespacesAndNewlines)))

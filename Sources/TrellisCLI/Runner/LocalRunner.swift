@@ -101,7 +101,7 @@ package struct RunError: Error, Hashable, Sendable, CustomStringConvertible {
 /// on one stream, so nothing polls and an idle run costs nothing.
 package final class LocalRunner<C: Clock>: Sendable where C.Duration == Duration {
     enum Input: Sendable {
-        case started(task: Int, attempt: Int, pid: Int32)
+        case started(task: Int, attempt: Int, group: ProcessGroup)
         case output(task: Int, attempt: Int, name: String)
         case ended(task: Int, attempt: Int, AttemptEnd)
         case timeout(task: Int, attempt: Int)

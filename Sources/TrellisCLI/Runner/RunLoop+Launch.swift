@@ -54,7 +54,7 @@ extension RunLoop {
                     gracePeriod: runner.options.gracePeriod)
                 executions[raw] = Task {
                     let end = await process.run(
-                        started: { continuation.yield(.started(task: raw, attempt: attempt, pid: $0)) },
+                        started: { continuation.yield(.started(task: raw, attempt: attempt, group: $0)) },
                         signalled: { continuation.yield(.output(task: raw, attempt: attempt, name: $0)) })
                     let result: Runner.AttemptEnd =
                         switch end {

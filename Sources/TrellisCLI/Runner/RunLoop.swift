@@ -33,7 +33,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
     var worker = WorkerID(0)
     var pending: [EngineRecord] = []
     var executions: [Int: Task<Void, Never>] = [:]
-    var pids: [Int: Int32] = [:]
+    var groups: [Int: ProcessGroup] = [:]
     var startTimes: [Int: C.Instant] = [:]
     /// One sleeping task per pending deadline, dropped when it fires (a long run keeps only what is pending).
     var timers: [TimerKey: Task<Void, Never>] = [:]
@@ -223,13 +223,15 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
 
     mutating func handle(_ input: Runner.Input) {
         switch input {
-        case .started(let raw, let attempt, let pid):
+        case .started(let raw, let attempt, let group):
             guard executions[raw] != nil else { return }
-            pids[raw] = pid
+            groups[raw] = group
             let task = TaskID(raw)
             record(
-                .run(.processStarted(task: history.name(of: task), attempt: shownAttempt(task, attempt), pid: pid)))
-            if forced { _ = kill(-pid, SIGKILL) }
+                .run(
+                    .processStarted(
+                        task: history.name(of: task), attempt: shownAttempt(task, attempt), pid: group.leader)))
+            if forced { group.signal(SIGKILL) }
         case .output(let raw, let attempt, let name):
             let task = TaskID(raw)
             guard !interrupted, let item = node(of: task).outputs.firstIndex(of: name) else { return }
@@ -239,7 +241,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             }
         case .ended(let raw, let attempt, let end):
             executions[raw] = nil
-            pids[raw] = nil
+            groups[raw] = nil
             attemptEnded(TaskID(raw), attempt: attempt, end: end)
         case .timeout(let raw, let attempt):
             timers[.timeout(task: raw, attempt: attempt)] = nil
@@ -263,7 +265,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
             if escalate, !forced {
                 forced = true
                 events(.stopping(force: true))
-                for pid in pids.values { _ = kill(-pid, SIGKILL) }
+                for group in groups.values { group.signal(SIGKILL) }
             }
         }
     }
