@@ -79,6 +79,7 @@ let package = Package(
             name: "TrellisSQLite",
             dependencies: [
                 "TrellisCore", "TrellisJournal", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: strict
         ),

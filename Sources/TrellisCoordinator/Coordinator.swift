@@ -112,12 +112,7 @@ public final class Coordinator<C: Clock>: Service, Sendable where C.Duration == 
         var timer: (deadline: Duration, task: Task<Void, Never>)?
         defer { timer?.task.cancel() }
         for await _ in wakeups {
-            let (batch, waiting) = inbox.withLock { inbox in
-                let taken = (inbox.inputs, inbox.waiting)
-                inbox.inputs.removeAll(keepingCapacity: true)
-                inbox.waiting.removeAll()
-                return taken
-            }
+            let (batch, waiting) = inbox.withLock { inbox in (inbox.inputs.takeAll(), inbox.waiting.takeAll()) }
             // Room again: the services that waited try once more.
             for sender in waiting { sender.resume() }
             if batch.contains(where: { if case .timer = $0 { true } else { false } }) { timer = nil }

@@ -168,11 +168,7 @@ struct CoordinatorEngine {
             if let core = jobs[job]?.core, state.core.unfinishedCount(of: core) == 0 { effects.append(.jobEnded(job)) }
         }
         endingJobs.removeAll()
-        defer {
-            unsaved.removeAll(keepingCapacity: true)
-            effects.removeAll(keepingCapacity: true)
-        }
-        return (unsaved, effects)
+        return (unsaved.takeAll(), effects.takeAll())
     }
 
     static func wire(_ task: TaskID) -> UInt64 { JobRequest.wireID(task) }
@@ -378,9 +374,7 @@ struct CoordinatorEngine {
     /// Turns the core's actions into effects.
     mutating func perform(now: Duration) {
         while !actions.isEmpty {
-            let batch = actions
-            actions.removeAll(keepingCapacity: true)
-            for action in batch {
+            for action in actions.takeAll() {
                 switch action {
                 case .assign(let id, let worker, let attempt):
                     tasks[id.rawValue].worker = workerNames[worker]

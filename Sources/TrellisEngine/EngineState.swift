@@ -102,8 +102,7 @@ public struct EngineState: Sendable {
 
     /// The facts to commit now; the state keeps no copy.
     public mutating func takeUnsaved() -> [TimedFact] {
-        defer { unsaved.removeAll(keepingCapacity: true) }
-        return unsaved
+        unsaved.takeAll()
     }
 
     /// Rebuilds the state from the facts a journal kept, as of `now`: replays them into `fresh` (a new core

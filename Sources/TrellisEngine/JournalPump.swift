@@ -1,5 +1,6 @@
 import Synchronization
 public import TrellisJournal
+public import TrellisCore
 
 /// Writes records to a journal in order, off the scheduling path: records gather while a write is in flight
 /// and go out together in the next `append` (group commit), so durability costs one transaction per batch,
@@ -53,8 +54,7 @@ public final class JournalPump<J: Journal>: Sendable {
         while true {
             let batch: [J.Record] = state.withLock { state in
                 guard state.failure == nil else { return [] }
-                defer { state.pending.removeAll(keepingCapacity: true) }
-                return state.pending
+                return state.pending.takeAll()
             }
             guard !batch.isEmpty else { return }
             do {

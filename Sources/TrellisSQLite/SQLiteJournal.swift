@@ -1,5 +1,6 @@
 internal import Foundation
 internal import GRDB
+internal import GRDBSQLite
 public import TrellisJournal
 
 /// The embedded default journal: one SQLite database in WAL mode, through GRDB.
@@ -137,16 +138,16 @@ public final class SQLiteJournal<Record: JournalRecord>: Journal {
 
     @discardableResult
     public func append(_ records: [Record], epoch: UInt64) async throws(JournalError) -> ClosedRange<UInt64>? {
-        let encoded = records.map { Data($0.journalBytes()) }
+        let encoded = records.map { $0.journalBytes() }
         return try await write("append \(records.count) records") { db throws -> ClosedRange<UInt64>? in
             let (current, last) = try Self.meta(db)
             try JournalError.checkEpoch(epoch, current: current)
             guard !encoded.isEmpty else { return nil }
             let insert = try db.cachedStatement(sql: "INSERT INTO journal (sequence, epoch, record) VALUES (?, ?, ?)")
             var sequence = last
-            for blob in encoded {
+            for bytes in encoded {
                 sequence += 1
-                try insert.execute(arguments: [Int64(sequence), Int64(epoch), blob])
+                try Self.insert(bytes, sequence: sequence, epoch: epoch, with: insert, in: db)
             }
             try db.cachedStatement(sql: "UPDATE journal_meta SET last = ?").execute(arguments: [Int64(sequence)])
             return (last + 1)...sequence
@@ -256,6 +257,37 @@ public final class SQLiteJournal<Record: JournalRecord>: Journal {
             let epoch = UInt64(exactly: row[0] as Int64), let last = UInt64(exactly: row[1] as Int64)
         else { throw JournalError(.corrupt, "the journal's header row is missing or malformed") }
         return (epoch, last)
+    }
+
+    /// Inserts one entry with SQLite's own calls on GRDB's prepared statement. `execute(arguments:)` boxes
+    /// every value into a `DatabaseValue` array first, which cost a coordinator running 10,000 tasks a second
+    /// a twentieth of its time; this binds the record's bytes where they are. The statement is left reset and
+    /// unbound, as GRDB expects to find a cached statement.
+    private static func insert(
+        _ record: [UInt8], sequence: UInt64, epoch: UInt64, with statement: Statement, in db: Database
+    ) throws(JournalError) {
+        let raw = statement.sqliteStatement
+        defer {
+            sqlite3_reset(raw)
+            sqlite3_clear_bindings(raw)
+        }
+        guard let length = Int32(exactly: record.count) else {
+            throw JournalError(.invalidRequest, "a record of \(record.count) bytes is too large for the journal")
+        }
+        sqlite3_bind_int64(raw, 1, Int64(sequence))
+        sqlite3_bind_int64(raw, 2, Int64(epoch))
+        // SQLITE_STATIC (no destructor): the bytes are read only by the step below, inside this closure.
+        let code = record.withUnsafeBytes { bytes -> Int32 in
+            let bound =
+                length == 0
+                ? sqlite3_bind_zeroblob(raw, 3, 0) : sqlite3_bind_blob(raw, 3, bytes.baseAddress, length, nil)
+            guard bound == SQLITE_OK else { return bound }
+            return sqlite3_step(raw)
+        }
+        guard code == SQLITE_DONE else {
+            let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
+            throw JournalError(.storage, "cannot append entry \(sequence)", cause: "\(message) (SQLite code \(code))")
+        }
     }
 
     /// One write transaction; a `JournalError` thrown inside rolls it back and reaches the caller unchanged.

@@ -209,8 +209,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
     mutating func flush() {
         perform(report: nil)
         guard !pending.isEmpty else { return }
-        pump.append(pending)
-        pending.removeAll(keepingCapacity: true)
+        pump.append(pending.takeAll())
     }
 
     static var wallClock: Double { Date().timeIntervalSince1970 }
@@ -319,9 +318,7 @@ struct RunLoop<C: Clock> where C.Duration == Duration {
     /// already recorded with the attempt.
     mutating func perform(report: TaskID?) {
         while !actions.isEmpty {
-            let batch = actions
-            actions.removeAll(keepingCapacity: true)
-            for action in batch { perform(action, report: report) }
+            for action in actions.takeAll() { perform(action, report: report) }
         }
     }
 
