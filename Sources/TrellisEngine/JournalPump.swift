@@ -1,6 +1,6 @@
 import Synchronization
-public import TrellisJournal
 public import TrellisCore
+public import TrellisJournal
 
 /// Writes records to a journal in order, off the scheduling path: records gather while a write is in flight
 /// and go out together in the next `append` (group commit), so durability costs one transaction per batch,
