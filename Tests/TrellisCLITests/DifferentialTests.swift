@@ -10,7 +10,7 @@ import TrellisWorkflow
 /// state database) and by the scheduling core alone, fed the outcomes the same scripts produce. Every task
 /// must end in the same state after the same number of attempts, and, with every task on one width-1 queue,
 /// attempts must start in the same order. All five policies, both failure policies, retries, timeouts, named
-/// outputs (signalled or missing) and finales take part.
+/// outputs (signalled or missing), triggers (satisfied or not) and finales take part.
 @Suite("trellis run agrees with the scheduling core")
 struct DifferentialTests {
     /// One generated task: its script runs past its timeout in its first `timeOutUntil` attempts, fails the
@@ -71,8 +71,14 @@ struct DifferentialTests {
 
     static let policies = ["fifo", "output-first", "wave", "threshold:2", "critical-path"]
 
-    static func generate(seed: UInt64, policy: String? = nil, failFast: Bool = true) -> Case {
+    /// `gate`: whether the workflow may wait for a trigger (one in four does), which an operator's cancel at the
+    /// first start must not race with.
+    static func generate(seed: UInt64, policy: String? = nil, failFast: Bool = true, gate: Bool = true) -> Case {
         var rng = SplitMix64(seed: seed)
+        // Drawn apart, so the rest of each seed's workflow stays what it was before triggers took part.
+        var gateRNG = SplitMix64(seed: seed ^ 0x6A09_E667_F3BC_C908)
+        let gated = gate && gateRNG.chance(0.25)
+        let satisfied = gateRNG.chance(0.6)
         var scripts: [String: Script] = [:]
         var outputs: [String: [String]] = [:]
         var lines = [
@@ -108,6 +114,31 @@ struct DifferentialTests {
         for index in 0..<count {
             task("t\(index)", candidates: main)
             main.append("t\(index)")
+        }
+        if gated {
+            // Every main task waits for the trigger, so its outcome is known before any other task starts,
+            // however long its checks take: the start order stays the core's to decide. The
+            // workflow's own directory is there at the first check; the other file never comes, so the trigger
+            // fails at its timeout and the tasks after it end upstream-failed.
+            lines.insert(
+                contentsOf: [
+                    "triggers:", "  gate:", "    file: \(satisfied ? "." : "never-there-\(seed)")",
+                    "    interval: 20ms", "    timeout: 200ms",
+                ], at: lines.firstIndex(of: "tasks:")!)
+            scripts["@gate"] = Script(failUntil: satisfied ? 0 : .max, emits: [])
+            var index = lines.firstIndex(of: "tasks:")!
+            while index < lines.count {
+                if lines[index].hasPrefix("  - id: t") {
+                    let needs = lines[index + 1..<lines.count].prefix { !$0.hasPrefix("  - id: ") }
+                        .firstIndex { $0.hasPrefix("    needs: [") }
+                    if let needs {
+                        lines[needs] = lines[needs].replacingOccurrences(of: "needs: [", with: "needs: [\"@gate\", ")
+                    } else {
+                        lines.insert("    needs: [\"@gate\"]", at: index + 1)
+                    }
+                }
+                index += 1
+            }
         }
         if rng.chance(0.6) {
             lines.append("on_success:")
@@ -186,16 +217,20 @@ struct DifferentialTests {
     @Test func twoHundredSeededWorkflowsEndAlike() async throws {
         let seeds = Array(UInt64(0)..<200)
         var states: [TaskStatus: Int] = [:]
+        var gates: [TaskStatus: Int] = [:]
         var retried = 0
         var timedOut = 0
         // Four workflows at a time; each run is serial (one width-1 queue).
         for chunk in stride(from: 0, to: seeds.count, by: 4) {
-            try await withThrowingTaskGroup(of: (states: [TaskStatus], retried: Int, timedOut: Int).self) { group in
+            try await withThrowingTaskGroup(
+                of: (states: [TaskStatus], gate: TaskStatus?, retried: Int, timedOut: Int).self
+            ) { group in
                 for seed in seeds[chunk..<min(chunk + 4, seeds.count)] {
                     group.addTask { try await Self.compare(seed: seed) }
                 }
                 for try await result in group {
                     for state in result.states { states[state, default: 0] += 1 }
+                    if let gate = result.gate { gates[gate, default: 0] += 1 }
                     retried += result.retried
                     timedOut += result.timedOut
                 }
@@ -207,9 +242,13 @@ struct DifferentialTests {
         }
         #expect(retried > 0)
         #expect(timedOut > 0, "no task ended timed out")
+        #expect(gates[.succeeded, default: 0] > 0, "no trigger was satisfied")
+        #expect(gates[.failed, default: 0] > 0, "no trigger failed")
     }
 
-    static func compare(seed: UInt64) async throws -> (states: [TaskStatus], retried: Int, timedOut: Int) {
+    static func compare(seed: UInt64) async throws -> (
+        states: [TaskStatus], gate: TaskStatus?, retried: Int, timedOut: Int
+    ) {
         let generated = generate(seed: seed)
         let scratch = try Scratch()
         let file = try scratch.write("flow.yaml", generated.yaml)
@@ -228,8 +267,8 @@ struct DifferentialTests {
         #expect(starts == expected.starts, "seed \(seed)\n\(generated.yaml)")
         let timedOut = summary.snapshot.tasks.filter { $0.message?.contains("timed out") == true }.count
         return (
-            plan.nodes.compactMap { summary.state($0.id) }, plan.nodes.filter { summary.attempts($0.id) > 1 }.count,
-            timedOut
+            plan.nodes.compactMap { summary.state($0.id) }, summary.state("@gate"),
+            plan.nodes.filter { summary.attempts($0.id) > 1 }.count, timedOut
         )
     }
 }

@@ -154,7 +154,8 @@ struct DistributedEndToEndTests {
     /// One seed on the coordinator. One seed in ten has its job cancelled by the operator as its first task
     /// starts; another one in ten has only that first task cancelled, while the rest of the job goes on.
     func compareOnCoordinator(seed: UInt64, address: String, in scratch: Scratch) async throws {
-        let plain = DifferentialTests.generate(seed: seed)
+        // A cancel at the first start would race with a trigger's checks: those seeds wait for none.
+        let plain = DifferentialTests.generate(seed: seed, gate: seed % 10 != 3 && seed % 10 != 7)
         var cancel: DifferentialTests.Cancel?
         var generated = plain
         if seed % 10 == 3 {
