@@ -246,7 +246,9 @@ struct DifferentialTests {
         #expect(gates[.failed, default: 0] > 0, "no trigger failed")
     }
 
-    static func compare(seed: UInt64) async throws -> (
+    static func compare(
+        seed: UInt64
+    ) async throws -> (
         states: [TaskStatus], gate: TaskStatus?, retried: Int, timedOut: Int
     ) {
         let generated = generate(seed: seed)
