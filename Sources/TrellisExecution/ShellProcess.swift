@@ -45,10 +45,13 @@ package struct ShellProcess: Sendable {
     package var watchOutputs: Bool
     /// SIGTERM to the process group, then SIGKILL after this long.
     package var gracePeriod: Duration
+    /// Waits out the grace, and the second after SIGKILL, on the owner's clock (a manual one in tests).
+    package var sleep: @Sendable (Duration) async throws -> Void
 
     package init(
         command: String, environment: [String: String], workingDirectory: String?, stdout: LogSink,
-        stderr: LogSink, watchOutputs: Bool, gracePeriod: Duration
+        stderr: LogSink, watchOutputs: Bool, gracePeriod: Duration,
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
     ) {
         self.command = command
         self.environment = environment
@@ -57,6 +60,7 @@ package struct ShellProcess: Sendable {
         self.stderr = stderr
         self.watchOutputs = watchOutputs
         self.gracePeriod = gracePeriod
+        self.sleep = sleep
     }
 
     /// The standard input of every process.
@@ -115,6 +119,7 @@ package struct ShellProcess: Sendable {
         let group = ProcessGroup(leader: pid)
         started(group)
         let grace = gracePeriod
+        let sleep = sleep
         let monitor = ProcessMonitor.shared
         let id = monitor.makeID()
         let sinks = (stdout: stdout, stderr: stderr)
@@ -127,7 +132,7 @@ package struct ShellProcess: Sendable {
                         markers: markers, ended: continuation))
             }
         } onCancel: {
-            Self.stop(group, grace: grace, watched: id)
+            Self.stop(group, grace: grace, watched: id, sleep: sleep)
         }
         if Task.isCancelled { return .stopped }
         return end
@@ -136,15 +141,18 @@ package struct ShellProcess: Sendable {
     /// SIGTERM to the process group, SIGKILL after `grace` unless it has ended by then. A second after the
     /// SIGKILL, the monitor stops waiting for the pipes: what still holds them left the group (`setsid`), and
     /// the group's signals never reach it. Until then the run ends as soon as the whole group is gone.
-    static func stop(_ group: ProcessGroup, grace: Duration, watched id: UInt64) {
+    static func stop(
+        _ group: ProcessGroup, grace: Duration, watched id: UInt64,
+        sleep: @escaping @Sendable (Duration) async throws -> Void
+    ) {
         guard grace > .zero || group.signal(SIGKILL) else { return }
         if grace > .zero { guard group.signal(SIGTERM) else { return } }
         Task.detached {
             if grace > .zero {
-                try? await Task.sleep(for: grace)
+                try? await sleep(grace)
                 guard group.signal(SIGKILL) else { return }
             }
-            try? await Task.sleep(for: abandonAfterKill)
+            try? await sleep(abandonAfterKill)
             ProcessMonitor.shared.abandonPipes(id)
         }
     }

@@ -83,7 +83,7 @@ extension Worker {
                 command: command, environment: environment, workingDirectory: directory,
                 stdout: .forward { self.send(.log(ref, .stdout, $0)) },
                 stderr: .forward { self.send(.log(ref, .stderr, $0)) },
-                watchOutputs: !spec.outputs.isEmpty, gracePeriod: options.gracePeriod)
+                watchOutputs: !spec.outputs.isEmpty, gracePeriod: options.gracePeriod, sleep: sleep)
             let end = await self.limited(by: timeout) {
                 await process.run(
                     started: { group in

@@ -150,35 +150,45 @@ struct ShellProcessTests {
         #expect(!isRunning(shellPid.withLock { $0 }))
     }
 
-    /// A group that ignores SIGTERM is killed once the grace period is over.
+    /// A group that ignores SIGTERM is killed once the grace period is over, on its owner's clock: an hour on
+    /// a manual clock passes only when the test moves it.
     @Test func aProcessThatIgnoresTerminationIsKilledAfterTheGrace() async throws {
+        let clock = ManualClock()
         let out = Output()
-        let running = Task {
-            await shell("trap '' TERM; sleep 600 & echo child $!; wait", stdout: out.sink, grace: .milliseconds(200))
-                .run(started: { _ in }, signalled: { _ in })
-        }
+        var process = shell("trap '' TERM; sleep 600 & echo child $!; wait", stdout: out.sink, grace: .seconds(3600))
+        process.sleep = { try await clock.sleep(for: $0) }
+        let running = Task { await process.run(started: { _ in }, signalled: { _ in }) }
         let text = await out.waitFor("\n")
         let child = try #require(Int32(text.split(separator: " ")[1].trimmingCharacters(in: .whitespacesAndNewlines)))
         running.cancel()
+        try await clock.waitForSleepers(count: 1)
+        #expect(isRunning(child), "the group ignores SIGTERM, and its grace is not over")
+        clock.advance(by: .seconds(3600))
         #expect(await running.value == .stopped)
         #expect(!isRunning(child))
+        // The second after the SIGKILL, on the same clock, ends the stop.
+        try await clock.waitForSleepers(count: 1)
+        clock.advance(by: .seconds(1))
     }
 
     /// A process that left the group (`setsid`) survives the group's signals and keeps stdout open; once the
     /// group has had its SIGKILL, its pipes are not waited for, so the run still ends.
     @Test func aProcessThatLeftTheGroupDoesNotHoldTheRunForEver() async throws {
+        let clock = ManualClock()
         let out = Output()
-        let running = Task {
-            // It says its pid once it has its own session, so the cancel cannot come before it left.
-            await shell(
-                "setsid sh -c 'echo escaped $$; exec sleep 600' & wait", stdout: out.sink, grace: .milliseconds(100)
-            )
-            .run(started: { _ in }, signalled: { _ in })
-        }
+        // It says its pid once it has its own session, so the cancel cannot come before it left.
+        var process = shell("setsid sh -c 'echo escaped $$; exec sleep 600' & wait", stdout: out.sink, grace: .seconds(5))
+        process.sleep = { try await clock.sleep(for: $0) }
+        let running = Task { await process.run(started: { _ in }, signalled: { _ in }) }
         let text = await out.waitFor("\n")
         let child = try #require(Int32(text.split(separator: " ")[1].trimmingCharacters(in: .whitespacesAndNewlines)))
         defer { kill(child, SIGKILL) }
         running.cancel()
+        // The grace, then the second after the SIGKILL: the pipes are given up only then.
+        try await clock.waitForSleepers(count: 1)
+        clock.advance(by: .seconds(5))
+        try await clock.waitForSleepers(count: 1)
+        clock.advance(by: .seconds(1))
         #expect(await running.value == .stopped)
         #expect(isRunning(child), "it left the group, so the group's signals did not reach it")
     }

@@ -51,7 +51,7 @@ extension RunLoop {
                     command: command, environment: environment,
                     workingDirectory: resolve(definition.workingDirectory),
                     stdout: .file(logs.stdout), stderr: .file(logs.stderr), watchOutputs: !definition.outputs.isEmpty,
-                    gracePeriod: runner.options.gracePeriod)
+                    gracePeriod: runner.options.gracePeriod, sleep: { [clock] in try await clock.sleep(for: $0) })
                 executions[raw] = Task {
                     let end = await process.run(
                         started: { continuation.yield(.started(task: raw, attempt: attempt, group: $0)) },
