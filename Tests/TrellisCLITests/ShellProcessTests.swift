@@ -177,7 +177,8 @@ struct ShellProcessTests {
         let clock = ManualClock()
         let out = Output()
         // It says its pid once it has its own session, so the cancel cannot come before it left.
-        var process = shell("setsid sh -c 'echo escaped $$; exec sleep 600' & wait", stdout: out.sink, grace: .seconds(5))
+        var process = shell(
+            "setsid sh -c 'echo escaped $$; exec sleep 600' & wait", stdout: out.sink, grace: .seconds(5))
         process.sleep = { try await clock.sleep(for: $0) }
         let running = Task { await process.run(started: { _ in }, signalled: { _ in }) }
         let text = await out.waitFor("\n")
