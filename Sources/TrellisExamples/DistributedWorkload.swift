@@ -15,10 +15,11 @@ internal import TrellisWorker
 
 /// Benchmark workloads for the coordinator: a coordinator on SQLite serving HTTP/2 on loopback, workers
 /// with no-op handlers (in the same process, each with its own connection, or as processes of their own),
-/// so what is measured is the coordinator, the protocol and the store rather than task start-up.
+/// so what is measured is the coordinator, the protocol and the store rather than task start-up. The
+/// benchmark speaks to the coordinator as the command line does, through `CoordinatorClient`.
 public enum DistributedWorkload {
+    typealias Client = CoordinatorClient<HTTP2ClientTransport.Posix>
     static let token = "benchmark"
-    static var metadata: Metadata { ["authorization": "Bearer \(token)"] }
 
     /// Where the workers run: tasks of this process, or processes started from an executable that calls
     /// `serveWorker` when given `arguments` followed by the coordinator's address, a name and a slot count.
@@ -52,7 +53,7 @@ public enum DistributedWorkload {
     static func withCluster<R: Sendable>(
         database: String, workers: Int, slots: Int, placement: Workers = .inProcess,
         configuration: CoordinatorConfiguration = .init(), memoryJournal: Bool = false,
-        _ body: @Sendable (Trellis_V1_ClientService.Client<HTTP2ClientTransport.Posix>) async throws -> R
+        _ body: @Sendable (Client) async throws -> R
     ) async throws -> R {
         let journal: any Journal<CoordinatorRecord> =
             memoryJournal ? InMemoryJournal<CoordinatorRecord>() : try SQLiteJournal<CoordinatorRecord>(path: database)
@@ -107,7 +108,7 @@ public enum DistributedWorkload {
                 }
             }
             let result = try await withGRPCClient(transport: try address.transport()) { client in
-                let ops = Trellis_V1_ClientService.Client(wrapping: client)
+                let ops = Client(client, token: token)
                 var connected = 0
                 if workers > 0 {
                     for await _ in welcomes {
@@ -124,36 +125,24 @@ public enum DistributedWorkload {
         }
     }
 
-    static func spec(_ name: String, handler: String, payload: String = "", needs: [String] = []) -> Trellis_V1_TaskSpec
-    {
-        var spec = Trellis_V1_TaskSpec()
-        spec.name = name
-        var call = Trellis_V1_HandlerCall()
-        call.name = handler
-        call.payload = Data(payload.utf8)
-        spec.handler = call
-        spec.needs = needs.map { name in
-            var need = Trellis_V1_Need()
-            need.name = name
-            return need
-        }
+    static func spec(_ name: String, handler: String, payload: String = "", needs: [String] = []) -> RemoteTaskSpec {
+        var spec = RemoteTaskSpec(name: name, work: .handler(name: handler, payload: Array(payload.utf8)))
+        spec.needs = needs.map { RemoteNeed(.name($0)) }
         return spec
     }
 
+    /// Adds `tasks` as one job, played at once.
+    static func submit(_ ops: Client, _ name: String, _ tasks: [RemoteTaskSpec]) async throws -> UInt64 {
+        var job = RemoteJob(name: name, play: true)
+        job.tasks = tasks
+        return try await ops.submit(job).job
+    }
+
+    /// Adds `tasks` as one job and waits for its end.
     @discardableResult
-    static func runJob(
-        _ ops: Trellis_V1_ClientService.Client<HTTP2ClientTransport.Posix>, _ tasks: [Trellis_V1_TaskSpec]
-    ) async throws -> UInt64 {
-        var request = Trellis_V1_AddTasksRequest()
-        request.jobName = "benchmark"
-        request.tasks = tasks
-        request.play = true
-        let job = try await ops.addTasks(request, metadata: metadata).jobID
-        var watch = Trellis_V1_WatchJobRequest()
-        watch.jobID = job
-        try await ops.watchJob(watch, metadata: metadata) { response in
-            for try await event in response.messages where event.jobEnded { break }
-        }
+    static func runJob(_ ops: Client, _ tasks: [RemoteTaskSpec]) async throws -> UInt64 {
+        let job = try await submit(ops, "benchmark", tasks)
+        try await ops.watch(job: job) { _ in }
         return job
     }
 
@@ -195,14 +184,10 @@ public enum DistributedWorkload {
             var times: [String: (start: Double, end: Double)] = [:]
             var after: UInt64 = 0
             while true {
-                var list = Trellis_V1_ListTasksRequest()
-                list.jobID = job
-                list.afterID = after
-                list.limit = 10_000
-                let page = try await ops.listTasks(list, metadata: metadata).tasks
+                let page = try await ops.tasks(RemoteTaskQuery(job: job, afterID: after, limit: 10_000))
                 guard let last = page.last else { break }
                 for task in page {
-                    let fields = String(decoding: task.value, as: UTF8.self).split(separator: " ").compactMap {
+                    let fields = String(decoding: task.value ?? [], as: UTF8.self).split(separator: " ").compactMap {
                         Double($0)
                     }
                     if fields.count == 2 { times[task.name] = (fields[0], fields[1]) }
@@ -224,16 +209,13 @@ public enum DistributedWorkload {
         let configuration = CoordinatorConfiguration(snapshotInterval: snapshots ? 10_000 : Int.max)
         try await withCluster(database: database, workers: 0, slots: 1, configuration: configuration) { ops in
             for batch in stride(from: 0, to: count, by: 100_000) {
-                var request = Trellis_V1_AddTasksRequest()
-                request.jobName = "queued"
-                request.tasks = (batch..<min(count, batch + 100_000)).map { spec("q\($0)", handler: "noop") }
-                request.play = true
-                _ = try await ops.addTasks(request, metadata: metadata)
+                let tasks = (batch..<min(count, batch + 100_000)).map { spec("q\($0)", handler: "noop") }
+                _ = try await submit(ops, "queued", tasks)
             }
         }
         let start = ContinuousClock.now
         return try await withCluster(database: database, workers: 0, slots: 1, configuration: configuration) { ops in
-            _ = try await ops.listWorkers(.init(), metadata: metadata)
+            _ = try await ops.workers()
             return (ContinuousClock.now - start).seconds
         }
     }
@@ -246,15 +228,12 @@ public enum DistributedWorkload {
         return try await withCluster(database: database, workers: 0, slots: 1) { ops in
             let before = residentBytes()
             for batch in stride(from: 0, to: count, by: 100_000) {
-                var request = Trellis_V1_AddTasksRequest()
-                request.jobName = "queued"
-                request.tasks = (batch..<min(count, batch + 100_000)).map { spec("q\($0)", handler: "noop") }
-                request.play = true
-                _ = try await ops.addTasks(request, metadata: metadata)
+                let tasks = (batch..<min(count, batch + 100_000)).map { spec("q\($0)", handler: "noop") }
+                _ = try await submit(ops, "queued", tasks)
             }
             // Measured once the coordinator has finished the turn that took the last request (a request it
             // answers in a later turn), not while that turn is still ending.
-            _ = try await ops.listWorkers(.init(), metadata: metadata)
+            _ = try await ops.workers()
             let grown = residentBytes() - before
             // What the heap holds for freed memory is given back, to tell live memory from the allocator's.
             trimHeap()
