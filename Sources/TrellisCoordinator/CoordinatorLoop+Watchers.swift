@@ -108,7 +108,7 @@ extension CoordinatorLoop {
             outputs: task.outputs.indices.filter { engine.state.core.hasEmitted(id, item: $0) }.map {
                 task.outputs[$0]
             },
-            value: task.value, spec: RemoteTaskSpec(stored: task.spec))
+            value: task.value, storedSpec: task.spec)
     }
 
     /// Tasks by id after `afterID`, of one job or all, in the states asked for (any when none is).

@@ -1,4 +1,5 @@
 internal import Foundation
+internal import SwiftProtobuf
 internal import TrellisCore
 internal import TrellisEngine
 
@@ -131,6 +132,18 @@ extension RemoteTaskSpec {
         guard let wire = try? Trellis_V1_TaskSpec(serializedBytes: bytes) else { return nil }
         self.init(wire)
     }
+
+    /// The spec as a coordinator stores it (maps in a fixed order, so equal specs make equal bytes).
+    package var stored: [UInt8] { Trellis_V1_TaskSpec(self).storedBytes }
+}
+
+extension Trellis_V1_TaskSpec {
+    /// The stored form: maps in a fixed order, so equal specs make equal bytes.
+    var storedBytes: [UInt8] {
+        var options = BinaryEncodingOptions()
+        options.useDeterministicOrdering = true
+        return (try? serializedBytes(options: options)) ?? []
+    }
 }
 
 extension RemoteTask {
@@ -140,7 +153,7 @@ extension RemoteTask {
             worker: info.worker.isEmpty ? nil : info.worker, exitCode: info.hasExitCode ? info.exitCode : nil,
             message: info.message.isEmpty ? nil : info.message, outputs: info.outputsSignalled,
             value: info.value.isEmpty ? nil : [UInt8](info.value),
-            spec: info.hasSpec ? RemoteTaskSpec(info.spec) : nil)
+            storedSpec: info.hasSpec ? info.spec.storedBytes : nil)
     }
 }
 
@@ -152,7 +165,9 @@ extension Trellis_V1_TaskInfo {
         jobID = task.job
         name = task.name
         state = task.status.map(Trellis_V1_TaskState.init) ?? .unspecified
-        if let spec = task.spec { self.spec = Trellis_V1_TaskSpec(spec) }
+        // Decoded into the message as stored, unknown fields and all, rather than re-made from what this
+        // Trellis understood of it.
+        if let stored = task.storedSpec, let spec = try? Trellis_V1_TaskSpec(serializedBytes: stored) { self.spec = spec }
         attempts = UInt32(clamping: task.attempts)
         worker = task.worker ?? ""
         if let code = task.exitCode { exitCode = code }

@@ -89,12 +89,13 @@ package struct RemoteTask: Hashable, Sendable {
     package var outputs: [String]
     /// What a handler returned, once it succeeded.
     package var value: [UInt8]?
-    /// What it was added as; nil for a spec this Trellis cannot read.
-    package var spec: RemoteTaskSpec?
+    /// What it was added as, in the wire encoding the coordinator stored: handed on as it is, so fields a newer
+    /// client added and this Trellis does not know still reach the operator who reads the task.
+    package var storedSpec: [UInt8]?
 
     package init(
         id: UInt64, job: UInt64, name: String, status: TaskStatus?, attempts: Int, worker: String?,
-        exitCode: Int32?, message: String?, outputs: [String], value: [UInt8]?, spec: RemoteTaskSpec?
+        exitCode: Int32?, message: String?, outputs: [String], value: [UInt8]?, storedSpec: [UInt8]?
     ) {
         self.id = id
         self.job = job
@@ -106,8 +107,11 @@ package struct RemoteTask: Hashable, Sendable {
         self.message = message
         self.outputs = outputs
         self.value = value
-        self.spec = spec
+        self.storedSpec = storedSpec
     }
+
+    /// What it was added as; nil for a spec this Trellis cannot read.
+    package var spec: RemoteTaskSpec? { storedSpec.flatMap(RemoteTaskSpec.init(stored:)) }
 
     /// What the task does.
     package var work: RemoteWork? { spec?.work }

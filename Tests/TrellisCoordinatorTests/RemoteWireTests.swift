@@ -40,14 +40,31 @@ struct RemoteWireTests {
         #expect(RemoteTaskSpec(stored: [0xFF, 0xFF, 0xFF]) == nil)
     }
 
+    /// A field of a task's spec that this Trellis does not know (a newer client's) is handed back to whoever
+    /// reads the task as it was stored, not dropped by re-making the spec from what this Trellis understood.
+    @Test func aSpecsUnknownFieldsReachItsReader() {
+        let unknown: [UInt8] = [0xA0, 0x38, 0x07]  // field 900, varint 7
+        let task = RemoteTask(
+            id: 1, job: 1, name: "train", status: .waiting, attempts: 0, worker: nil, exitCode: nil, message: nil,
+            outputs: [], value: nil, storedSpec: Self.fullSpec().stored + unknown)
+        let wire = Trellis_V1_TaskInfo(task)
+        #expect(Array(wire.spec.unknownFields.data) == unknown)
+        #expect(RemoteTask(wire).spec == Self.fullSpec())
+        let unreadable = RemoteTask(
+            id: 2, job: 1, name: "x", status: .waiting, attempts: 0, worker: nil, exitCode: nil, message: nil,
+            outputs: [], value: nil, storedSpec: [0xFF, 0xFF, 0xFF])
+        #expect(!Trellis_V1_TaskInfo(unreadable).hasSpec)
+        #expect(unreadable.spec == nil)
+    }
+
     @Test func aTaskAndAWorkerSurviveTheWire() {
         let task = RemoteTask(
             id: 7, job: 2, name: "train", status: .failed, attempts: 3, worker: "gpu-1", exitCode: 137,
-            message: "exit status 137", outputs: ["checkpoint"], value: [1, 2, 3], spec: Self.fullSpec())
+            message: "exit status 137", outputs: ["checkpoint"], value: [1, 2, 3], storedSpec: Self.fullSpec().stored)
         #expect(RemoteTask(Trellis_V1_TaskInfo(task)) == task)
         let quiet = RemoteTask(
             id: 8, job: 2, name: "wait", status: .waiting, attempts: 0, worker: nil, exitCode: nil, message: nil,
-            outputs: [], value: nil, spec: nil)
+            outputs: [], value: nil, storedSpec: nil)
         #expect(RemoteTask(Trellis_V1_TaskInfo(quiet)) == quiet)
         let worker = RemoteWorker(
             id: 1, name: "gpu-1", type: "gpu", tags: ["cuda12"], slots: 4, running: 2, resources: ["gpu": 2],
