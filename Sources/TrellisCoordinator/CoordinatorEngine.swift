@@ -79,7 +79,7 @@ struct CoordinatorEngine {
     var state: EngineState
     var tasks: [Task] = []
     /// Jobs by wire id (the core's id; the core's first job is never a wire job).
-    private(set) var jobs: [UInt64: Job] = [:]
+    var jobs: [UInt64: Job] = [:]
     var workerNames: [WorkerID: String] = [:]
     /// The live session of each worker name.
     var sessions: [String: WorkerID] = [:]
@@ -159,9 +159,6 @@ struct CoordinatorEngine {
         return engine
     }
 
-    /// Sets a job's table entry as a snapshot has it.
-    mutating func setJob(_ job: Job, wire: UInt64) { jobs[wire] = job }
-
     /// The records and effects of the turn so far; the engine keeps no copy.
     mutating func takeTurn() -> (records: [CoordinatorRecord], effects: [CoordinatorEffect]) {
         for job in endingJobs.sorted() {
@@ -176,181 +173,6 @@ struct CoordinatorEngine {
     func task(wire id: UInt64) -> TaskID? {
         guard let task = JobRequest.taskID(wire: id), task.rawValue < tasks.count else { return nil }
         return task
-    }
-
-    // MARK: - Requests
-
-    /// Adds a request's tasks to `job` (0: a new job). Returns the job and the ids of the request's tasks in
-    /// its order, or why nothing was added.
-    mutating func add(
-        _ request: IncomingJob, to job: UInt64, policy: SchedulingPolicy, now: Duration
-    ) throws(JobRequestError) -> (job: UInt64, ids: [UInt64]) {
-        var named = request
-        if job != 0, request.job.queues.isEmpty, let existing = jobs[job] {
-            // Tasks added to a job may name its queues; their widths are the job's.
-            for name in existing.queues.keys where name != JobRequest.defaultQueue { named.job.queues[name] = 1 }
-        }
-        let converted = try JobRequest(named, policy: policy) { id in
-            self.task(wire: id).map { ExistingTask(id: $0, outputs: self.tasks[$0.rawValue].outputs) }
-        }
-        var target: JobID?
-        var submission = converted.submission
-        if job != 0 {
-            guard let existing = jobs[job] else { throw JobRequestError("there is no job \(job)") }
-            target = existing.core
-            // More tasks join the job's own queues.
-            guard request.job.queues.isEmpty else {
-                throw JobRequestError("job \(job) has its queues; a job's queues are set when it is created")
-            }
-            submission.queues = []
-            for index in submission.tasks.indices {
-                guard case .new(let position) = submission.tasks[index].queue,
-                    let queue = existing.queues[converted.queueNames[position]]
-                else { throw JobRequestError("job \(job) has no such queue") }
-                submission.tasks[index].queue = .existing(queue)
-            }
-        }
-        let added: (job: JobID, ids: [TaskID])
-        do {
-            added = try state.submit(submission, to: target, now: now, into: &actions)
-        } catch {
-            throw JobRequestError(error.message)
-        }
-        let wireJob = UInt64(added.job.rawValue)
-        save()
-        if target == nil {
-            let first = QueueID(state.core.queueCount - converted.queueNames.count)
-            var queues: [String: QueueID] = [:]
-            for (offset, name) in converted.queueNames.enumerated() { queues[name] = QueueID(first.rawValue + offset) }
-            jobs[wireJob] = Job(core: added.job, name: converted.jobName, queues: queues)
-            unsaved.append(.jobNamed(added.job, converted.jobName, queues: converted.queueNames, firstQueue: first))
-        }
-        // In id order: a task may need one written after it, which the core took first.
-        for (index, id) in added.ids.enumerated().sorted(by: { $0.element.rawValue < $1.element.rawValue }) {
-            let parents = submission.tasks[index].needs.map { need -> TaskID in
-                switch need.target {
-                case .batch(let other): added.ids[other]
-                case .existing(let existing): existing
-                }
-            }
-            let spec = converted.specs[index]
-            remember(
-                id, job: wireJob, name: converted.names[index], spec: spec, outputs: converted.outputs[index],
-                parents: parents)
-            unsaved.append(
-                .taskAdded(
-                    id, job: wireJob, name: converted.names[index], spec: spec, outputs: converted.outputs[index],
-                    parents: parents))
-            if converted.play || submission.tasks[index].spec.role != .main {
-                tasks[id.rawValue].played = true
-                unsaved.append(.played(id))
-            }
-            effects.append(.changed(job: wireJob, task: Self.wire(id), output: nil))
-        }
-        perform(now: now)
-        return (wireJob, added.ids.prefix(request.job.tasks.count).map(Self.wire))
-    }
-
-    private mutating func remember(
-        _ id: TaskID, job: UInt64, name: String, spec: [UInt8], outputs: [String], parents: [TaskID]
-    ) {
-        precondition(id.rawValue == tasks.count, "Internal inconsistency: task \(id) added out of order")
-        tasks.append(Task(job: job, name: name, spec: spec, outputs: outputs, parents: parents))
-        jobs[job]?.tasks.append(id)
-    }
-
-    /// Applies an operator's change to the tasks `ids` and to those of `job`; returns how many it changed.
-    /// Cancelling a job stops its main work and spares its clean-up, as under `trellis run`; cancelling again
-    /// stops the clean-up.
-    mutating func change(_ change: RemoteChange, ids: [TaskID], job: UInt64? = nil, now: Duration) -> Int {
-        var changed = 0
-        var selected = ids
-        if let job, let target = jobs[job] {
-            if change == .cancel || change == .kill {
-                let open = target.tasks.filter { state.core.outcome(of: $0) == nil }
-                // Killed: stopped at once (grace 0). Only the tasks this cancel stops are marked; the clean-up it
-                // spares is not.
-                let wasKilled = Set(open.filter { tasks[$0.rawValue].killed })
-                if change == .kill { for id in open { tasks[id.rawValue].killed = true } }
-                let start = effects.count
-                apply(.jobCancelled(target.core), now: now)
-                perform(now: now)
-                let stopping = Set(
-                    effects[start...].compactMap { effect -> TaskID? in
-                        if case .cancel(_, let ref, _) = effect { return task(wire: ref.task) }
-                        return nil
-                    })
-                for id in open {
-                    let stopped = state.core.outcome(of: id) != nil || stopping.contains(id)
-                    if change == .kill, !wasKilled.contains(id) {
-                        tasks[id.rawValue].killed = false
-                        if stopped { kill(id) }
-                    }
-                    guard stopped else { continue }
-                    changed += 1
-                    effects.append(.changed(job: job, task: Self.wire(id), output: nil))
-                }
-            } else {
-                selected += target.tasks
-            }
-        }
-        // Every selected task changes before anything is dispatched, so the policy picks what starts first.
-        let holdsDispatch = selected.count > 1 && !state.core.isPaused
-        if holdsDispatch { apply(.paused, now: now) }
-        defer {
-            if holdsDispatch {
-                apply(.resumed, now: now)
-                perform(now: now)
-            }
-        }
-        for id in selected where state.core.outcome(of: id) == nil {
-            switch change {
-            case .play:
-                // A paused task is not played: once resumed it is created again, and play starts it.
-                guard !tasks[id.rawValue].played, !tasks[id.rawValue].paused else { continue }
-                tasks[id.rawValue].played = true
-                unsaved.append(.played(id))
-                apply(.released(id), now: now)
-            case .pause:
-                // A running attempt goes on; pausing holds what has not started.
-                guard !tasks[id.rawValue].paused, !isRunning(id) else { continue }
-                tasks[id.rawValue].paused = true
-                unsaved.append(.paused(id, true))
-                if !state.core.isHeld(id) { apply(.held(id), now: now) }
-            case .resume:
-                guard tasks[id.rawValue].paused else { continue }
-                tasks[id.rawValue].paused = false
-                unsaved.append(.paused(id, false))
-                if tasks[id.rawValue].played { apply(.released(id), now: now) }
-            case .cancel, .kill:
-                if change == .kill { kill(id) }
-                guard apply(.cancelled(id), now: now) == .accepted else {
-                    // Already asked to stop: a kill escalates to stopping it at once.
-                    guard change == .kill, case .running(let attempt) = state.core.state(of: id),
-                        let holder = state.core.holder(of: id)
-                    else { continue }
-                    effects.append(
-                        .cancel(holder, WireAttempt(task: Self.wire(id), epoch: epoch, attempt: attempt), grace: .zero))
-                    changed += 1
-                    continue
-                }
-            }
-            changed += 1
-            effects.append(.changed(job: tasks[id.rawValue].job, task: Self.wire(id), output: nil))
-        }
-        perform(now: now)
-        return changed
-    }
-
-    private mutating func kill(_ id: TaskID) {
-        guard !tasks[id.rawValue].killed else { return }
-        tasks[id.rawValue].killed = true
-        unsaved.append(.killed(id))
-    }
-
-    func isRunning(_ id: TaskID) -> Bool {
-        if case .running = state.core.state(of: id) { return true }
-        return false
     }
 
     // MARK: - The core
@@ -405,30 +227,6 @@ struct CoordinatorEngine {
                     preconditionFailure("Internal inconsistency: a coordinator's core sent \(action)")
                 }
             }
-        }
-    }
-
-    // MARK: - What operators see
-
-    func view(of id: TaskID) -> TaskStatus {
-        let task = tasks[id.rawValue]
-        if let outcome = state.core.outcome(of: id) {
-            switch outcome {
-            case .succeeded: return .succeeded
-            case .failed: return .failed
-            case .cancelled: return task.killed ? .killed : .cancelled
-            case .upstreamFailed: return .upstreamFailed
-            case .skipped: return .skipped
-            }
-        }
-        if task.paused { return .paused }
-        if !task.played { return .created }
-        switch state.core.state(of: id) {
-        case .waiting: return .waiting
-        case .ready: return .ready
-        case .retrying: return .retrying
-        case .running(let attempt): return task.startedAttempt == attempt ? .running : .assigned
-        default: return .waiting
         }
     }
 }

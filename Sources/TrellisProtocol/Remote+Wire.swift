@@ -167,7 +167,9 @@ extension Trellis_V1_TaskInfo {
         state = task.status.map(Trellis_V1_TaskState.init) ?? .unspecified
         // Decoded into the message as stored, unknown fields and all, rather than re-made from what this
         // Trellis understood of it.
-        if let stored = task.storedSpec, let spec = try? Trellis_V1_TaskSpec(serializedBytes: stored) { self.spec = spec }
+        if let stored = task.storedSpec, let spec = try? Trellis_V1_TaskSpec(serializedBytes: stored) {
+            self.spec = spec
+        }
         attempts = UInt32(clamping: task.attempts)
         worker = task.worker ?? ""
         if let code = task.exitCode { exitCode = code }
