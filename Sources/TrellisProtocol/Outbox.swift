@@ -72,6 +72,28 @@ package final class Outbox<Element: Sendable>: Sendable {
         reader?.resume(returning: [element])
     }
 
+    /// Adds a message in place of the latest waiting one that `supersedes` matches, if the writer has not taken
+    /// it yet (a report the new one makes pointless: a task's start, once its end is known). After the end it is
+    /// dropped.
+    @inlinable
+    package func yield(_ element: Element, superseding supersedes: (Element) -> Bool) {
+        let reader: CheckedContinuation<[Element]?, any Error>? = state.withLock { state in
+            guard state.end == nil else { return nil }
+            guard let reader = state.reader else {
+                if let index = state.waiting.lastIndex(where: supersedes) { state.waiting.remove(at: index) }
+                guard state.waiting.count < state.room else {
+                    state.end = .failure(overflow ?? CancellationError())
+                    return nil
+                }
+                state.waiting.append(element)
+                return nil
+            }
+            state.reader = nil
+            return reader
+        }
+        reader?.resume(returning: [element])
+    }
+
     /// Adds a message only while fewer than `backlog` wait, for what may be dropped rather than wait (a task's
     /// output when the stream falls behind). False when it was dropped, or the outbox has ended.
     @inlinable

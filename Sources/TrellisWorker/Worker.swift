@@ -71,7 +71,13 @@ public final class Worker: Sendable {
                 pending.append(report)
                 return
             }
-            outbox.yield(report)
+            if case .finished(let ref, _, _) = report {
+                // A start the stream has not sent yet is left out: the end says more, and a busy coordinator is
+                // spared a message, a journal entry and a watch event per short task.
+                outbox.yield(report) { if case .started(ref, _, _) = $0 { true } else { false } }
+            } else {
+                outbox.yield(report)
+            }
             recent.append((now, report))
             while let first = recent.first, now - first.sent > window { recent.removeFirst() }
         }

@@ -33,6 +33,24 @@ struct OutboxTests {
         #expect(!outbox.offer(6, whileFewerThan: 10), "after the end")
     }
 
+    /// A message that makes a waiting one pointless takes its place while the writer has not taken it; once
+    /// taken, it went out, and the new one follows it.
+    @Test func aMessageSupersedesOneTheWriterHasNotTaken() async throws {
+        let outbox = Outbox<String>()
+        outbox.yield("started 1")
+        outbox.yield("started 2")
+        outbox.yield("finished 1") { $0 == "started 1" }
+        #expect(try await outbox.next() == ["started 2", "finished 1"])
+        outbox.yield("started 3")
+        #expect(try await outbox.next() == ["started 3"])
+        outbox.yield("finished 3") { $0 == "started 3" }  // already sent
+        outbox.yield("finished 2") { $0 == "started 2" }
+        #expect(try await outbox.next() == ["finished 3", "finished 2"])
+        outbox.finish()
+        outbox.yield("late") { _ in true }
+        #expect(try await outbox.next() == nil)
+    }
+
     @Test func aWaitingReaderWakesForOneMessageAndForTheEnd() async throws {
         let outbox = Outbox<Int>()
         async let first = outbox.next()

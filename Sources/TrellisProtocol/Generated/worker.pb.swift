@@ -167,7 +167,9 @@ package nonisolated struct Trellis_V1_Heartbeat: Sendable {
   package init() {}
 }
 
-/// An attempt began; `pid` is its process group for shell tasks (0 for handlers).
+/// An attempt began; `pid` is its process group for shell tasks (0 for handlers). Informative only: a
+/// worker may leave it out when the attempt's `finished` is ready before the start went out (a short task on a
+/// stream that fell behind), and a coordinator must take a `finished` without one.
 package nonisolated struct Trellis_V1_Started: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
