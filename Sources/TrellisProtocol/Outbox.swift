@@ -1,4 +1,4 @@
-package import Synchronization
+import Synchronization
 
 /// Messages waiting to go out on one stream. Producers `yield` from anywhere; the stream's one writer takes
 /// everything waiting at once (`next`), so a burst of messages goes out in one write and one flush instead of
@@ -7,33 +7,26 @@ package import Synchronization
 /// An outbox may be bounded: a reader that falls further behind than `limit` messages is cut off (the outbox
 /// ends with the `overflow` error once what waits has gone out), so a slow reader cannot grow the sender's
 /// memory without limit. A reader that goes away `close`s it: what waits is dropped and later messages too.
-///
-/// Its methods are inlinable so that each stream's element type is specialised where it is used: generic,
-/// they looked up the type's metadata on every message, a few per cent of a busy coordinator.
 package final class Outbox<Element: Sendable>: Sendable {
-    package struct State {
-        package var waiting: [Element] = []
-        package var limit: Int
+    private struct State {
+        var waiting: [Element] = []
+        var limit: Int
         /// Room beyond the limit for one known burst, used up once the reader takes it.
-        package var credit = 0
-        package var reader: CheckedContinuation<[Element]?, any Error>?
+        var credit = 0
+        var reader: CheckedContinuation<[Element]?, any Error>?
         /// Set once finished: what the reader is told after it has taken what was waiting.
-        package var end: Result<Void, any Error>?
+        var end: Result<Void, any Error>?
 
-        package init(limit: Int) { self.limit = limit }
-
-        @inlinable
-        package var room: Int {
+        var room: Int {
             let (sum, overflowed) = limit.addingReportingOverflow(credit)
             return overflowed ? .max : sum
         }
     }
 
-    package let state: Mutex<State>
-    package let overflow: (any Error)?
+    private let state: Mutex<State>
+    private let overflow: (any Error)?
 
     /// An unbounded outbox, or one bounded to `limit` waiting messages that ends with `overflow` past it.
-    @inlinable
     package init(limit: Int = .max, overflow: (any Error)? = nil) {
         state = Mutex(State(limit: limit))
         self.overflow = overflow
@@ -41,7 +34,6 @@ package final class Outbox<Element: Sendable>: Sendable {
 
     /// Lets `count` more messages wait, once: room for a burst the reader is known to need (a watch's first
     /// picture of its job). Once the reader has taken what waits, the limit is the limit again.
-    @inlinable
     package func allow(_ count: Int) {
         state.withLock { state in
             let (sum, overflowed) = state.credit.addingReportingOverflow(max(0, count))
@@ -50,11 +42,9 @@ package final class Outbox<Element: Sendable>: Sendable {
     }
 
     /// Whether the outbox has ended (finished, overflowed or closed): nothing yielded now goes anywhere.
-    @inlinable
     package var isFinished: Bool { state.withLock { $0.end != nil } }
 
     /// Adds a message; after the end it is dropped. Past the limit, the outbox ends with its overflow error.
-    @inlinable
     package func yield(_ element: Element) {
         let reader: CheckedContinuation<[Element]?, any Error>? = state.withLock { state in
             guard state.end == nil else { return nil }
@@ -75,7 +65,6 @@ package final class Outbox<Element: Sendable>: Sendable {
     /// Adds a message in place of the latest waiting one that `supersedes` matches, if the writer has not taken
     /// it yet (a report the new one makes pointless: a task's start, once its end is known). After the end it is
     /// dropped.
-    @inlinable
     package func yield(_ element: Element, superseding supersedes: (Element) -> Bool) {
         let reader: CheckedContinuation<[Element]?, any Error>? = state.withLock { state in
             guard state.end == nil else { return nil }
@@ -96,7 +85,6 @@ package final class Outbox<Element: Sendable>: Sendable {
 
     /// Adds a message only while fewer than `backlog` wait, for what may be dropped rather than wait (a task's
     /// output when the stream falls behind). False when it was dropped, or the outbox has ended.
-    @inlinable
     package func offer(_ element: Element, whileFewerThan backlog: Int) -> Bool {
         let outcome: (taken: Bool, reader: CheckedContinuation<[Element]?, any Error>?) = state.withLock { state in
             guard state.end == nil else { return (false, nil) }
@@ -113,7 +101,6 @@ package final class Outbox<Element: Sendable>: Sendable {
     }
 
     /// Ends the stream: the reader gets what is waiting, then the end (the error, if one is given).
-    @inlinable
     package func finish(throwing error: (any Error)? = nil) {
         let reader: CheckedContinuation<[Element]?, any Error>? = state.withLock { state in
             guard state.end == nil else { return nil }
@@ -127,7 +114,6 @@ package final class Outbox<Element: Sendable>: Sendable {
     }
 
     /// The reader is gone: what waits is dropped, and so is everything yielded from now on.
-    @inlinable
     package func close() {
         finish()
         state.withLock { $0.waiting = [] }
@@ -135,7 +121,6 @@ package final class Outbox<Element: Sendable>: Sendable {
 
     /// Every message waiting, in order, once there is one; nil once finished and drained. Throws the error
     /// the outbox was finished with, or `CancellationError` when the reading task is cancelled.
-    @inlinable
     package func next() async throws -> [Element]? {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (reader: CheckedContinuation<[Element]?, any Error>) in
@@ -169,7 +154,6 @@ package final class Outbox<Element: Sendable>: Sendable {
 
     /// Writes every batch to `write` until the outbox is finished; however that ends (the writer failing,
     /// the reading task cancelled), the outbox is closed, so nothing piles up for a reader that is gone.
-    @inlinable
     package func drain(into write: ([Element]) async throws -> Void) async throws {
         defer { close() }
         while let batch = try await next() { try await write(batch) }
