@@ -47,7 +47,7 @@ extension CoordinatorEngine {
             let first = QueueID(state.core.queueCount - converted.queueNames.count)
             var queues: [String: QueueID] = [:]
             for (offset, name) in converted.queueNames.enumerated() { queues[name] = QueueID(first.rawValue + offset) }
-            jobs[wireJob] = Job(core: added.job, name: converted.jobName, queues: queues)
+            setJob(Job(core: added.job, name: converted.jobName, queues: queues), wire: wireJob)
             unsaved.append(.jobNamed(added.job, converted.jobName, queues: converted.queueNames, firstQueue: first))
         }
         // In id order: a task may need one written after it, which the core took first.
@@ -74,14 +74,6 @@ extension CoordinatorEngine {
         }
         perform(now: now)
         return (wireJob, added.ids.prefix(request.job.tasks.count).map(Self.wire))
-    }
-
-    mutating func remember(
-        _ id: TaskID, job: UInt64, name: String, spec: [UInt8], outputs: [String], parents: [TaskID]
-    ) {
-        precondition(id.rawValue == tasks.count, "Internal inconsistency: task \(id) added out of order")
-        tasks.append(Task(job: job, name: name, spec: spec, outputs: outputs, parents: parents))
-        jobs[job]?.tasks.append(id)
     }
 
     /// Applies an operator's change to the tasks `ids` and to those of `job`; returns how many it changed.

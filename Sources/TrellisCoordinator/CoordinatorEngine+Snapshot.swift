@@ -137,7 +137,7 @@ extension CoordinatorEngine {
                 guard task < taskCount else { throw r.corrupt("job \(wire) lists a task that does not exist") }
                 job.tasks.append(TaskID(task))
             }
-            jobs[wire] = job
+            setJob(job, wire: wire)
         }
         for _ in 0..<(try r.count()) { workerNames[WorkerID(try r.id())] = try r.string() }
         for _ in 0..<(try r.count()) { sessions[try r.string()] = WorkerID(try r.id()) }

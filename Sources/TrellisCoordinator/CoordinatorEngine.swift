@@ -79,7 +79,7 @@ struct CoordinatorEngine {
     var state: EngineState
     var tasks: [Task] = []
     /// Jobs by wire id (the core's id; the core's first job is never a wire job).
-    var jobs: [UInt64: Job] = [:]
+    private(set) var jobs: [UInt64: Job] = [:]
     var workerNames: [WorkerID: String] = [:]
     /// The live session of each worker name.
     var sessions: [String: WorkerID] = [:]
@@ -158,6 +158,18 @@ struct CoordinatorEngine {
         engine.sessions = engine.sessions.filter { engine.state.core.isConnected($0.value) }
         return engine
     }
+
+    /// Keeps a new task's entry beside the core's, and lists it with its job.
+    mutating func remember(
+        _ id: TaskID, job: UInt64, name: String, spec: [UInt8], outputs: [String], parents: [TaskID]
+    ) {
+        precondition(id.rawValue == tasks.count, "Internal inconsistency: task \(id) added out of order")
+        tasks.append(Task(job: job, name: name, spec: spec, outputs: outputs, parents: parents))
+        jobs[job]?.tasks.append(id)
+    }
+
+    /// Sets a job's entry: a new job's, or one a snapshot kept.
+    mutating func setJob(_ job: Job, wire: UInt64) { jobs[wire] = job }
 
     /// The records and effects of the turn so far; the engine keeps no copy.
     mutating func takeTurn() -> (records: [CoordinatorRecord], effects: [CoordinatorEffect]) {

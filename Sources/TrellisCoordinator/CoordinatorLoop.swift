@@ -43,7 +43,7 @@ struct CoordinatorLoop {
     var outgoing: [UInt64: [SentInstruction]] = [:]
     /// Answers and other actions that wait for the turn's append (`later`).
     var replies: [() -> Void] = []
-    var pending: [CoordinatorRecord] = []
+    private var pending: [CoordinatorRecord] = []
     /// How many tasks the latest turn added.
     private(set) var addedInTurn = 0
     /// Wall-clock seconds since 1970 at run time zero.
@@ -52,7 +52,7 @@ struct CoordinatorLoop {
     var lastSequence: UInt64 = 0
     var snapshotSequence: UInt64 = 0
     /// The snapshot being written, if one is.
-    var snapshotting: Task<Void, Never>?
+    private var snapshotting: Task<Void, Never>?
 
     var now: Duration { timeBase + elapsed() }
     /// Wall-clock milliseconds now, on the coordinator's clock: the first session's start plus the run time
@@ -62,8 +62,98 @@ struct CoordinatorLoop {
     /// Most records that may wait (`CoordinatorRecord.canWait`) kept back before an append of their own.
     static var mostWaiting: Int { 1_000 }
 
+    /// Appends whatever records still wait for an append (when the loop stops).
+    mutating func flush() async throws {
+        await snapshotting?.value
+        guard !pending.isEmpty else { return }
+        try await append(pending)
+        pending.removeAll()
+    }
+
+    private mutating func append(_ records: [CoordinatorRecord]) async throws {
+        if let range = try await journal.append(records, epoch: epoch) { lastSequence = range.upperBound }
+    }
+
+    /// Entries appended since the latest snapshot before the next one: the configured interval, and at least
+    /// twice the tasks known, so writing snapshots costs a constant share of the work and a restart reads the
+    /// snapshot and at most that many entries.
+    func snapshotInterval() -> UInt64 { UInt64(max(configuration.snapshotInterval, 2 * engine.tasks.count)) }
+
+    /// Saves a snapshot and drops the entries it stands for, once enough entries followed the last one. The
+    /// engine's state is copied (copy-on-write) and written by a task of its own while the loop goes on.
+    mutating func snapshotIfDue() async {
+        guard lastSequence - snapshotSequence >= snapshotInterval() else { return }
+        await snapshotting?.value
+        let snapshot = CoordinatorSnapshot(origin: origin, time: now, engine: engine)
+        let sequence = lastSequence
+        snapshotSequence = sequence
+        snapshotting = Task.detached(priority: .utility) { [journal, epoch, logger] in
+            let started = ContinuousClock.now
+            let bytes = snapshot.bytes()
+            do {
+                try await journal.saveSnapshot(JournalSnapshot(sequence: sequence, epoch: epoch, state: bytes))
+                try await journal.compact(through: sequence, epoch: epoch)
+                let took = DurationText.format(started.duration(to: .now))
+                logger.debug("snapshot through entry \(sequence): \(bytes.count) bytes in \(took)")
+            } catch {
+                logger.warning("the snapshot through entry \(sequence) was not saved: \(error)")
+            }
+        }
+    }
+
     /// Runs `action` after the turn's records are durable.
     mutating func later(_ action: @escaping () -> Void) { replies.append(action) }
+
+    /// Begins a session (the journal's epoch goes up) and rebuilds the state earlier sessions recorded.
+    static func open(
+        journal: any Journal<CoordinatorRecord>, configuration: CoordinatorConfiguration, logger: Logger,
+        elapsed: @escaping () -> Duration, launch: @escaping TriggerChecks.Launch
+    ) async throws -> CoordinatorLoop {
+        let opened = ContinuousClock.now
+        let epoch = try await journal.begin()
+        let snapshot = try await journal.latestSnapshot()
+        let parts = try snapshot.map { saved throws(JournalError) in
+            try CoordinatorSnapshot.read(saved.state, epoch: epoch, cancelGrace: configuration.cancelGrace)
+        }
+        let entries = try await journal.allEntries(after: snapshot?.sequence ?? 0)
+        var origin = parts?.origin
+        var last = parts?.time ?? .zero
+        for entry in entries {
+            switch entry.record {
+            case .origin(let seconds): origin = origin ?? seconds
+            case .fact(let fact): last = fact.at
+            default: break
+            }
+        }
+        let wall = Date().timeIntervalSince1970
+        let timeBase = max(last, .seconds(max(0, wall - (origin ?? wall))))
+        var engine =
+            entries.isEmpty && parts == nil
+            ? CoordinatorEngine(
+                epoch: epoch, leaseTimeout: configuration.leaseTimeout, cancelGrace: configuration.cancelGrace)
+            : try CoordinatorEngine.restore(
+                snapshot: parts, entries.lazy.map(\.record), epoch: epoch, leaseTimeout: configuration.leaseTimeout,
+                cancelGrace: configuration.cancelGrace, now: timeBase)
+        engine.holdBackEarlierSessions(now: timeBase)
+        // The embedded executor joins after the earlier sessions are held back, taking over what its
+        // predecessor checked (those checks run again).
+        let executor = try engine.hello(
+            name: TriggerChecks.name, spec: WorkerSpec(type: JobRequest.coordinatorType, slots: TriggerChecks.slots),
+            running: [], now: timeBase)
+        var loop = CoordinatorLoop(
+            journal: journal, configuration: configuration, logger: logger, epoch: epoch, timeBase: timeBase,
+            elapsed: elapsed, engine: engine, checks: TriggerChecks(worker: executor.worker, launch: launch),
+            origin: origin ?? wall)
+        loop.lastSequence = entries.last?.sequence ?? snapshot?.sequence ?? 0
+        loop.snapshotSequence = snapshot?.sequence ?? 0
+        if origin == nil { loop.pending.append(.origin(wall)) }
+        let took = DurationText.format(opened.duration(to: .now))
+        let from = snapshot.map { "a snapshot through entry \($0.sequence) and " } ?? ""
+        logger.info(
+            "session \(epoch) began: \(from)\(entries.count) journal entries replayed in \(took), \(engine.tasks.count) tasks known"
+        )
+        return loop
+    }
 
     var nextDeadline: Duration? { engine.nextDeadline }
 

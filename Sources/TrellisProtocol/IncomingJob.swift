@@ -16,7 +16,7 @@ package struct IncomingJob: Sendable {
     package init(_ job: RemoteJob) {
         self.job = job
         stored = (job.tasks + job.onSuccess + job.onFailure).map { spec in
-            (try? Trellis_V1_TaskSpec(spec).serializedBytes()) ?? []
+            Trellis_V1_TaskSpec(spec).storedBytes
         }
     }
 
@@ -47,7 +47,7 @@ package struct IncomingJob: Sendable {
         job.onFailure = request.onFailure.compactMap(RemoteTaskSpec.init)
         self.job = job
         stored = (request.tasks + request.onSuccess + request.onFailure).map { spec in
-            (try? spec.serializedBytes()) ?? []
+            spec.storedBytes
         }
     }
 }

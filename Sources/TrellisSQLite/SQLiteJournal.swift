@@ -262,7 +262,8 @@ public final class SQLiteJournal<Record: JournalRecord>: Journal {
     /// Inserts one entry with SQLite's own calls on GRDB's prepared statement. `execute(arguments:)` boxes
     /// every value into a `DatabaseValue` array first, which cost a coordinator running 10,000 tasks a second
     /// a twentieth of its time; this binds the record's bytes where they are. The statement is left reset and
-    /// unbound, as GRDB expects to find a cached statement.
+    /// unbound, as GRDB expects to find a cached statement. Stepping it directly bypasses GRDB's statement
+    /// hooks, so transaction observers would not see these inserts: the journal table must stay unobserved.
     private static func insert(
         _ record: [UInt8], sequence: UInt64, epoch: UInt64, with statement: Statement, in db: Database
     ) throws(JournalError) {

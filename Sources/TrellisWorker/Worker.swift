@@ -97,7 +97,8 @@ public final class Worker: Sendable {
     let origin: UInt64
 
     /// A worker on `clock` (a manual one in tests): heartbeats, reconnection back-off, the window of results
-    /// sent again after a reconnect and the times in reports all follow it.
+    /// sent again after a reconnect, the times in reports, and the grace before a stopped shell task's SIGKILL
+    /// all follow it (on a manual clock, a task that ignores SIGTERM is killed only once the clock moves).
     public init<C: Clock>(
         options: WorkerOptions, handlers: [String: TaskHandler] = [:], clock: C = ContinuousClock(),
         observer: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
