@@ -1,0 +1,24 @@
+import Testing
+
+@testable import TrellisCLI
+
+@Suite("Line renderer")
+struct RendererTests {
+    /// Every line begins with the local time as HH:MM:SS.mmm, each field zero-padded to its width.
+    @Test func aTimestampIsZeroPaddedToMilliseconds() {
+        #expect(LineRenderer.padded(7, 3) == "007")
+        #expect(LineRenderer.padded(42, 3) == "042")
+        #expect(LineRenderer.padded(0, 2) == "00")
+        #expect(LineRenderer.padded(59, 2) == "59")
+        #expect(LineRenderer.padded(1234, 3) == "1234")
+        let stamp = Array(LineRenderer.timestamp())
+        #expect(stamp.count == 12, "\(String(stamp))")
+        for (index, character) in stamp.enumerated() {
+            switch index {
+            case 2, 5: #expect(character == ":")
+            case 8: #expect(character == ".")
+            default: #expect(character.isASCII && character.isNumber, "\(String(stamp))")
+            }
+        }
+    }
+}
