@@ -16,7 +16,7 @@ package struct IncomingJob: Sendable {
     package init(_ job: RemoteJob) {
         self.job = job
         stored = (job.tasks + job.onSuccess + job.onFailure).map { spec in
-            Trellis_V1_TaskSpec(spec).storedBytes
+            spec.stored
         }
     }
 

@@ -45,31 +45,15 @@ package final class Outbox<Element: Sendable>: Sendable {
     package var isFinished: Bool { state.withLock { $0.end != nil } }
 
     /// Adds a message; after the end it is dropped. Past the limit, the outbox ends with its overflow error.
-    package func yield(_ element: Element) {
+    /// With `supersedes`, the message takes the place of the latest waiting one it matches, if the writer has not
+    /// taken that one yet (a report the new one makes pointless: a task's start, once its end is known).
+    package func yield(_ element: Element, superseding supersedes: ((Element) -> Bool)? = nil) {
         let reader: CheckedContinuation<[Element]?, any Error>? = state.withLock { state in
             guard state.end == nil else { return nil }
             guard let reader = state.reader else {
-                guard state.waiting.count < state.room else {
-                    state.end = .failure(overflow ?? CancellationError())
-                    return nil
+                if let supersedes, let index = state.waiting.lastIndex(where: supersedes) {
+                    state.waiting.remove(at: index)
                 }
-                state.waiting.append(element)
-                return nil
-            }
-            state.reader = nil
-            return reader
-        }
-        reader?.resume(returning: [element])
-    }
-
-    /// Adds a message in place of the latest waiting one that `supersedes` matches, if the writer has not taken
-    /// it yet (a report the new one makes pointless: a task's start, once its end is known). After the end it is
-    /// dropped.
-    package func yield(_ element: Element, superseding supersedes: (Element) -> Bool) {
-        let reader: CheckedContinuation<[Element]?, any Error>? = state.withLock { state in
-            guard state.end == nil else { return nil }
-            guard let reader = state.reader else {
-                if let index = state.waiting.lastIndex(where: supersedes) { state.waiting.remove(at: index) }
                 guard state.waiting.count < state.room else {
                     state.end = .failure(overflow ?? CancellationError())
                     return nil
