@@ -41,13 +41,13 @@ extension CoordinatorEngine {
         } catch {
             throw JobRequestError(error.message)
         }
-        let wireJob = UInt64(added.job.rawValue)
+        var wireJob = job
         save()
         if target == nil {
             let first = QueueID(state.core.queueCount - converted.queueNames.count)
             var queues: [String: QueueID] = [:]
             for (offset, name) in converted.queueNames.enumerated() { queues[name] = QueueID(first.rawValue + offset) }
-            setJob(Job(core: added.job, name: converted.jobName, queues: queues), wire: wireJob)
+            wireJob = addJob(Job(core: added.job, name: converted.jobName, queues: queues))
             unsaved.append(.jobNamed(added.job, converted.jobName, queues: converted.queueNames, firstQueue: first))
         }
         // In id order: a task may need one written after it, which the core took first.
@@ -70,10 +70,10 @@ extension CoordinatorEngine {
                 tasks[id.rawValue].played = true
                 unsaved.append(.played(id))
             }
-            effects.append(.changed(job: wireJob, task: Self.wire(id), output: nil))
+            effects.append(.changed(job: wireJob, task: wire(id), output: nil))
         }
         perform(now: now)
-        return (wireJob, added.ids.prefix(request.job.tasks.count).map(Self.wire))
+        return (wireJob, added.ids.prefix(request.job.tasks.count).map { wire($0) })
     }
 
     /// Applies an operator's change to the tasks `ids` and to those of `job`; returns how many it changed.
@@ -105,7 +105,7 @@ extension CoordinatorEngine {
                     }
                     guard stopped else { continue }
                     changed += 1
-                    effects.append(.changed(job: job, task: Self.wire(id), output: nil))
+                    effects.append(.changed(job: job, task: wire(id), output: nil))
                 }
             } else {
                 selected += target.tasks
@@ -147,13 +147,13 @@ extension CoordinatorEngine {
                         let holder = state.core.holder(of: id)
                     else { continue }
                     effects.append(
-                        .cancel(holder, WireAttempt(task: Self.wire(id), epoch: epoch, attempt: attempt), grace: .zero))
+                        .cancel(holder, WireAttempt(task: wire(id), epoch: epoch, attempt: attempt), grace: .zero))
                     changed += 1
                     continue
                 }
             }
             changed += 1
-            effects.append(.changed(job: tasks[id.rawValue].job, task: Self.wire(id), output: nil))
+            effects.append(.changed(job: tasks[id.rawValue].job, task: wire(id), output: nil))
         }
         perform(now: now)
         return changed
@@ -168,5 +168,45 @@ extension CoordinatorEngine {
     func isRunning(_ id: TaskID) -> Bool {
         if case .running = state.core.state(of: id) { return true }
         return false
+    }
+}
+
+/// Forgetting finished jobs: they leave the core, the tables and every listing; their ids are never given again.
+extension CoordinatorEngine {
+    /// Forgets the jobs `wireJobs` (wire ids), all or none; returns how many tasks went with them, or why none.
+    mutating func forget(_ wireJobs: [UInt64], now: Duration) throws(JobRequestError) -> Int {
+        var cores: [JobID] = []
+        for wire in Set(wireJobs).sorted() {
+            guard let job = jobs[wire] else {
+                throw JobRequestError(
+                    wire >= 1 && wire < nextJob ? "job \(wire) has already been forgotten" : "there is no job \(wire)")
+            }
+            let unfinished = state.core.unfinishedCount(of: job.core)
+            guard unfinished == 0 else {
+                throw JobRequestError(
+                    "job \(wire) (\(job.name)) has \(unfinished) unfinished task\(unfinished == 1 ? "" : "s"); "
+                        + "only a job that has ended can be forgotten")
+            }
+            cores.append(job.core)
+        }
+        if let blocker = state.core.forgetBlockers(cores, limit: 1).first {
+            let task = tasks[blocker.task.rawValue]
+            let needed = tasks[blocker.needs.rawValue]
+            throw JobRequestError(
+                "job \(needed.job) cannot be forgotten: task \(wire(blocker.task)) '\(task.name)' of job \(task.job) "
+                    + "needs its task \(wire(blocker.needs)) '\(needed.name)'; forget job \(task.job) with it")
+        }
+        let before = tasks.count
+        do {
+            _ = try state.forget(cores, now: now)
+        } catch {
+            throw JobRequestError(error.message)
+        }
+        save()
+        forgetTables(cores)
+        precondition(
+            tasks.count == state.core.taskCount,
+            "Internal inconsistency: the core kept \(state.core.taskCount) tasks, the tables \(tasks.count)")
+        return before - tasks.count
     }
 }

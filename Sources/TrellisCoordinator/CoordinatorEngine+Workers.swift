@@ -45,7 +45,7 @@ extension CoordinatorEngine {
         for kept in Set(keeping) where state.core.holder(of: kept.task) == worker && state.core.isStopping(kept.task) {
             effects.append(
                 .cancel(
-                    worker, WireAttempt(task: Self.wire(kept.task), epoch: epoch, attempt: kept.attempt),
+                    worker, WireAttempt(task: wire(kept.task), epoch: epoch, attempt: kept.attempt),
                     grace: tasks[kept.task.rawValue].killed || state.core.hasTimedOut(kept.task) ? .zero : cancelGrace))
         }
         perform(now: now)

@@ -46,7 +46,10 @@ struct CoordinatorEngine {
         /// Its named outputs, in the order items are numbered.
         var outputs: [String] { more.first?.outputs ?? [] }
         /// The tasks whose values it receives.
-        var parents: [TaskID] { more.first?.parents ?? [] }
+        var parents: [TaskID] {
+            get { more.first?.parents ?? [] }
+            set { setMore { $0.parents = newValue } }
+        }
         /// The worker of the latest attempt.
         var worker: String? {
             get { more.first?.worker }
@@ -78,8 +81,12 @@ struct CoordinatorEngine {
     let cancelGrace: Duration
     var state: EngineState
     var tasks: [Task] = []
-    /// Jobs by wire id (the core's id; the core's first job is never a wire job).
+    /// The tasks' wire ids.
+    private(set) var wires = WireNumbering()
+    /// Jobs by wire id (from 1, never given twice; the core's first job is never a wire job).
     private(set) var jobs: [UInt64: Job] = [:]
+    /// The wire id the next job gets.
+    private(set) var nextJob: UInt64 = 1
     var workerNames: [WorkerID: String] = [:]
     /// The live session of each worker name.
     var sessions: [String: WorkerID] = [:]
@@ -121,11 +128,14 @@ struct CoordinatorEngine {
         for record in records {
             switch record {
             case .origin: break
-            case .fact(let fact): facts.append(fact)
+            case .fact(let fact):
+                facts.append(fact)
+                // The tables follow the forgetting where it stands; the core replays it with the other facts.
+                if case .jobsForgotten(let jobs) = fact.fact { engine.forgetTables(jobs) }
             case .jobNamed(let job, let name, let names, let first):
                 var queues: [String: QueueID] = [:]
                 for (offset, queue) in names.enumerated() { queues[queue] = QueueID(first.rawValue + offset) }
-                engine.jobs[UInt64(job.rawValue)] = Job(core: job, name: name, queues: queues)
+                engine.addJob(Job(core: job, name: name, queues: queues))
             case .taskAdded(let id, let job, let name, let spec, let outputs, let parents):
                 engine.remember(id, job: job, name: name, spec: spec, outputs: outputs, parents: parents)
             case .workerNamed(let worker, let name):
@@ -165,11 +175,70 @@ struct CoordinatorEngine {
     ) {
         precondition(id.rawValue == tasks.count, "Internal inconsistency: task \(id) added out of order")
         tasks.append(Task(job: job, name: name, spec: spec, outputs: outputs, parents: parents))
+        wires.add()
         jobs[job]?.tasks.append(id)
     }
 
-    /// Sets a job's entry: a new job's, or one a snapshot kept.
-    mutating func setJob(_ job: Job, wire: UInt64) { jobs[wire] = job }
+    /// Lists a new job under the next wire id; returns the id.
+    @discardableResult
+    mutating func addJob(_ job: Job) -> UInt64 {
+        let wire = nextJob
+        jobs[wire] = job
+        nextJob += 1
+        return wire
+    }
+
+    /// Sets a job's entry as a snapshot kept it.
+    mutating func setJob(_ job: Job, wire: UInt64) {
+        jobs[wire] = job
+        nextJob = max(nextJob, wire + 1)
+    }
+
+    /// Sets the wire numbering a snapshot kept.
+    mutating func setNumbering(_ wires: WireNumbering, nextJob: UInt64) {
+        self.wires = wires
+        self.nextJob = max(self.nextJob, nextJob)
+    }
+
+    /// The tables beside the core follow its forgetting of the jobs `cores`, as the core does: those jobs' tasks
+    /// and queues leave, and what is kept is numbered again in order, wire ids unchanged.
+    mutating func forgetTables(_ cores: [JobID]) {
+        let forgotten = Set(cores)
+        let forgottenWires = Set(jobs.filter { forgotten.contains($0.value.core) }.keys)
+        let goneCores = forgotten.map(\.rawValue).sorted()
+        let goneQueues = jobs.filter { forgottenWires.contains($0.key) }.flatMap {
+            $0.value.queues.values.map(\.rawValue)
+        }
+        .sorted()
+        func below(_ value: Int, in sorted: [Int]) -> Int {
+            var low = 0
+            var high = sorted.count
+            while low < high {
+                let middle = (low + high) / 2
+                if sorted[middle] < value { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+        var numbers = [Int](repeating: -1, count: tasks.count)
+        var kept: [Task] = []
+        for (index, task) in tasks.enumerated() where !forgottenWires.contains(task.job) {
+            numbers[index] = kept.count
+            kept.append(task)
+        }
+        for index in kept.indices where !kept[index].parents.isEmpty {
+            kept[index].parents = kept[index].parents.map { TaskID(numbers[$0.rawValue]) }
+        }
+        wires.renumber(keeping: numbers.map { $0 >= 0 })
+        tasks = kept
+        for wire in forgottenWires { jobs[wire] = nil }
+        for (wire, job) in jobs {
+            var moved = job
+            moved.core = JobID(job.core.rawValue - below(job.core.rawValue, in: goneCores))
+            moved.queues = job.queues.mapValues { QueueID($0.rawValue - below($0.rawValue, in: goneQueues)) }
+            moved.tasks = job.tasks.map { TaskID(numbers[$0.rawValue]) }
+            jobs[wire] = moved
+        }
+    }
 
     /// The records and effects of the turn so far; the engine keeps no copy.
     mutating func takeTurn() -> (records: [CoordinatorRecord], effects: [CoordinatorEffect]) {
@@ -180,12 +249,9 @@ struct CoordinatorEngine {
         return (unsaved.takeAll(), effects.takeAll())
     }
 
-    static func wire(_ task: TaskID) -> UInt64 { JobRequest.wireID(task) }
+    func wire(_ task: TaskID) -> UInt64 { wires.wire(of: task) }
 
-    func task(wire id: UInt64) -> TaskID? {
-        guard let task = JobRequest.taskID(wire: id), task.rawValue < tasks.count else { return nil }
-        return task
-    }
+    func task(wire id: UInt64) -> TaskID? { wires.task(wire: id) }
 
     // MARK: - The core
 
@@ -220,18 +286,18 @@ struct CoordinatorEngine {
                     }
                     effects.append(
                         .assign(
-                            worker, WireAttempt(task: Self.wire(id), epoch: epoch, attempt: attempt), job: task.job,
+                            worker, WireAttempt(task: wire(id), epoch: epoch, attempt: attempt), job: task.job,
                             spec: task.spec, inputs: inputs))
-                    effects.append(.changed(job: task.job, task: Self.wire(id), output: nil))
+                    effects.append(.changed(job: task.job, task: wire(id), output: nil))
                 case .cancelRunning(let id, let attempt):
                     guard let worker = state.core.holder(of: id) else { continue }
                     effects.append(
                         .cancel(
-                            worker, WireAttempt(task: Self.wire(id), epoch: epoch, attempt: attempt),
+                            worker, WireAttempt(task: wire(id), epoch: epoch, attempt: attempt),
                             grace: tasks[id.rawValue].killed ? .zero : cancelGrace))
                 case .completed(let id, _):
                     let job = tasks[id.rawValue].job
-                    effects.append(.changed(job: job, task: Self.wire(id), output: nil))
+                    effects.append(.changed(job: job, task: wire(id), output: nil))
                     endingJobs.insert(job)
                 case .scheduleTimeout, .scheduleRetry, .scheduleLease:
                     break  // kept by the engine state's timers

@@ -63,7 +63,7 @@ extension CoordinatorLoop {
     func event(_ id: TaskID) -> RemoteJobEvent {
         let task = engine.tasks[id.rawValue]
         var event = RemoteJobEvent()
-        event.task = CoordinatorEngine.wire(id)
+        event.task = engine.wire(id)
         event.taskName = task.name
         event.status = engine.view(of: id)
         event.attempt = engine.state.core.attemptCount(of: id)
@@ -102,7 +102,7 @@ extension CoordinatorLoop {
     func info(_ id: TaskID) -> RemoteTask {
         let task = engine.tasks[id.rawValue]
         return RemoteTask(
-            id: CoordinatorEngine.wire(id), job: task.job, name: task.name, status: engine.view(of: id),
+            id: engine.wire(id), job: task.job, name: task.name, status: engine.view(of: id),
             attempts: engine.state.core.attemptCount(of: id), worker: holderName(id), exitCode: task.exitCode,
             message: message(id),
             outputs: task.outputs.indices.filter { engine.state.core.hasEmitted(id, item: $0) }.map {
@@ -121,7 +121,7 @@ extension CoordinatorLoop {
         } else {
             ids = engine.tasks.indices.map { TaskID($0) }
         }
-        for id in ids where CoordinatorEngine.wire(id) > query.afterID {
+        for id in ids where engine.wire(id) > query.afterID {
             guard tasks.count < limit else { break }
             guard query.statuses?.contains(engine.view(of: id)) ?? true else { continue }
             tasks.append(info(id))

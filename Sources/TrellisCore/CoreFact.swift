@@ -28,6 +28,8 @@ public enum CoreFact: Hashable, Sendable, Codable {
     case workerDrained(WorkerID)
     /// Left, or lost its lease.
     case workerLeft(WorkerID)
+    /// Finished jobs forgotten: what is kept is numbered again (`SchedulerCore.forget(_:)`).
+    case jobsForgotten([JobID])
 }
 
 /// A fact with the moment the core consumed it (time since the driver's origin, which outlives restarts).
@@ -93,6 +95,8 @@ extension SchedulerCore {
             return drainWorker(worker)
         case .workerLeft(let worker):
             return workerLeft(worker, now: now, into: &actions)
+        case .jobsForgotten(let jobs):
+            try forget(jobs)
         }
         return .accepted
     }

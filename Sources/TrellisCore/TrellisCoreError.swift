@@ -3,7 +3,7 @@ public struct TrellisCoreError: Error, Hashable, Sendable, CustomStringConvertib
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case unknownQueue, unknownDependency, itemOutOfRange, invalidWidth, invalidPlacement, invalidWorker,
-                unknownJob, finaleStarted, invalidTask
+                unknownJob, finaleStarted, invalidTask, jobUnfinished, jobInUse
         }
         private let value: Value
         public static let unknownQueue = Code(value: .unknownQueue)
@@ -13,6 +13,10 @@ public struct TrellisCoreError: Error, Hashable, Sendable, CustomStringConvertib
         public static let unknownJob = Code(value: .unknownJob)
         /// A main task for a job whose finale has started.
         public static let finaleStarted = Code(value: .finaleStarted)
+        /// A job to forget that has tasks not yet finished.
+        public static let jobUnfinished = Code(value: .jobUnfinished)
+        /// A job to forget that a task kept needs.
+        public static let jobInUse = Code(value: .jobInUse)
         /// A task the core cannot schedule: numbers out of range, or main work needing its job's finale.
         public static let invalidTask = Code(value: .invalidTask)
         /// A placement the core cannot honour: resources that are not finite, or placement without workers.

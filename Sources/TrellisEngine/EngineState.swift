@@ -29,6 +29,21 @@ public struct PendingTimers: Hashable, Sendable {
         }
     }
 
+    /// Follows a forgetting: deadlines of kept tasks take their new ids (a forgotten task, being finished, has
+    /// none that matter).
+    public mutating func renumber(_ numbering: CoreRenumbering) {
+        var timeouts: [AttemptRef: Duration] = [:]
+        for (ref, deadline) in self.timeouts {
+            if let task = numbering.task(ref.task) { timeouts[AttemptRef(task, attempt: ref.attempt)] = deadline }
+        }
+        var retries: [TaskID: Duration] = [:]
+        for (task, deadline) in self.retries {
+            if let kept = numbering.task(task) { retries[kept] = deadline }
+        }
+        self.timeouts = timeouts
+        self.retries = retries
+    }
+
     /// Drops the deadlines that no longer matter to `core`: attempts that ended or already timed out,
     /// tasks no longer backing off, workers gone.
     public mutating func prune(keeping core: SchedulerCore) {
@@ -64,11 +79,24 @@ public struct EngineState: Sendable {
     public mutating func apply(
         _ fact: CoreFact, now: Duration, into actions: inout [SchedulerAction]
     ) throws(TrellisCoreError) -> EventDisposition {
+        if case .jobsForgotten(let jobs) = fact {
+            _ = try forget(jobs, now: now)
+            return .accepted
+        }
         let start = actions.count
         let disposition = try core.apply(fact, now: now, into: &actions)
         if disposition == .accepted { unsaved.append(TimedFact(at: now, fact)) }
         timers.record(actions[start...])
         return disposition
+    }
+
+    /// Forgets finished jobs (`SchedulerCore.forget(_:)`), journals it and renumbers the deadlines; the
+    /// renumbering is for the driver's own tables.
+    public mutating func forget(_ jobs: [JobID], now: Duration) throws(TrellisCoreError) -> CoreRenumbering {
+        let numbering = try core.forget(jobs)
+        unsaved.append(TimedFact(at: now, .jobsForgotten(jobs)))
+        timers.renumber(numbering)
+        return numbering
     }
 
     /// A heartbeat renews a lease; it is not a fact, so nothing is kept for the journal.
@@ -123,7 +151,15 @@ public struct EngineState: Sendable {
         _ facts: some Sequence<TimedFact>, now: Duration, into actions: inout [SchedulerAction]
     ) throws(TrellisCoreError) {
         var replayed: [SchedulerAction] = []
-        try core.replay(facts, into: &replayed)
+        for fact in facts {
+            if case .jobsForgotten(let jobs) = fact.fact {
+                // The deadlines handed out so far name tasks by their ids before the forgetting.
+                timers.record(replayed.takeAll())
+                timers.renumber(try core.forget(jobs))
+            } else {
+                try core.apply(fact.fact, now: fact.at, into: &replayed)
+            }
+        }
         timers.record(replayed)
         timers.prune(keeping: core)
         for index in 0..<core.workerCount where core.isConnected(WorkerID(index)) {

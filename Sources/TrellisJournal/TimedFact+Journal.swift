@@ -103,6 +103,10 @@ extension CoreFact {
         case .workerLeft(let worker):
             writer.byte(20)
             writer.int(worker.rawValue)
+        case .jobsForgotten(let jobs):
+            writer.byte(22)
+            writer.unsigned(UInt64(jobs.count))
+            for job in jobs { writer.int(job.rawValue) }
         }
     }
 
@@ -145,6 +149,10 @@ extension CoreFact {
             return .workerRejoined(old, spec, keeping: keeping)
         case 19: return .workerDrained(WorkerID(try reader.id()))
         case 20: return .workerLeft(WorkerID(try reader.id()))
+        case 22:
+            var jobs: [JobID] = []
+            for _ in 0..<(try reader.count(atMost: 1 << 24)) { jobs.append(JobID(try reader.id())) }
+            return .jobsForgotten(jobs)
         default: throw reader.corrupt("unknown fact \(tag)")
         }
     }
