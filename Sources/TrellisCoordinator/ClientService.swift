@@ -95,6 +95,17 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
         return response
     }
 
+    func forgetJobs(
+        request: Trellis_V1_ForgetJobsRequest, context: ServerContext
+    ) async throws -> Trellis_V1_ForgetJobsResponse {
+        guard !request.jobIds.isEmpty, request.jobIds.count <= 100_000 else {
+            throw RPCError(code: .invalidArgument, message: "name between 1 and 100000 jobs to forget")
+        }
+        var response = Trellis_V1_ForgetJobsResponse()
+        response.tasksForgotten = UInt64(try await coordinator.request { .forget(request.jobIds, reply: $0) })
+        return response
+    }
+
     func broadcast(
         request: Trellis_V1_BroadcastRequest, context: ServerContext
     ) async throws -> Trellis_V1_BroadcastResponse {

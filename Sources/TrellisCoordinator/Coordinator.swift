@@ -249,6 +249,7 @@ extension CoordinatorInput {
         case .listWorkers(let reply): reply(.failure(error))
         case .listTasks(_, let reply): reply(.failure(error))
         case .showTask(_, let reply): reply(.failure(error))
+        case .forget(_, let reply): reply(.failure(error))
         case .watch(_, let watcher): watcher.finish(throwing: error)
         case .report, .disconnected, .checked, .timer: break
         }
@@ -269,6 +270,8 @@ enum CoordinatorInput: Sendable {
     case listWorkers(reply: Reply<[RemoteWorker]>)
     case listTasks(RemoteTaskQuery, reply: Reply<[RemoteTask]>)
     case showTask(UInt64, reply: Reply<RemoteTask>)
+    /// Jobs to forget; the reply is how many tasks went with them.
+    case forget([UInt64], reply: Reply<Int>)
     /// The embedded executor's news of a trigger check.
     case checked(WireAttempt, TriggerChecks.Event)
     case timer

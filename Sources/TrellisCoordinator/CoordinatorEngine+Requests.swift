@@ -21,7 +21,7 @@ extension CoordinatorEngine {
         var target: JobID?
         var submission = converted.submission
         if job != 0 {
-            guard let existing = jobs[job] else { throw JobRequestError("there is no job \(job)") }
+            guard let existing = jobs[job] else { throw JobRequestError(unknownJob(job)) }
             target = existing.core
             // More tasks join the job's own queues.
             guard request.job.queues.isEmpty else {
@@ -177,10 +177,7 @@ extension CoordinatorEngine {
     mutating func forget(_ wireJobs: [UInt64], now: Duration) throws(JobRequestError) -> Int {
         var cores: [JobID] = []
         for wire in Set(wireJobs).sorted() {
-            guard let job = jobs[wire] else {
-                throw JobRequestError(
-                    wire >= 1 && wire < nextJob ? "job \(wire) has already been forgotten" : "there is no job \(wire)")
-            }
+            guard let job = jobs[wire] else { throw JobRequestError(unknownJob(wire)) }
             let unfinished = state.core.unfinishedCount(of: job.core)
             guard unfinished == 0 else {
                 throw JobRequestError(
@@ -208,5 +205,17 @@ extension CoordinatorEngine {
             tasks.count == state.core.taskCount,
             "Internal inconsistency: the core kept \(state.core.taskCount) tasks, the tables \(tasks.count)")
         return before - tasks.count
+    }
+}
+
+extension CoordinatorEngine {
+    /// Why there is no job `wire`: it was forgotten, or never was.
+    func unknownJob(_ wire: UInt64) -> String {
+        wire >= 1 && wire < nextJob ? "job \(wire) has been forgotten" : "there is no job \(wire)"
+    }
+
+    /// Why there is no task `wire`: it was forgotten with its job, or never was.
+    func unknownTask(_ wire: UInt64) -> String {
+        wires.wasForgotten(wire) ? "task \(wire) has been forgotten with its job" : "there is no task \(wire)"
     }
 }

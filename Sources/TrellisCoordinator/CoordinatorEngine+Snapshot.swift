@@ -5,7 +5,8 @@ internal import TrellisJournal
 /// What a coordinator's journal snapshot holds: the engine state (core and deadlines) and every table beside
 /// it, with the session's clock origin, so a restart reads it and only the entries after it.
 struct CoordinatorSnapshot {
-    static let format: UInt64 = 1
+    /// 2 keeps the tasks' wire ids and the next job's (1: wire ids were the core's plus one).
+    static let format: UInt64 = 2
 
     /// Wall-clock seconds since 1970 at run time zero (the journal's `origin` entry, compacted away).
     var origin: Double
@@ -29,7 +30,7 @@ struct CoordinatorSnapshot {
     ) throws(JournalError) -> CoordinatorSnapshotParts {
         var r = try JournalReader(sealed: bytes, what: "the journal's snapshot")
         let format = try r.unsigned()
-        guard format == Self.format else {
+        guard format == 1 || format == Self.format else {
             throw JournalError(
                 .unsupportedVersion,
                 "the journal's snapshot is of format \(format); this Trellis reads format \(Self.format)")
@@ -39,7 +40,7 @@ struct CoordinatorSnapshot {
         let state = try r.blob(atMost: Int(Int32.max))
         var engine = CoordinatorEngine(
             epoch: epoch, cancelGrace: cancelGrace, state: EngineState(SchedulerCore()))
-        try engine.readTables(from: &r)
+        try engine.readTables(from: &r, format: format)
         guard r.isAtEnd else { throw r.corrupt("bytes after the coordinator's snapshot") }
         return CoordinatorSnapshotParts(origin: origin, time: time, state: state, engine: engine)
     }
@@ -98,9 +99,11 @@ extension CoordinatorEngine {
             w.string(name)
             w.int(worker.rawValue)
         }
+        wires.write(to: &w)
+        w.unsigned(nextJob)
     }
 
-    mutating func readTables(from r: inout JournalReader) throws(JournalError) {
+    mutating func readTables(from r: inout JournalReader, format: UInt64) throws(JournalError) {
         let taskCount = try r.count()
         tasks.reserveCapacity(min(taskCount, 1 << 20))
         for _ in 0..<taskCount {
@@ -141,6 +144,13 @@ extension CoordinatorEngine {
         }
         for _ in 0..<(try r.count()) { workerNames[WorkerID(try r.id())] = try r.string() }
         for _ in 0..<(try r.count()) { sessions[try r.string()] = WorkerID(try r.id()) }
+        if format >= 2 {
+            let wires = try WireNumbering.read(from: &r)
+            guard wires.count == taskCount else { throw r.corrupt("wire ids for \(wires.count) of \(taskCount) tasks") }
+            setNumbering(wires, nextJob: try r.unsigned())
+        } else {
+            setNumbering(.dense(taskCount), nextJob: 1)
+        }
         for task in tasks {
             for parent in task.parents where parent.rawValue >= taskCount {
                 throw r.corrupt("a task needs one that does not exist")

@@ -9,7 +9,7 @@ extension CoordinatorLoop {
     /// Takes a watcher of a job, which is shown the job as the turn leaves it (`startWatches`).
     mutating func watch(_ job: UInt64, _ watcher: JobWatcher) {
         guard engine.jobs[job] != nil else {
-            let error = RPCError(code: .notFound, message: "there is no job \(job)")
+            let error = RPCError(code: .notFound, message: engine.unknownJob(job))
             later { watcher.finish(throwing: error) }
             return
         }

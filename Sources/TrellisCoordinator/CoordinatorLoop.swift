@@ -240,11 +240,26 @@ struct CoordinatorLoop {
             replies.append { reply(.success(tasks)) }
         case .showTask(let id, let reply):
             guard let task = engine.task(wire: id) else {
-                replies.append { reply(.failure(RPCError(code: .notFound, message: "there is no task \(id)"))) }
+                let error = RPCError(code: .notFound, message: engine.unknownTask(id))
+                replies.append { reply(.failure(error)) }
                 return
             }
             let info = info(task)
             replies.append { reply(.success(info)) }
+        case .forget(let jobs, let reply):
+            if let unknown = jobs.first(where: { engine.jobs[$0] == nil }) {
+                let error = RPCError(code: .notFound, message: engine.unknownJob(unknown))
+                replies.append { reply(.failure(error)) }
+                return
+            }
+            do {
+                let forgotten = try engine.forget(jobs, now: now)
+                logger.info("jobs \(jobs.map(String.init).joined(separator: ", ")) forgotten, with \(forgotten) tasks")
+                replies.append { reply(.success(forgotten)) }
+            } catch {
+                let refusal = RPCError(code: .failedPrecondition, message: error.message)
+                replies.append { reply(.failure(refusal)) }
+            }
         case .checked(let ref, .started):
             engine.started(ref, by: checks.worker, now: now)
         case .checked(let ref, .ended(let result)):
@@ -275,7 +290,7 @@ struct CoordinatorLoop {
         }
         let job = incoming.job.job
         if job != 0, engine.jobs[job] == nil {
-            let error = RPCError(code: .notFound, message: "there is no job \(job)")
+            let error = RPCError(code: .notFound, message: engine.unknownJob(job))
             replies.append { reply(.failure(error)) }
             return
         }
@@ -295,13 +310,15 @@ struct CoordinatorLoop {
     ) {
         // Unknown ids are an error before anything changes; a task that ended is known (and changes nothing).
         let unknown = selection.ids.filter { engine.task(wire: $0) == nil }
-        if !unknown.isEmpty {
-            let list = unknown.prefix(10).map(String.init).joined(separator: ", ")
-            replies.append { reply(.failure(RPCError(code: .notFound, message: "there is no task \(list)"))) }
+        if let first = unknown.first {
+            let more = unknown.count > 1 ? " (and \(unknown.count - 1) more unknown)" : ""
+            let error = RPCError(code: .notFound, message: engine.unknownTask(first) + more)
+            replies.append { reply(.failure(error)) }
             return
         }
         if let job = selection.job, engine.jobs[job] == nil {
-            replies.append { reply(.failure(RPCError(code: .notFound, message: "there is no job \(job)"))) }
+            let error = RPCError(code: .notFound, message: engine.unknownJob(job))
+            replies.append { reply(.failure(error)) }
             return
         }
         let ids = selection.ids.compactMap(engine.task(wire:))

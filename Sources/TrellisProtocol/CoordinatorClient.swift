@@ -55,6 +55,13 @@ package struct CoordinatorClient<Transport: ClientTransport>: Sendable {
         return Int(try await service.broadcast(request, metadata: metadata).delivered)
     }
 
+    /// Forgets jobs that have ended, all or none; returns how many tasks went with them.
+    package func forget(jobs: [UInt64]) async throws -> Int {
+        var request = Trellis_V1_ForgetJobsRequest()
+        request.jobIds = jobs
+        return Int(try await service.forgetJobs(request, metadata: metadata).tasksForgotten)
+    }
+
     /// Hands every event of `job`'s watch to `each` as it comes, until the job ends or the stream does.
     package func watch(job: UInt64, _ each: @escaping @Sendable (RemoteJobEvent) async throws -> Void) async throws {
         var request = Trellis_V1_WatchJobRequest()

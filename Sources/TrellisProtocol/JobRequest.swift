@@ -38,15 +38,6 @@ package struct ExistingTask: Sendable {
 }
 
 extension JobRequest {
-    /// Ids on the wire count from 1 (0 means "none"); the core's count from 0.
-    package static func wireID(_ task: TaskID) -> UInt64 { UInt64(task.rawValue) + 1 }
-
-    /// The core's task for a wire id, or `nil` for 0 and ids out of range.
-    package static func taskID(wire id: UInt64) -> TaskID? {
-        guard id >= 1, id <= UInt64(Int32.max) else { return nil }
-        return TaskID(Int(id - 1))
-    }
-
     /// The worker type of a task that names none: process work.
     package static let defaultWorkerType = "blocking"
 

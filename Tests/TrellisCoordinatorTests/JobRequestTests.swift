@@ -154,13 +154,6 @@ struct JobRequestTests {
         #expect(both?.contains("duplicate task name 'a'") == true, "every problem at once")
     }
 
-    @Test func wireIDsCountFromOne() {
-        #expect(JobRequest.wireID(TaskID(0)) == 1)
-        #expect(JobRequest.taskID(wire: 1) == TaskID(0))
-        #expect(JobRequest.taskID(wire: 0) == nil)
-        #expect(JobRequest.taskID(wire: UInt64.max) == nil)
-    }
-
     /// A converted request goes through the engine: the held main tasks wait, the finale is gated.
     @Test func theEngineTakesAConvertedRequest() throws {
         var request = RemoteJob(name: "", play: false)

@@ -4,10 +4,34 @@ import Synchronization
 internal import TrellisEngine
 internal import TrellisProtocol
 
-/// `trellis job watch ID`: a job's progress, live, until it ends.
+/// `trellis job watch ID`: a job's progress, live, until it ends; `trellis job forget ID…`: ended jobs gone.
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "job", abstract: "Follow jobs on a coordinator.", subcommands: [JobWatchCommand.self])
+        commandName: "job", abstract: "Follow and forget jobs on a coordinator.",
+        subcommands: [JobWatchCommand.self, JobForgetCommand.self])
+}
+
+struct JobForgetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forget",
+        abstract: "Forget jobs that have ended: their tasks leave every listing and the coordinator's journal.",
+        discussion: """
+            All or none. A job with unfinished tasks is refused, and so is a job whose tasks a task of a job kept \
+            still needs (forget both together). Forgotten ids are never given again.
+            """)
+
+    @OptionGroup var remote: RemoteOptions
+    @Argument(help: "The job ids.") var ids: [UInt64]
+
+    func validate() throws {
+        guard !ids.isEmpty else { throw ValidationError("name at least one job") }
+    }
+
+    func run() async throws {
+        let forgotten = try await remote.withClient { client in try await client.forget(jobs: ids) }
+        let jobs = ids.count == 1 ? "job \(ids[0])" : "jobs " + ids.map(String.init).joined(separator: ", ")
+        print("forgot \(jobs) and \(forgotten) task\(forgotten == 1 ? "" : "s")")
+    }
 }
 
 struct JobWatchCommand: AsyncParsableCommand {

@@ -165,6 +165,19 @@ package enum Trellis_V1_ClientService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ForgetJobs" metadata.
+        package enum ForgetJobs: Sendable {
+            /// Request type for "ForgetJobs".
+            package typealias Input = Trellis_V1_ForgetJobsRequest
+            /// Response type for "ForgetJobs".
+            package typealias Output = Trellis_V1_ForgetJobsResponse
+            /// Descriptor for "ForgetJobs".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "trellis.v1.ClientService"),
+                method: "ForgetJobs",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "trellis.v1.ClientService" service.
         package static let descriptors: [GRPCCore.MethodDescriptor] = [
             AddTasks.descriptor,
@@ -177,7 +190,8 @@ package enum Trellis_V1_ClientService: Sendable {
             Resume.descriptor,
             WatchJob.descriptor,
             ListWorkers.descriptor,
-            Broadcast.descriptor
+            Broadcast.descriptor,
+            ForgetJobs.descriptor
         ]
     }
 }
@@ -386,6 +400,26 @@ extension Trellis_V1_ClientService {
             request: GRPCCore.StreamingServerRequest<Trellis_V1_BroadcastRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_BroadcastResponse>
+
+        /// Handle the "ForgetJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forgets jobs that have ended: their tasks leave every listing, the coordinator's memory and, from its next
+        /// > snapshot on, its journal. All or none: refused (FAILED_PRECONDITION) while a job has unfinished tasks or
+        /// > a task of a job kept needs one of theirs; their ids are never given again.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Trellis_V1_ForgetJobsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Trellis_V1_ForgetJobsResponse` messages.
+        func forgetJobs(
+            request: GRPCCore.StreamingServerRequest<Trellis_V1_ForgetJobsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_ForgetJobsResponse>
     }
 
     /// Service protocol for the "trellis.v1.ClientService" service.
@@ -578,6 +612,26 @@ extension Trellis_V1_ClientService {
             request: GRPCCore.ServerRequest<Trellis_V1_BroadcastRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Trellis_V1_BroadcastResponse>
+
+        /// Handle the "ForgetJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forgets jobs that have ended: their tasks leave every listing, the coordinator's memory and, from its next
+        /// > snapshot on, its journal. All or none: refused (FAILED_PRECONDITION) while a job has unfinished tasks or
+        /// > a task of a job kept needs one of theirs; their ids are never given again.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Trellis_V1_ForgetJobsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Trellis_V1_ForgetJobsResponse` message.
+        func forgetJobs(
+            request: GRPCCore.ServerRequest<Trellis_V1_ForgetJobsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Trellis_V1_ForgetJobsResponse>
     }
 
     /// Simple service protocol for the "trellis.v1.ClientService" service.
@@ -769,6 +823,26 @@ extension Trellis_V1_ClientService {
             request: Trellis_V1_BroadcastRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Trellis_V1_BroadcastResponse
+
+        /// Handle the "ForgetJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forgets jobs that have ended: their tasks leave every listing, the coordinator's memory and, from its next
+        /// > snapshot on, its journal. All or none: refused (FAILED_PRECONDITION) while a job has unfinished tasks or
+        /// > a task of a job kept needs one of theirs; their ids are never given again.
+        ///
+        /// - Parameters:
+        ///   - request: A `Trellis_V1_ForgetJobsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Trellis_V1_ForgetJobsResponse` to respond with.
+        func forgetJobs(
+            request: Trellis_V1_ForgetJobsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Trellis_V1_ForgetJobsResponse
     }
 }
 
@@ -897,6 +971,17 @@ extension Trellis_V1_ClientService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Trellis_V1_ClientService.Method.ForgetJobs.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Trellis_V1_ForgetJobsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Trellis_V1_ForgetJobsResponse>(),
+            handler: { request, context in
+                try await self.forgetJobs(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1018,6 +1103,17 @@ extension Trellis_V1_ClientService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_BroadcastResponse> {
         let response = try await self.broadcast(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func forgetJobs(
+        request: GRPCCore.StreamingServerRequest<Trellis_V1_ForgetJobsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_ForgetJobsResponse> {
+        let response = try await self.forgetJobs(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1168,6 +1264,19 @@ extension Trellis_V1_ClientService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Trellis_V1_BroadcastResponse> {
         return GRPCCore.ServerResponse<Trellis_V1_BroadcastResponse>(
             message: try await self.broadcast(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func forgetJobs(
+        request: GRPCCore.ServerRequest<Trellis_V1_ForgetJobsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Trellis_V1_ForgetJobsResponse> {
+        return GRPCCore.ServerResponse<Trellis_V1_ForgetJobsResponse>(
+            message: try await self.forgetJobs(
                 request: request.message,
                 context: context
             ),
@@ -1421,6 +1530,31 @@ extension Trellis_V1_ClientService {
             deserializer: some GRPCCore.MessageDeserializer<Trellis_V1_BroadcastResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trellis_V1_BroadcastResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ForgetJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forgets jobs that have ended: their tasks leave every listing, the coordinator's memory and, from its next
+        /// > snapshot on, its journal. All or none: refused (FAILED_PRECONDITION) while a job has unfinished tasks or
+        /// > a task of a job kept needs one of theirs; their ids are never given again.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Trellis_V1_ForgetJobsRequest` message.
+        ///   - serializer: A serializer for `Trellis_V1_ForgetJobsRequest` messages.
+        ///   - deserializer: A deserializer for `Trellis_V1_ForgetJobsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func forgetJobs<Result>(
+            request: GRPCCore.ClientRequest<Trellis_V1_ForgetJobsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Trellis_V1_ForgetJobsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Trellis_V1_ForgetJobsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trellis_V1_ForgetJobsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1796,6 +1930,42 @@ extension Trellis_V1_ClientService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ForgetJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forgets jobs that have ended: their tasks leave every listing, the coordinator's memory and, from its next
+        /// > snapshot on, its journal. All or none: refused (FAILED_PRECONDITION) while a job has unfinished tasks or
+        /// > a task of a job kept needs one of theirs; their ids are never given again.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Trellis_V1_ForgetJobsRequest` message.
+        ///   - serializer: A serializer for `Trellis_V1_ForgetJobsRequest` messages.
+        ///   - deserializer: A deserializer for `Trellis_V1_ForgetJobsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func forgetJobs<Result>(
+            request: GRPCCore.ClientRequest<Trellis_V1_ForgetJobsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Trellis_V1_ForgetJobsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Trellis_V1_ForgetJobsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trellis_V1_ForgetJobsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Trellis_V1_ClientService.Method.ForgetJobs.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2099,6 +2269,37 @@ extension Trellis_V1_ClientService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Trellis_V1_BroadcastRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Trellis_V1_BroadcastResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ForgetJobs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Forgets jobs that have ended: their tasks leave every listing, the coordinator's memory and, from its next
+    /// > snapshot on, its journal. All or none: refused (FAILED_PRECONDITION) while a job has unfinished tasks or
+    /// > a task of a job kept needs one of theirs; their ids are never given again.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Trellis_V1_ForgetJobsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func forgetJobs<Result>(
+        request: GRPCCore.ClientRequest<Trellis_V1_ForgetJobsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trellis_V1_ForgetJobsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.forgetJobs(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Trellis_V1_ForgetJobsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Trellis_V1_ForgetJobsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2448,6 +2649,41 @@ extension Trellis_V1_ClientService.ClientProtocol {
             metadata: metadata
         )
         return try await self.broadcast(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ForgetJobs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Forgets jobs that have ended: their tasks leave every listing, the coordinator's memory and, from its next
+    /// > snapshot on, its journal. All or none: refused (FAILED_PRECONDITION) while a job has unfinished tasks or
+    /// > a task of a job kept needs one of theirs; their ids are never given again.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func forgetJobs<Result>(
+        _ message: Trellis_V1_ForgetJobsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trellis_V1_ForgetJobsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Trellis_V1_ForgetJobsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.forgetJobs(
             request: request,
             options: options,
             onResponse: handleResponse

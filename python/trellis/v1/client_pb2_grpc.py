@@ -89,6 +89,11 @@ class ClientServiceStub:
                 request_serializer=trellis_dot_v1_dot_client__pb2.BroadcastRequest.SerializeToString,
                 response_deserializer=trellis_dot_v1_dot_client__pb2.BroadcastResponse.FromString,
                 _registered_method=True)
+        self.ForgetJobs = channel.unary_unary(
+                '/trellis.v1.ClientService/ForgetJobs',
+                request_serializer=trellis_dot_v1_dot_client__pb2.ForgetJobsRequest.SerializeToString,
+                response_deserializer=trellis_dot_v1_dot_client__pb2.ForgetJobsResponse.FromString,
+                _registered_method=True)
 
 
 class ClientServiceServicer:
@@ -168,6 +173,15 @@ class ClientServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForgetJobs(self, request, context):
+        """Forgets jobs that have ended: their tasks leave every listing, the coordinator's memory and, from its next
+        snapshot on, its journal. All or none: refused (FAILED_PRECONDITION) while a job has unfinished tasks or
+        a task of a job kept needs one of theirs; their ids are never given again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -225,6 +239,11 @@ def add_ClientServiceServicer_to_server(servicer, server):
                     servicer.Broadcast,
                     request_deserializer=trellis_dot_v1_dot_client__pb2.BroadcastRequest.FromString,
                     response_serializer=trellis_dot_v1_dot_client__pb2.BroadcastResponse.SerializeToString,
+            ),
+            'ForgetJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetJobs,
+                    request_deserializer=trellis_dot_v1_dot_client__pb2.ForgetJobsRequest.FromString,
+                    response_serializer=trellis_dot_v1_dot_client__pb2.ForgetJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -524,6 +543,33 @@ class ClientService:
             '/trellis.v1.ClientService/Broadcast',
             trellis_dot_v1_dot_client__pb2.BroadcastRequest.SerializeToString,
             trellis_dot_v1_dot_client__pb2.BroadcastResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trellis.v1.ClientService/ForgetJobs',
+            trellis_dot_v1_dot_client__pb2.ForgetJobsRequest.SerializeToString,
+            trellis_dot_v1_dot_client__pb2.ForgetJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,
