@@ -25,13 +25,17 @@ public struct CoordinatorConfiguration: Sendable {
     /// Fewest journal entries between two snapshots (at least twice the tasks known, too): a restart reads the
     /// latest snapshot and the entries after it, and the entries a snapshot stands for are dropped.
     public var snapshotInterval: Int
+    /// How long a job that has ended is kept before it is forgotten (`nil`: until `trellis job forget`).
+    /// Counted from the job's end; for jobs that had ended before a restart, from the journal's last entry.
+    public var forgetAfter: Duration?
 
     public init(
         heartbeatInterval: Duration = .seconds(2), leaseTimeout: Duration = .seconds(10),
         cancelGrace: Duration = .seconds(10), inboxCapacity: Int = 10_000, commandTriggers: Bool = false,
-        snapshotInterval: Int = 10_000
+        snapshotInterval: Int = 10_000, forgetAfter: Duration? = nil
     ) {
         self.commandTriggers = commandTriggers
+        self.forgetAfter = forgetAfter.map { max(.zero, $0) }
         self.snapshotInterval = max(1, snapshotInterval)
         // Durations are never negative: they become milliseconds on the wire.
         self.heartbeatInterval = max(.milliseconds(1), heartbeatInterval)

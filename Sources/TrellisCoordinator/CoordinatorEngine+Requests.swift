@@ -209,6 +209,29 @@ extension CoordinatorEngine {
 }
 
 extension CoordinatorEngine {
+    /// Forgets what retention found due: the jobs that still exist and have ended, less those a job kept still
+    /// needs (returned as blocked), all at once.
+    mutating func forgetEnded(
+        _ candidates: [UInt64], now: Duration
+    ) -> (forgotten: [UInt64], tasks: Int, blocked: [UInt64]) {
+        var chosen = Set(candidates.filter { jobs[$0].map { state.core.unfinishedCount(of: $0.core) == 0 } ?? false })
+        var blocked: [UInt64] = []
+        while !chosen.isEmpty,
+            let blocker = state.core.forgetBlockers(chosen.compactMap { jobs[$0]?.core }, limit: 1).first
+        {
+            let needed = tasks[blocker.needs.rawValue].job
+            chosen.remove(needed)
+            blocked.append(needed)
+        }
+        let forgotten = chosen.sorted()
+        guard !forgotten.isEmpty else { return ([], 0, blocked) }
+        do {
+            return (forgotten, try forget(forgotten, now: now), blocked)
+        } catch {
+            preconditionFailure("Internal inconsistency: ended jobs \(forgotten) not forgotten: \(error.message)")
+        }
+    }
+
     /// Why there is no job `wire`: it was forgotten, or never was.
     func unknownJob(_ wire: UInt64) -> String {
         wire >= 1 && wire < nextJob ? "job \(wire) has been forgotten" : "there is no job \(wire)"

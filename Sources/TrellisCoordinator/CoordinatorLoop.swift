@@ -31,6 +31,8 @@ struct CoordinatorLoop {
     var engine: CoordinatorEngine
     /// The embedded executor that checks triggers.
     var checks: TriggerChecks
+    /// Ended jobs waiting to be forgotten.
+    var retention: JobRetention
     var connections: [UInt64: Connection] = [:]
     var workerConnection: [WorkerID: UInt64] = [:]
     var nextConnection: UInt64 = 0
@@ -143,7 +145,12 @@ struct CoordinatorLoop {
         var loop = CoordinatorLoop(
             journal: journal, configuration: configuration, logger: logger, epoch: epoch, timeBase: timeBase,
             elapsed: elapsed, engine: engine, checks: TriggerChecks(worker: executor.worker, launch: launch),
-            origin: origin ?? wall)
+            retention: JobRetention(period: configuration.forgetAfter), origin: origin ?? wall)
+        // Jobs that had ended count their retention from the journal's last entry.
+        for (wire, job) in loop.engine.jobs.sorted(by: { $0.key < $1.key })
+        where loop.engine.state.core.unfinishedCount(of: job.core) == 0 {
+            loop.retention.jobEnded(wire, at: last)
+        }
         loop.lastSequence = entries.last?.sequence ?? snapshot?.sequence ?? 0
         loop.snapshotSequence = snapshot?.sequence ?? 0
         if origin == nil { loop.pending.append(.origin(wall)) }
@@ -155,7 +162,23 @@ struct CoordinatorLoop {
         return loop
     }
 
-    var nextDeadline: Duration? { engine.nextDeadline }
+    var nextDeadline: Duration? {
+        switch (engine.nextDeadline, retention.nextDeadline) {
+        case (let a?, let b?): min(a, b)
+        case (let a, let b): a ?? b
+        }
+    }
+
+    /// Forgets the ended jobs whose retention ran out.
+    private mutating func forgetDueJobs() {
+        let due = retention.due(now: now)
+        guard !due.isEmpty else { return }
+        let result = engine.forgetEnded(due, now: now)
+        retention.stillNeeded(result.blocked)
+        guard !result.forgotten.isEmpty else { return }
+        let jobs = result.forgotten.map(String.init).joined(separator: ", ")
+        logger.info("jobs \(jobs) forgotten after --forget-after, with \(result.tasks) tasks")
+    }
 
     mutating func shutdown() {
         checks.stopAll()
@@ -177,6 +200,7 @@ struct CoordinatorLoop {
         // The embedded executor is as alive as the loop.
         engine.heard(from: checks.worker, now: now)
         for lost in engine.expire(now: now) { dropLost(lost) }
+        forgetDueJobs()
         let turn = engine.takeTurn()
         let records = pending + turn.records
         pending.removeAll()
@@ -254,6 +278,7 @@ struct CoordinatorLoop {
             }
             do {
                 let forgotten = try engine.forget(jobs, now: now)
+                retention.jobsForgotten()
                 logger.info("jobs \(jobs.map(String.init).joined(separator: ", ")) forgotten, with \(forgotten) tasks")
                 replies.append { reply(.success(forgotten)) }
             } catch {
@@ -364,6 +389,7 @@ struct CoordinatorLoop {
                 if let output { event.output = output }
                 for watcher in list { watcher.yield(event) }
             case .jobEnded(let job):
+                retention.jobEnded(job, at: now)
                 var end = RemoteJobEvent()
                 end.jobEnded = true
                 end.timeMs = wallMs

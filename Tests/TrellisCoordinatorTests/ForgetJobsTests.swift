@@ -3,13 +3,14 @@ import GRPCCore
 import Testing
 import TrellisJournal
 import TrellisProtocol
+import TrellisTestKit
 import TrellisWorker
 
 @testable import TrellisCoordinator
 
 @Suite("Forgetting jobs on a coordinator", .timeLimit(.minutes(1)))
 struct ForgetJobsTests {
-    static func forget(_ jobs: [UInt64], on cluster: Cluster<ContinuousClock>) async throws -> UInt64 {
+    static func forget<C: Clock>(_ jobs: [UInt64], on cluster: Cluster<C>) async throws -> UInt64 {
         var request = Trellis_V1_ForgetJobsRequest()
         request.jobIds = jobs
         return try await cluster.ops.forgetJobs(request, metadata: cluster.metadata).tasksForgotten
@@ -138,5 +139,47 @@ struct ForgetJobsTests {
             journal: journal, clock: ContinuousClock(), configuration: configuration
         ) { cluster in try await SnapshotRestartTests.picture(cluster) }
         #expect(after == before)
+    }
+
+    @Test("--forget-after forgets a job that long after it ended; one a job kept needs goes together with that job")
+    func endedJobsAreForgottenAfterTheRetention() async throws {
+        let clock = ManualClock()
+        // Leases and heartbeats far away: the coordinator's one sleeper waits for the next retention deadline.
+        let configuration = CoordinatorConfiguration(
+            heartbeatInterval: .seconds(50_000), leaseTimeout: .seconds(100_000), forgetAfter: .seconds(60))
+        try await Cluster.with(clock: clock, configuration: configuration) { cluster in
+            try await cluster.startWorker(WorkerOptions(name: "w"))
+            /// Moves the clock past the next deadline and waits until the coordinator sleeps again, its turn done.
+            func pass(_ duration: Duration) async throws {
+                // A request answered after the job's end: its deadline is armed (the loop arms between turns).
+                try await cluster.settle()
+                try await clock.waitForSleepers(count: 1)
+                clock.advance(by: duration)
+                try await clock.waitForSleepers(count: 1)
+            }
+            let first = try await cluster.add(.job([.shell("a", "true")]))
+            _ = try await cluster.watch(first.jobID)
+            var needsFirst = Trellis_V1_TaskSpec.shell("b", "true")
+            needsFirst.needs = [Self.need(first.taskIds[0])]
+            let second = try await cluster.add(.job([needsFirst], play: false))
+            let lone = try await cluster.add(.job([.shell("c", "true")]))
+            _ = try await cluster.watch(lone.jobID)
+
+            // Past the period: the lone job goes; the first one stays, as the second still needs it.
+            try await pass(.seconds(61))
+            var all = try await cluster.ops.listTasks(Trellis_V1_ListTasksRequest(), metadata: cluster.metadata).tasks
+            #expect(all.map(\.name) == ["a", "b"])
+
+            var selection = Trellis_V1_TaskSelection()
+            selection.jobID = second.jobID
+            _ = try await cluster.ops.play(selection, metadata: cluster.metadata)
+            _ = try await cluster.watch(second.jobID)
+            // The second job's period runs out: both go, together.
+            try await pass(.seconds(61))
+            all = try await cluster.ops.listTasks(Trellis_V1_ListTasksRequest(), metadata: cluster.metadata).tasks
+            #expect(all.isEmpty, "\(all.map(\.name))")
+            let gone = await Self.refusal { _ = try await Self.forget([first.jobID], on: cluster) }
+            #expect(gone?.1 == "job \(first.jobID) has been forgotten")
+        }
     }
 }

@@ -37,6 +37,10 @@ struct ServerCommand: AsyncParsableCommand {
         help:
             "Journal entries between snapshots (at least twice the tasks known): a restart reads the latest snapshot and the entries after it."
     ) var snapshotInterval = 10_000
+    @Option(
+        help:
+            "Forget a job this long after it ended (e.g. 7d), as `trellis job forget` does; by default jobs are kept until forgotten by hand."
+    ) var forgetAfter: String?
     @OptionGroup var logging: LogOptions
 
     func validate() throws {
@@ -52,6 +56,7 @@ struct ServerCommand: AsyncParsableCommand {
         guard interval < lease else { throw ValidationError("--heartbeat must be shorter than --lease-timeout") }
         let grace = try Duration.option(cancelGrace, name: "--cancel-grace")
         let shutdown = try Duration.option(shutdownTimeout, name: "--shutdown-timeout")
+        let retention = try forgetAfter.map { try Duration.option($0, name: "--forget-after") }
         let logger = try logging.logger("trellis.server")
         guard let address = CoordinatorAddress(listen) else {
             throw ValidationError("--listen: expected HOST:PORT, got '\(listen)'")
@@ -72,7 +77,7 @@ struct ServerCommand: AsyncParsableCommand {
             journal: journal, clock: ContinuousClock(),
             configuration: CoordinatorConfiguration(
                 heartbeatInterval: interval, leaseTimeout: lease, cancelGrace: grace,
-                commandTriggers: commandTriggers, snapshotInterval: snapshotInterval),
+                commandTriggers: commandTriggers, snapshotInterval: snapshotInterval, forgetAfter: retention),
             logger: Logger(label: "trellis.coordinator"))
         let transport = Coordinator<ContinuousClock>.transport(
             host: address.host, port: address.port, certificate: tlsCertificate, privateKey: tlsKey)
