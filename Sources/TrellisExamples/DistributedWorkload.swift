@@ -220,6 +220,32 @@ public enum DistributedWorkload {
         }
     }
 
+    /// A coordinator whose journal saw `history` tasks, all but the last `live` of them in jobs that ended
+    /// (cancelled) and were forgotten, restarted to serving again: a restart follows the live tasks.
+    public static func restartAfterForgetting(history: Int, live: Int) async throws -> (seconds: Double, tasks: Int) {
+        let database = scratch()
+        defer { try? FileManager.default.removeItem(atPath: (database as NSString).deletingLastPathComponent) }
+        let configuration = CoordinatorConfiguration(snapshotInterval: 10_000)
+        try await withCluster(database: database, workers: 0, slots: 1, configuration: configuration) { ops in
+            var ended: [UInt64] = []
+            for batch in stride(from: 0, to: history - live, by: 1_000) {
+                let tasks = (batch..<min(history - live, batch + 1_000)).map { spec("old\($0)", handler: "noop") }
+                let job = try await submit(ops, "ended", tasks)
+                _ = try await ops.change(.cancel, RemoteSelection(job: job))
+                ended.append(job)
+            }
+            _ = try await submit(ops, "live", (0..<live).map { spec("q\($0)", handler: "noop") })
+            _ = try await ops.forget(jobs: ended)
+            // Entries enough after the forgetting for the next snapshot.
+            for round in 0..<6 { _ = try await submit(ops, "more", (0..<1_000).map { spec("m\(round)-\($0)", handler: "noop") }) }
+        }
+        let start = ContinuousClock.now
+        return try await withCluster(database: database, workers: 0, slots: 1, configuration: configuration) { ops in
+            let tasks = try await ops.tasks(RemoteTaskQuery(limit: 100_000)).count
+            return ((ContinuousClock.now - start).seconds, tasks)
+        }
+    }
+
     /// Queues `count` ready tasks with no worker to take them; returns the growth of resident memory per task,
     /// as the process holds it and once the allocator has given back what it keeps of freed memory.
     public static func memoryPerQueuedTask(_ count: Int) async throws -> (resident: Double, live: Double) {

@@ -150,6 +150,12 @@ struct JournalTests {
             }
         }
         #expect(checked > 1000)
+        // The harness never forgets jobs; the forgetting fact goes through the same form.
+        for fact in [TimedFact(at: .seconds(3), .jobsForgotten([JobID(1), JobID(4)])), TimedFact(at: .zero, .jobsForgotten([]))] {
+            let bytes = fact.journalBytes()
+            #expect(try TimedFact(journalBytes: bytes) == fact)
+            #expect(throws: JournalError.self) { try TimedFact(journalBytes: Array(bytes.dropLast())) }
+        }
         var refused = 0
         for _ in 0..<20_000 {
             let bytes = (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }

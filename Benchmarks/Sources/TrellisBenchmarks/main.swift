@@ -189,6 +189,15 @@ func restartRows(runs: Int) async throws {
     print(
         "| restart with 100,000 tasks: serving again, from every entry | \(format(median(restart["entries"]!))) s | | |"
     )
+    var kept = 0
+    let forgetting = try await repeatRuns(runs) {
+        let result = try await DistributedWorkload.restartAfterForgetting(history: 100_000, live: 1_000)
+        kept = result.tasks
+        return ["seconds": result.seconds]
+    }
+    print(
+        "| restart after 100,000 tasks, 99,000 of them in jobs forgotten (\(kept) kept): serving again | "
+            + "\(format(median(forgetting["seconds"]!))) s | | |")
 }
 
 if mode == "chain" {
