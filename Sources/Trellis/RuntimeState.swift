@@ -291,6 +291,9 @@ struct RuntimeState {
             return TrellisError(
                 code: .missingPartialResults,
                 message: "\(describe(task)) finished after yielding only \(emitted) partial results", task: task)
+        case .crashed(let losses):
+            return TrellisError(
+                code: .taskFailed, message: "\(describe(task)) lost its worker \(losses) times", task: task)
         }
     }
 }

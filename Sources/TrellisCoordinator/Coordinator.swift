@@ -28,12 +28,16 @@ public struct CoordinatorConfiguration: Sendable {
     /// How long a job that has ended is kept before it is forgotten (`nil`: until `trellis job forget`).
     /// Counted from the job's end; for jobs that had ended before a restart, from the journal's last entry.
     public var forgetAfter: Duration?
+    /// Attempts of one task that may lose their worker before the task fails for good (`nil`: no limit); a
+    /// task that kills its worker (out of memory, a crash) does not go on to kill them all.
+    public var crashLimit: Int?
 
     public init(
         heartbeatInterval: Duration = .seconds(2), leaseTimeout: Duration = .seconds(10),
         cancelGrace: Duration = .seconds(10), inboxCapacity: Int = 10_000, commandTriggers: Bool = false,
-        snapshotInterval: Int = 10_000, forgetAfter: Duration? = nil
+        snapshotInterval: Int = 10_000, forgetAfter: Duration? = nil, crashLimit: Int? = 5
     ) {
+        self.crashLimit = crashLimit.map { min(max(1, $0), Int(Int32.max)) }
         self.commandTriggers = commandTriggers
         self.forgetAfter = forgetAfter.map { max(.zero, $0) }
         self.snapshotInterval = max(1, snapshotInterval)

@@ -94,6 +94,8 @@ extension CoordinatorLoop {
             return "timed out after \(limit)"
         case .failed(.missingPartialResults)?:
             return "ended without signalling every declared output (\(task.outputs.joined(separator: ", ")))"
+        case .failed(.crashed(let losses))?:
+            return "lost its worker \(losses) times, the crash limit (trellis server --crash-limit)"
         default:
             return task.message
         }

@@ -137,14 +137,25 @@ struct CoordinatorLoop {
                 snapshot: parts, entries.lazy.map(\.record), epoch: epoch, leaseTimeout: configuration.leaseTimeout,
                 cancelGrace: configuration.cancelGrace, now: timeBase)
         engine.holdBackEarlierSessions(now: timeBase)
-        // The embedded executor joins after the earlier sessions are held back, taking over what its
-        // predecessor checked (those checks run again).
+        if engine.state.core.crashLimit != configuration.crashLimit {
+            engine.apply(.crashLimitSet(configuration.crashLimit), now: timeBase)
+        }
+        // The embedded executor joins after the earlier sessions are held back and takes over the attempts its
+        // predecessor was checking, as a worker that reconnects keeps its own: their checks start again under
+        // the same attempts (a restart is no loss of the check's, and counts nothing against the crash limit).
+        let previous = engine.sessions[TriggerChecks.name].map { engine.state.core.attempts(of: $0) } ?? []
+        let resumed = previous.map { WireAttempt(task: engine.wire($0.task), epoch: epoch, attempt: $0.attempt) }
         let executor = try engine.hello(
             name: TriggerChecks.name, spec: WorkerSpec(type: JobRequest.coordinatorType, slots: TriggerChecks.slots),
-            running: [], now: timeBase)
+            running: resumed, now: timeBase)
+        var checks = TriggerChecks(worker: executor.worker, launch: launch)
+        for ref in resumed where !executor.abandon.contains(ref) {
+            guard let id = engine.task(wire: ref.task), !engine.state.core.isStopping(id) else { continue }
+            checks.start(ref, spec: engine.tasks[id.rawValue].spec)
+        }
         var loop = CoordinatorLoop(
             journal: journal, configuration: configuration, logger: logger, epoch: epoch, timeBase: timeBase,
-            elapsed: elapsed, engine: engine, checks: TriggerChecks(worker: executor.worker, launch: launch),
+            elapsed: elapsed, engine: engine, checks: checks,
             retention: JobRetention(period: configuration.forgetAfter), origin: origin ?? wall)
         // Jobs that had ended count their retention from the journal's last entry.
         for (wire, job) in loop.engine.jobs.sorted(by: { $0.key < $1.key })

@@ -30,6 +30,8 @@ public enum CoreFact: Hashable, Sendable, Codable {
     case workerLeft(WorkerID)
     /// Finished jobs forgotten: what is kept is numbered again (`SchedulerCore.forget(_:)`).
     case jobsForgotten([JobID])
+    /// The crash limit changed (`SchedulerCore.setCrashLimit(_:)`).
+    case crashLimitSet(Int?)
 }
 
 /// A fact with the moment the core consumed it (time since the driver's origin, which outlives restarts).
@@ -97,6 +99,8 @@ extension SchedulerCore {
             return workerLeft(worker, now: now, into: &actions)
         case .jobsForgotten(let jobs):
             try forget(jobs)
+        case .crashLimitSet(let limit):
+            try setCrashLimit(limit)
         }
         return .accepted
     }

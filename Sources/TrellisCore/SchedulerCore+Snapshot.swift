@@ -4,8 +4,8 @@ import HeapModule
 /// replaying every fact since the first. Sets, dictionaries and heaps are written in sorted order, so a core
 /// and the core read back from its snapshot write the same bytes.
 extension SchedulerCore {
-    /// Snapshots of another format are refused, never guessed at.
-    static let snapshotFormat: UInt64 = 1
+    /// Snapshots of another format are refused, never guessed at. 2 adds the crash limit (none in format 1).
+    static let snapshotFormat: UInt64 = 2
 
     /// The state, between two events.
     public func snapshot() -> [UInt8] {
@@ -114,11 +114,12 @@ extension SchedulerCore {
         w.int(unfinishedCount)
         counts.write(to: &w)
         w.int(staleReports)
+        w.int(crashLimit ?? 0)
     }
 
     init(decoding r: inout JournalReader) throws(JournalError) {
         let format = try r.unsigned()
-        guard format == Self.snapshotFormat else {
+        guard format == 1 || format == Self.snapshotFormat else {
             throw JournalError(
                 .unsupportedVersion,
                 "a core snapshot of format \(format); this Trellis reads format \(Self.snapshotFormat)")
@@ -213,6 +214,11 @@ extension SchedulerCore {
         unfinishedCount = try r.int()
         counts = try OutcomeCounts.read(from: &r)
         staleReports = try r.int()
+        if format >= 2 {
+            let limit = try r.int()
+            guard limit >= 0, limit <= Int(Int32.max) else { throw r.corrupt("a crash limit of \(limit)") }
+            crashLimit = limit == 0 ? nil : limit
+        }
         try checkSnapshotReferences(&r)
     }
 

@@ -128,7 +128,8 @@ extension SchedulerCore {
     }
 
     /// The worker is gone. Each attempt it ran ends: one asked to stop ends as cancelled, one past its deadline
-    /// as a timed-out failure, any other is run again without counting against its retries.
+    /// as a timed-out failure, any other is run again without counting against its retries, unless its task
+    /// has now lost `crashLimit` attempts this way: then it fails for good.
     @discardableResult
     public mutating func workerLeft(
         _ worker: WorkerID,
@@ -158,11 +159,24 @@ extension SchedulerCore {
                 extra.lostAttempts += 1
                 extras[task] = extra
                 tasks[Int(task)].flags.insert(.hasExtras)
-                makeReady(task)
+                if let crashLimit, extra.lostAttempts >= crashLimit {
+                    attemptFailed(task, reason: 3, retryable: false, now: now, into: &actions)
+                } else {
+                    makeReady(task)
+                }
             }
         }
         flush(now: now, into: &actions)
         return .accepted
+    }
+
+    /// Sets the crash limit (`nil`: none) for the losses to come; a task that already lost as many fails at
+    /// its next.
+    public mutating func setCrashLimit(_ limit: Int?) throws(TrellisCoreError) {
+        if let limit, limit < 1 || limit > Int(Int32.max) {
+            throw TrellisCoreError(code: .invalidWorker, message: "a crash limit is at least 1, not \(limit)")
+        }
+        crashLimit = limit
     }
 
     // MARK: - Worker queries
@@ -189,6 +203,14 @@ extension SchedulerCore {
     }
 
     /// The worker running `task`'s current attempt.
+    /// The attempts `worker` runs, in task order.
+    public func attempts(of worker: WorkerID) -> [AttemptRef] {
+        guard worker.rawValue >= 0, worker.rawValue < pool.workers.count else { return [] }
+        return pool.workers[worker.rawValue].tasks.sorted().map {
+            AttemptRef(TaskID(Int($0)), attempt: Int(tasks[Int($0)].attempt))
+        }
+    }
+
     public func holder(of task: TaskID) -> WorkerID? {
         pool.holders[Int32(task.rawValue)].map { WorkerID(Int($0)) }
     }

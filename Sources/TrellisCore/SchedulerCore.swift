@@ -66,6 +66,9 @@ public struct SchedulerCore: Sendable {
     public internal(set) var counts = OutcomeCounts()
     /// Events answered `.stale` so far.
     public internal(set) var staleReports = 0
+    /// Attempts of one task that may lose their worker before it fails for good (`nil`: no limit). A worker that
+    /// dies of its task (out of memory, a crash) would otherwise take down one worker after another.
+    public internal(set) var crashLimit: Int?
 
     struct QueueState {
         var width: Int
@@ -169,6 +172,7 @@ public struct SchedulerCore: Sendable {
             switch record.reason {
             case 1: return .failed(.timedOut)
             case 2: return .failed(.missingPartialResults(emitted: emittedCount(of: TaskID(Int(id)))))
+            case 3: return .failed(.crashed(losses: lostAttempts(of: TaskID(Int(id)))))
             default: return .failed(.error)
             }
         case .cancelled: return .cancelled(cause: record.cause < 0 ? nil : TaskID(Int(record.cause)))

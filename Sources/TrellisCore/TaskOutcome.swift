@@ -6,6 +6,8 @@ public enum FailureReason: Hashable, Sendable {
     case timedOut
     /// A producer finished having yielded only `emitted` of its promised partial results.
     case missingPartialResults(emitted: Int)
+    /// Its attempts lost their worker `losses` times, the core's crash limit (`SchedulerCore.crashLimit`).
+    case crashed(losses: Int)
 }
 
 /// The final state of a task.
@@ -27,6 +29,7 @@ public enum TaskOutcome: Hashable, Sendable, CustomStringConvertible {
         case .failed(.error): "failed"
         case .failed(.timedOut): "failed (timed out)"
         case .failed(.missingPartialResults(let n)): "failed (producer yielded only \(n) results)"
+        case .failed(.crashed(let n)): "failed (lost its worker \(n) times)"
         case .cancelled(nil): "cancelled"
         case .cancelled(let cause?): "cancelled (because of \(cause))"
         case .upstreamFailed(let root): "upstream failed (\(root))"

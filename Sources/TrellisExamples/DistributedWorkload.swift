@@ -237,7 +237,9 @@ public enum DistributedWorkload {
             _ = try await submit(ops, "live", (0..<live).map { spec("q\($0)", handler: "noop") })
             _ = try await ops.forget(jobs: ended)
             // Entries enough after the forgetting for the next snapshot.
-            for round in 0..<6 { _ = try await submit(ops, "more", (0..<1_000).map { spec("m\(round)-\($0)", handler: "noop") }) }
+            for round in 0..<6 {
+                _ = try await submit(ops, "more", (0..<1_000).map { spec("m\(round)-\($0)", handler: "noop") })
+            }
         }
         let start = ContinuousClock.now
         return try await withCluster(database: database, workers: 0, slots: 1, configuration: configuration) { ops in

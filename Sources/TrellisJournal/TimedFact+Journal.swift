@@ -107,6 +107,9 @@ extension CoreFact {
             writer.byte(22)
             writer.unsigned(UInt64(jobs.count))
             for job in jobs { writer.int(job.rawValue) }
+        case .crashLimitSet(let limit):
+            writer.byte(23)
+            writer.int(limit ?? 0)
         }
     }
 
@@ -153,6 +156,9 @@ extension CoreFact {
             var jobs: [JobID] = []
             for _ in 0..<(try reader.count(atMost: 1 << 24)) { jobs.append(JobID(try reader.id())) }
             return .jobsForgotten(jobs)
+        case 23:
+            let limit = try reader.int()
+            return .crashLimitSet(limit == 0 ? nil : limit)
         default: throw reader.corrupt("unknown fact \(tag)")
         }
     }

@@ -86,6 +86,8 @@ public struct CoreHarness: Sendable {
         public var restartProbability = 0.01
         /// Share of the tasks that need a worker type, tags or resources.
         public var placedFraction = 0.4
+        /// The core's crash limit: a task whose attempts lose their worker this many times fails.
+        public var crashLimit: Int?
 
         public init() {}
     }

@@ -76,7 +76,7 @@ public struct ForgettingTwin: Sendable {
             case .jobCancelled(let job): use(job: job.rawValue)
             case .workerRejoined(_, _, let keeping): for ref in keeping { use(task: ref.task) }
             case .started, .paused, .resumed, .cancelledAll, .workerJoined, .workerDrained, .workerLeft,
-                .jobsForgotten:
+                .jobsForgotten, .crashLimitSet:
                 break
             }
             _ = try? core.apply(timed.fact, now: timed.at, into: &ignored)
@@ -295,7 +295,7 @@ public struct ForgettingTwin: Sendable {
                 }
                 return .workerRejoined(old, spec, keeping: kept)
             case .jobAdded, .started, .paused, .resumed, .cancelledAll, .workerJoined, .workerDrained, .workerLeft,
-                .jobsForgotten:
+                .jobsForgotten, .crashLimitSet:
                 return fact
             }
         }

@@ -122,6 +122,14 @@ extension HarnessDriver {
             }
         case .failed(.error):
             if currentEvent != .report { violation("task#\(task) failed without a report") }
+        case .failed(.crashed(let losses)):
+            // Its last attempt ended with its worker, at the limit.
+            if losses != lost[task] || losses != options.workers?.crashLimit {
+                violation("task#\(task) crashed after \(losses) losses; the driver saw \(lost[task]) of the limit")
+            }
+            if ![.leave, .lease, .restart].contains(currentEvent) {
+                violation("task#\(task) crashed with no worker lost")
+            }
         case .failed(.timedOut):
             // A timed-out attempt also ends when its worker goes.
             if ![.report, .leave, .lease, .restart].contains(currentEvent) {

@@ -130,6 +130,10 @@ struct HarnessDriver {
                 return
             }
         }
+        if let limit = options.workers?.crashLimit {
+            var ignored: [SchedulerAction] = []
+            feed(.crashLimitSet(limit), into: &ignored)
+        }
         let early = specs.count - Int((Double(specs.count) * options.lateSubmissionFraction).rounded(.down))
         while submitted < early { submitNext() }
         for _ in 0..<(options.workers?.initialWorkers ?? 0) { join(HarnessWorker.randomSpec(using: &rng)) }

@@ -168,6 +168,22 @@ struct CoordinatorEngineTests {
         #expect(engine.view(of: TaskID(0)) == .succeeded, "no retries were configured, and none was used")
     }
 
+    @Test func aTaskThatKeepsLosingItsWorkerFailsAtTheCrashLimit() throws {
+        var engine = Self.engine()
+        engine.apply(.crashLimitSet(2), now: .zero)
+        _ = try engine.add(
+            Self.request([Self.spec("a", retries: 3), Self.spec("b", needs: ["a"])]), to: 0, policy: .fifo, now: .zero)
+        for (index, name) in ["first", "second"].enumerated() {
+            let worker = try Self.worker(&engine, name, now: .seconds(20 * index))
+            #expect(Self.assignments(engine.takeTurn().effects).map(\.0) == [worker])
+            #expect(engine.expire(now: .seconds(20 * index) + Self.lease) == [worker])
+        }
+        #expect(engine.state.core.outcome(of: TaskID(0)) == .failed(.crashed(losses: 2)))
+        #expect(engine.view(of: TaskID(0)) == .failed && engine.view(of: TaskID(1)) == .upstreamFailed)
+        // Its retries were never used: losing a worker is not the task's failure, until the limit.
+        #expect(engine.state.core.attemptCount(of: TaskID(0)) == 2)
+    }
+
     @Test func aRetryWaitsOutItsBackOffShownAsRetrying() throws {
         var engine = Self.engine()
         _ = try engine.add(

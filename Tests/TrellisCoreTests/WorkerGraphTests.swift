@@ -67,6 +67,32 @@ struct WorkerGraphTests {
         #expect(snapshotRestarts > 50, "\(snapshotRestarts) restarts from a snapshot")
     }
 
+    /// Workers come and go often, and a task fails once its attempts have lost their worker twice.
+    @Test func tasksFailAtTheCrashLimit() {
+        var options = CoreHarness.Options()
+        var workers = CoreHarness.WorkerOptions()
+        workers.crashLimit = 2
+        workers.leaveProbability = 0.08
+        workers.joinProbability = 0.1
+        options.workers = workers
+        var graphOptions = RandomDAG.Options()
+        graphOptions.taskCount = 10...30
+        var crashed = 0
+        for index in UInt64(0)..<150 {
+            let policy = Self.policies[Int(index) % Self.policies.count]
+            let seed = 0xC2A5_0000 | index
+            let graph = RandomDAG(options: graphOptions).generate(seed: seed)
+            let report = CoreHarness(graph: graph, policy: policy, options: options).run(seed: seed)
+            #expect(report.isClean, "\(policy)\n\(report)\n\(graph)")
+            if !report.isClean { return }
+            crashed += report.outcomes.count {
+                if case .failed(.crashed) = $0 { return true }
+                return false
+            }
+        }
+        #expect(crashed > 20, "\(crashed) tasks crashed")
+    }
+
     @Test(arguments: policies)
     func happyWorkersRunEveryTaskOnce(policy: SchedulingPolicy) {
         var options = CoreHarness.Options.happyPath

@@ -137,6 +137,34 @@ struct WorkerTests {
         #expect(fixture.succeed(task, attempt: 2, on: other) == [.completed(task, .succeeded)])
     }
 
+    /// Dask's "killed worker", HyperQueue's crash limit: a task whose attempts keep taking their worker down
+    /// fails for good at the limit, whatever retries it has, and what needs it ends upstream-failed.
+    @Test func aTaskThatKeepsLosingItsWorkerFailsAtTheCrashLimit() throws {
+        var fixture = WorkerFixture()
+        #expect(throws: TrellisCoreError.self) { try fixture.core.setCrashLimit(0) }
+        var actions: [SchedulerAction] = []
+        try fixture.core.apply(.crashLimitSet(2), now: .zero, into: &actions)
+        #expect(fixture.core.crashLimit == 2)
+        let (first, _) = fixture.join("cpu")
+        let (task, _) = fixture.submit(retries: 5)
+        let dependant = try fixture.core.submit(
+            TaskSpec(queue: fixture.queue, dependencies: [Dependency(task)]), now: .zero, into: &actions)
+        #expect(fixture.core.holder(of: task) == first)
+        let (second, _) = fixture.join("cpu")
+        actions = []
+        fixture.core.workerLeft(first, now: .seconds(1), into: &actions)
+        #expect(actions == [.assign(task, to: second, attempt: 2)])
+        actions = []
+        fixture.core.workerLeft(second, now: .seconds(2), into: &actions)
+        #expect(
+            actions == [
+                .completed(task, .failed(.crashed(losses: 2))), .completed(dependant, .upstreamFailed(root: task)),
+            ])
+        #expect(fixture.core.checkInvariants() == [])
+        // The limit is part of the snapshot.
+        #expect(try SchedulerCore(snapshot: fixture.core.snapshot()).crashLimit == 2)
+    }
+
     @Test func aTimedOutOrCancelledAttemptEndsWithItsWorker() {
         var fixture = WorkerFixture()
         let (worker, _) = fixture.join("cpu", slots: 2)

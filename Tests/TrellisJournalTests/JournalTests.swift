@@ -151,7 +151,9 @@ struct JournalTests {
         }
         #expect(checked > 1000)
         // The harness never forgets jobs; the forgetting fact goes through the same form.
-        for fact in [TimedFact(at: .seconds(3), .jobsForgotten([JobID(1), JobID(4)])), TimedFact(at: .zero, .jobsForgotten([]))] {
+        for fact in [
+            TimedFact(at: .seconds(3), .jobsForgotten([JobID(1), JobID(4)])), TimedFact(at: .zero, .jobsForgotten([])),
+        ] {
             let bytes = fact.journalBytes()
             #expect(try TimedFact(journalBytes: bytes) == fact)
             #expect(throws: JournalError.self) { try TimedFact(journalBytes: Array(bytes.dropLast())) }

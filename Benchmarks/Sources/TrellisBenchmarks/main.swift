@@ -200,7 +200,8 @@ func restartRows(runs: Int) async throws {
     print(
         "| restart after 106,000 tasks, 99,000 of them in jobs forgotten (\(kept) kept): serving again | "
             + "\(format(median(forgetting["forgetting"]!))) s | | |")
-    print("| restart with \(kept) tasks never forgotten: serving again | \(format(median(forgetting["fresh"]!))) s | | |")
+    print(
+        "| restart with \(kept) tasks never forgotten: serving again | \(format(median(forgetting["fresh"]!))) s | | |")
 }
 
 if mode == "chain" {

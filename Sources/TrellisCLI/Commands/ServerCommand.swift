@@ -41,10 +41,17 @@ struct ServerCommand: AsyncParsableCommand {
         help:
             "Forget a job this long after it ended (e.g. 7d), as `trellis job forget` does; by default jobs are kept until forgotten by hand."
     ) var forgetAfter: String?
+    @Option(
+        help:
+            "A task whose attempts lose their worker this many times fails for good instead of taking down worker after worker (0: no limit)."
+    ) var crashLimit = 5
     @OptionGroup var logging: LogOptions
 
     func validate() throws {
         guard snapshotInterval >= 1 else { throw ValidationError("--snapshot-interval must be at least 1") }
+        guard crashLimit >= 0, crashLimit <= Int(Int32.max) else {
+            throw ValidationError("--crash-limit must be 0 (no limit) or more")
+        }
         guard (tlsCertificate == nil) == (tlsKey == nil) else {
             throw ValidationError("--tls-certificate and --tls-key go together")
         }
@@ -77,7 +84,8 @@ struct ServerCommand: AsyncParsableCommand {
             journal: journal, clock: ContinuousClock(),
             configuration: CoordinatorConfiguration(
                 heartbeatInterval: interval, leaseTimeout: lease, cancelGrace: grace,
-                commandTriggers: commandTriggers, snapshotInterval: snapshotInterval, forgetAfter: retention),
+                commandTriggers: commandTriggers, snapshotInterval: snapshotInterval, forgetAfter: retention,
+                crashLimit: crashLimit == 0 ? nil : crashLimit),
             logger: Logger(label: "trellis.coordinator"))
         let transport = Coordinator<ContinuousClock>.transport(
             host: address.host, port: address.port, certificate: tlsCertificate, privateKey: tlsKey)

@@ -107,6 +107,8 @@ extension RunLoop {
         case .failed(.missingPartialResults):
             return
                 "exited 0 without signalling every declared output (\(node(of: task).outputs.joined(separator: ", ")))"
+        case .failed(.crashed(let losses)):
+            return "lost its worker \(losses) times"
         case .cancelled(let cause?):
             return "cancelled (because of \(history.name(of: cause)))"
         case .cancelled(nil):
