@@ -95,6 +95,15 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
         return response
     }
 
+    func listJobs(
+        request: Trellis_V1_ListJobsRequest, context: ServerContext
+    ) async throws -> Trellis_V1_ListJobsResponse {
+        var response = Trellis_V1_ListJobsResponse()
+        let job = request.jobID == 0 ? nil : request.jobID
+        response.jobs = try await coordinator.request { .listJobs(job, reply: $0) }.map(Trellis_V1_JobInfo.init)
+        return response
+    }
+
     func forgetJobs(
         request: Trellis_V1_ForgetJobsRequest, context: ServerContext
     ) async throws -> Trellis_V1_ForgetJobsResponse {

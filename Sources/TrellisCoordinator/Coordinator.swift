@@ -258,6 +258,7 @@ extension CoordinatorInput {
         case .listTasks(_, let reply): reply(.failure(error))
         case .showTask(_, let reply): reply(.failure(error))
         case .forget(_, let reply): reply(.failure(error))
+        case .listJobs(_, let reply): reply(.failure(error))
         case .watch(_, let watcher): watcher.finish(throwing: error)
         case .report, .disconnected, .checked, .timer: break
         }
@@ -280,6 +281,8 @@ enum CoordinatorInput: Sendable {
     case showTask(UInt64, reply: Reply<RemoteTask>)
     /// Jobs to forget; the reply is how many tasks went with them.
     case forget([UInt64], reply: Reply<Int>)
+    /// Every job, or one.
+    case listJobs(UInt64?, reply: Reply<[RemoteJobSummary]>)
     /// The embedded executor's news of a trigger check.
     case checked(WireAttempt, TriggerChecks.Event)
     case timer

@@ -27,3 +27,17 @@ extension CoordinatorEngine {
         }
     }
 }
+
+extension CoordinatorEngine {
+    /// Every job in id order, or the one `job` names: O(jobs), the counts being the core's.
+    func summaries(of job: UInt64? = nil) -> [RemoteJobSummary] {
+        let selected = job.map { [$0] } ?? jobs.keys.sorted()
+        return selected.compactMap { wire in
+            guard let entry = jobs[wire] else { return nil }
+            return RemoteJobSummary(
+                id: wire, name: entry.name, policy: state.core.policy(of: entry.core).description,
+                tasks: entry.tasks.count, unfinished: state.core.unfinishedCount(of: entry.core),
+                counts: state.core.counts(of: entry.core))
+        }
+    }
+}

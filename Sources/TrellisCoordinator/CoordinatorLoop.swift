@@ -281,6 +281,14 @@ struct CoordinatorLoop {
             }
             let info = info(task)
             replies.append { reply(.success(info)) }
+        case .listJobs(let job, let reply):
+            if let job, engine.jobs[job] == nil {
+                let error = RPCError(code: .notFound, message: engine.unknownJob(job))
+                replies.append { reply(.failure(error)) }
+                return
+            }
+            let summaries = engine.summaries(of: job)
+            replies.append { reply(.success(summaries)) }
         case .forget(let jobs, let reply):
             if let unknown = jobs.first(where: { engine.jobs[$0] == nil }) {
                 let error = RPCError(code: .notFound, message: engine.unknownJob(unknown))

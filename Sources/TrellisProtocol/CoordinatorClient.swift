@@ -55,6 +55,13 @@ package struct CoordinatorClient<Transport: ClientTransport>: Sendable {
         return Int(try await service.broadcast(request, metadata: metadata).delivered)
     }
 
+    /// Every job in id order, or the one `job` names.
+    package func jobs(_ job: UInt64? = nil) async throws -> [RemoteJobSummary] {
+        var request = Trellis_V1_ListJobsRequest()
+        request.jobID = job ?? 0
+        return try await service.listJobs(request, metadata: metadata).jobs.map(RemoteJobSummary.init)
+    }
+
     /// Forgets jobs that have ended, all or none; returns how many tasks went with them.
     package func forget(jobs: [UInt64]) async throws -> Int {
         var request = Trellis_V1_ForgetJobsRequest()

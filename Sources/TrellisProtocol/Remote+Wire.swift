@@ -283,3 +283,41 @@ extension Duration {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }
+
+extension RemoteJobSummary {
+    init(_ info: Trellis_V1_JobInfo) {
+        var counts = OutcomeCounts()
+        counts.succeeded = Int(info.succeeded)
+        counts.failed = Int(info.failed)
+        counts.cancelled = Int(info.cancelled)
+        counts.upstreamFailed = Int(info.upstreamFailed)
+        counts.skipped = Int(info.skipped)
+        self.init(
+            id: info.id, name: info.name, policy: info.policy, tasks: Int(info.tasks), unfinished: Int(info.unfinished),
+            counts: counts)
+    }
+}
+
+extension Trellis_V1_JobInfo {
+    /// The job on the wire (a coordinator's answer).
+    package init(_ job: RemoteJobSummary) {
+        self.init()
+        id = job.id
+        name = job.name
+        policy = job.policy
+        tasks = UInt32(clamping: job.tasks)
+        unfinished = UInt32(clamping: job.unfinished)
+        succeeded = UInt32(clamping: job.counts.succeeded)
+        failed = UInt32(clamping: job.counts.failed)
+        cancelled = UInt32(clamping: job.counts.cancelled)
+        upstreamFailed = UInt32(clamping: job.counts.upstreamFailed)
+        skipped = UInt32(clamping: job.counts.skipped)
+        state =
+            switch job.state {
+            case .running: .running
+            case .succeeded: .succeeded
+            case .failed: .failed
+            case .cancelled: .cancelled
+            }
+    }
+}

@@ -181,6 +181,45 @@ package struct RemoteWorker: Hashable, Sendable {
     }
 }
 
+/// A job as the coordinator knows it: how its tasks stand.
+package struct RemoteJobSummary: Hashable, Sendable {
+    package enum State: String, Hashable, Sendable, CaseIterable {
+        /// A task has not finished.
+        case running
+        /// Every task succeeded, or was a finale that did not run.
+        case succeeded
+        /// A task failed, or did not run because one failed.
+        case failed
+        /// Nothing failed, but a task was cancelled or killed.
+        case cancelled
+    }
+
+    package var id: UInt64
+    package var name: String
+    package var policy: String
+    /// Every task of the job, its finale included.
+    package var tasks: Int
+    package var unfinished: Int
+    /// How the finished ones ended.
+    package var counts: OutcomeCounts
+
+    package init(id: UInt64, name: String, policy: String, tasks: Int, unfinished: Int, counts: OutcomeCounts) {
+        self.id = id
+        self.name = name
+        self.policy = policy
+        self.tasks = tasks
+        self.unfinished = unfinished
+        self.counts = counts
+    }
+
+    /// As `job watch` would end: `succeeded` is its exit status 0.
+    package var state: State {
+        if unfinished > 0 { return .running }
+        if counts.failed + counts.upstreamFailed > 0 { return .failed }
+        return counts.cancelled > 0 ? .cancelled : .succeeded
+    }
+}
+
 /// One event of a job's watch: its header (`task` 0, `jobName`, `jobTasks`), a task as it now is (or an
 /// output it signalled), or the job's end.
 package struct RemoteJobEvent: Hashable, Sendable {

@@ -274,6 +274,34 @@ struct DistributedEndToEndTests {
         let cancelled = try trellis(["job", "watch", "4", "--server", address], in: scratch)
         #expect(cancelled.status == 1, "\(cancelled.stdout)")
         #expect(Self.count("cancelled", in: cancelled.stdout) == 1, "\(cancelled.stdout)")
+
+        // Jobs listed with their states; cancelled as a whole; forgotten once ended.
+        let sleeper = try trellis(
+            ["task", "add", "--server", address, "--run", "exec sleep 600", "--play"], in: scratch)
+        #expect(sleeper.stdout.hasPrefix("task 6 in job 5"), "\(sleeper.stdout)\(sleeper.stderr)")
+        let killed = try trellis(["job", "cancel", "5", "--kill", "--server", address], in: scratch)
+        #expect(killed.stdout == "killed 1 task of job 5\n", "\(killed.stdout)\(killed.stderr)")
+        #expect(try trellis(["job", "watch", "5", "--server", address], in: scratch).status == 1)
+        let list = try trellis(["job", "list", "--server", address], in: scratch)
+        let states = list.stdout.split(separator: "\n").dropFirst().map { line in
+            let cells = line.split(separator: " ")
+            return "\(cells[0]) \(cells[2])"
+        }
+        #expect(
+            states == ["1 succeeded", "2 succeeded", "3 succeeded", "4 cancelled", "5 cancelled"],
+            "\(list.stdout)\(list.stderr)")
+        let shown = try trellis(["job", "show", "1", "--server", address], in: scratch)
+        #expect(shown.stdout.contains("succeeded, 2 of 2 tasks done"), "\(shown.stdout)\(shown.stderr)")
+        #expect(shown.stdout.contains("clean") && shown.stdout.contains("skipped"), "\(shown.stdout)")
+        let forgot = try trellis(["job", "forget", "1", "2", "--server", address], in: scratch)
+        #expect(forgot.stdout == "forgot jobs 1, 2 and 3 tasks\n", "\(forgot.stdout)\(forgot.stderr)")
+        let gone = try trellis(["job", "show", "1", "--server", address], in: scratch)
+        #expect(gone.status != 0 && gone.stderr.contains("job 1 has been forgotten"), "\(gone.stderr)")
+        let json = try trellis(["job", "list", "--json", "--server", address], in: scratch)
+        let ids = try (JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])?.compactMap {
+            $0["id"] as? Int
+        }
+        #expect(ids == [3, 4, 5], "\(json.stdout)")
         worker.kill9()
         server.kill9()
     }

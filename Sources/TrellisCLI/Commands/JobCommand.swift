@@ -4,11 +4,105 @@ import Synchronization
 internal import TrellisEngine
 internal import TrellisProtocol
 
-/// `trellis job watch ID`: a job's progress, live, until it ends; `trellis job forget ID…`: ended jobs gone.
+/// `trellis job list|show|watch|cancel|forget`: jobs on a coordinator.
 struct JobCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "job", abstract: "Follow and forget jobs on a coordinator.",
-        subcommands: [JobWatchCommand.self, JobForgetCommand.self])
+        commandName: "job", abstract: "List, follow, cancel and forget jobs on a coordinator.",
+        subcommands: [
+            JobListCommand.self, JobShowCommand.self, JobWatchCommand.self, JobCancelCommand.self,
+            JobForgetCommand.self,
+        ])
+}
+
+struct JobListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List jobs, each with how its tasks stand.")
+
+    @OptionGroup var remote: RemoteOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let jobs = try await remote.withClient { client in try await client.jobs() }
+        if json {
+            print(JSONOutput.encode(.array(jobs.map(RemoteJSON.job))))
+            return
+        }
+        var rows = [["ID", "NAME", "STATE", "TASKS", "DONE", "SUCCEEDED", "FAILED", "CANCELLED", "POLICY"]]
+        for job in jobs {
+            rows.append([
+                String(job.id), job.name, job.state.rawValue, String(job.tasks), String(job.tasks - job.unfinished),
+                String(job.counts.succeeded + job.counts.skipped),
+                String(job.counts.failed + job.counts.upstreamFailed),
+                String(job.counts.cancelled), job.policy,
+            ])
+        }
+        print(Table.render(rows, rightAligned: [0, 3, 4, 5, 6, 7]))
+    }
+}
+
+struct JobShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one job and its tasks.")
+
+    @OptionGroup var remote: RemoteOptions
+    @Argument(help: "The job id.") var id: UInt64
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let (job, tasks) = try await remote.withClient { client in
+            let job = try await client.jobs(id).first
+            var tasks: [RemoteTask] = []
+            var after: UInt64 = 0
+            while true {
+                let page = try await client.tasks(RemoteTaskQuery(job: id, afterID: after, limit: 10_000))
+                tasks += page
+                guard page.count == 10_000, let last = page.last else { break }
+                after = last.id
+            }
+            return (job, tasks)
+        }
+        guard let job else { throw ValidationError("there is no job \(id)") }
+        if json {
+            var object = RemoteJSON.job(job)
+            if case .object(var pairs) = object {
+                pairs.append(("task_list", .array(tasks.map(RemoteJSON.task))))
+                object = .object(pairs)
+            }
+            print(JSONOutput.encode(object))
+            return
+        }
+        let counts = job.counts
+        print(
+            "job \(job.id) '\(job.name)': \(job.state.rawValue), \(job.tasks - job.unfinished) of \(job.tasks) tasks done (policy \(job.policy))"
+        )
+        print(
+            "succeeded \(counts.succeeded), failed \(counts.failed), upstream-failed \(counts.upstreamFailed), "
+                + "cancelled \(counts.cancelled), skipped \(counts.skipped), unfinished \(job.unfinished)")
+        var rows = [["ID", "NAME", "STATE", "ATTEMPTS", "WORKER", "MESSAGE"]]
+        for task in tasks {
+            rows.append([
+                String(task.id), task.name, RemoteJSON.name(of: task.status), String(task.attempts), task.worker ?? "",
+                task.message ?? "",
+            ])
+        }
+        print(Table.render(rows, rightAligned: [0, 3]))
+    }
+}
+
+struct JobCancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel",
+        abstract: "Cancel a job: its main tasks stop and its on_failure clean-up still runs (again: it stops too).")
+
+    @OptionGroup var remote: RemoteOptions
+    @Argument(help: "The job id.") var id: UInt64
+    @Flag(help: "SIGKILL at once instead of SIGTERM and the grace period.") var kill = false
+
+    func run() async throws {
+        let changed = try await remote.withClient { client in
+            try await client.change(kill ? .kill : .cancel, RemoteSelection(job: id))
+        }
+        print("\(kill ? "killed" : "cancelled") \(changed) task\(changed == 1 ? "" : "s") of job \(id)")
+    }
 }
 
 struct JobForgetCommand: AsyncParsableCommand {
@@ -137,6 +231,16 @@ enum RemoteJSON {
         if let value = task.value { pairs.append(("value", .string(String(decoding: value, as: UTF8.self)))) }
         if case .shell(let command, _, _)? = task.work { pairs.append(("run", .string(command))) }
         return .object(pairs)
+    }
+
+    static func job(_ job: RemoteJobSummary) -> JSONOutput.Value {
+        .object([
+            ("id", .int(Int(job.id))), ("name", .string(job.name)), ("state", .string(job.state.rawValue)),
+            ("policy", .string(job.policy)), ("tasks", .int(job.tasks)), ("unfinished", .int(job.unfinished)),
+            ("succeeded", .int(job.counts.succeeded)), ("failed", .int(job.counts.failed)),
+            ("cancelled", .int(job.counts.cancelled)), ("upstream_failed", .int(job.counts.upstreamFailed)),
+            ("skipped", .int(job.counts.skipped)),
+        ])
     }
 
     static func worker(_ worker: RemoteWorker) -> JSONOutput.Value {

@@ -178,6 +178,19 @@ package enum Trellis_V1_ClientService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListJobs" metadata.
+        package enum ListJobs: Sendable {
+            /// Request type for "ListJobs".
+            package typealias Input = Trellis_V1_ListJobsRequest
+            /// Response type for "ListJobs".
+            package typealias Output = Trellis_V1_ListJobsResponse
+            /// Descriptor for "ListJobs".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "trellis.v1.ClientService"),
+                method: "ListJobs",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "trellis.v1.ClientService" service.
         package static let descriptors: [GRPCCore.MethodDescriptor] = [
             AddTasks.descriptor,
@@ -191,7 +204,8 @@ package enum Trellis_V1_ClientService: Sendable {
             WatchJob.descriptor,
             ListWorkers.descriptor,
             Broadcast.descriptor,
-            ForgetJobs.descriptor
+            ForgetJobs.descriptor,
+            ListJobs.descriptor
         ]
     }
 }
@@ -420,6 +434,25 @@ extension Trellis_V1_ClientService {
             request: GRPCCore.StreamingServerRequest<Trellis_V1_ForgetJobsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_ForgetJobsResponse>
+
+        /// Handle the "ListJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Jobs in id order (forgotten ones are gone), each with how its tasks stand; NOT_FOUND for one job that
+        /// > does not exist.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Trellis_V1_ListJobsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Trellis_V1_ListJobsResponse` messages.
+        func listJobs(
+            request: GRPCCore.StreamingServerRequest<Trellis_V1_ListJobsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_ListJobsResponse>
     }
 
     /// Service protocol for the "trellis.v1.ClientService" service.
@@ -632,6 +665,25 @@ extension Trellis_V1_ClientService {
             request: GRPCCore.ServerRequest<Trellis_V1_ForgetJobsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Trellis_V1_ForgetJobsResponse>
+
+        /// Handle the "ListJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Jobs in id order (forgotten ones are gone), each with how its tasks stand; NOT_FOUND for one job that
+        /// > does not exist.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Trellis_V1_ListJobsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Trellis_V1_ListJobsResponse` message.
+        func listJobs(
+            request: GRPCCore.ServerRequest<Trellis_V1_ListJobsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Trellis_V1_ListJobsResponse>
     }
 
     /// Simple service protocol for the "trellis.v1.ClientService" service.
@@ -843,6 +895,25 @@ extension Trellis_V1_ClientService {
             request: Trellis_V1_ForgetJobsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Trellis_V1_ForgetJobsResponse
+
+        /// Handle the "ListJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Jobs in id order (forgotten ones are gone), each with how its tasks stand; NOT_FOUND for one job that
+        /// > does not exist.
+        ///
+        /// - Parameters:
+        ///   - request: A `Trellis_V1_ListJobsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Trellis_V1_ListJobsResponse` to respond with.
+        func listJobs(
+            request: Trellis_V1_ListJobsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Trellis_V1_ListJobsResponse
     }
 }
 
@@ -982,6 +1053,17 @@ extension Trellis_V1_ClientService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Trellis_V1_ClientService.Method.ListJobs.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Trellis_V1_ListJobsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Trellis_V1_ListJobsResponse>(),
+            handler: { request, context in
+                try await self.listJobs(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1114,6 +1196,17 @@ extension Trellis_V1_ClientService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_ForgetJobsResponse> {
         let response = try await self.forgetJobs(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listJobs(
+        request: GRPCCore.StreamingServerRequest<Trellis_V1_ListJobsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_ListJobsResponse> {
+        let response = try await self.listJobs(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1277,6 +1370,19 @@ extension Trellis_V1_ClientService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Trellis_V1_ForgetJobsResponse> {
         return GRPCCore.ServerResponse<Trellis_V1_ForgetJobsResponse>(
             message: try await self.forgetJobs(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listJobs(
+        request: GRPCCore.ServerRequest<Trellis_V1_ListJobsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Trellis_V1_ListJobsResponse> {
+        return GRPCCore.ServerResponse<Trellis_V1_ListJobsResponse>(
+            message: try await self.listJobs(
                 request: request.message,
                 context: context
             ),
@@ -1555,6 +1661,30 @@ extension Trellis_V1_ClientService {
             deserializer: some GRPCCore.MessageDeserializer<Trellis_V1_ForgetJobsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trellis_V1_ForgetJobsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Jobs in id order (forgotten ones are gone), each with how its tasks stand; NOT_FOUND for one job that
+        /// > does not exist.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Trellis_V1_ListJobsRequest` message.
+        ///   - serializer: A serializer for `Trellis_V1_ListJobsRequest` messages.
+        ///   - deserializer: A deserializer for `Trellis_V1_ListJobsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listJobs<Result>(
+            request: GRPCCore.ClientRequest<Trellis_V1_ListJobsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Trellis_V1_ListJobsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Trellis_V1_ListJobsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trellis_V1_ListJobsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1966,6 +2096,41 @@ extension Trellis_V1_ClientService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Jobs in id order (forgotten ones are gone), each with how its tasks stand; NOT_FOUND for one job that
+        /// > does not exist.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Trellis_V1_ListJobsRequest` message.
+        ///   - serializer: A serializer for `Trellis_V1_ListJobsRequest` messages.
+        ///   - deserializer: A deserializer for `Trellis_V1_ListJobsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listJobs<Result>(
+            request: GRPCCore.ClientRequest<Trellis_V1_ListJobsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Trellis_V1_ListJobsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Trellis_V1_ListJobsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trellis_V1_ListJobsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Trellis_V1_ClientService.Method.ListJobs.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2300,6 +2465,36 @@ extension Trellis_V1_ClientService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Trellis_V1_ForgetJobsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Trellis_V1_ForgetJobsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListJobs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Jobs in id order (forgotten ones are gone), each with how its tasks stand; NOT_FOUND for one job that
+    /// > does not exist.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Trellis_V1_ListJobsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listJobs<Result>(
+        request: GRPCCore.ClientRequest<Trellis_V1_ListJobsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trellis_V1_ListJobsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listJobs(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Trellis_V1_ListJobsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Trellis_V1_ListJobsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2684,6 +2879,40 @@ extension Trellis_V1_ClientService.ClientProtocol {
             metadata: metadata
         )
         return try await self.forgetJobs(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListJobs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Jobs in id order (forgotten ones are gone), each with how its tasks stand; NOT_FOUND for one job that
+    /// > does not exist.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listJobs<Result>(
+        _ message: Trellis_V1_ListJobsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trellis_V1_ListJobsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Trellis_V1_ListJobsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listJobs(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -27,6 +27,60 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+package nonisolated enum Trellis_V1_JobState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  package typealias RawValue = Int
+  case unspecified // = 0
+
+  /// A task has not finished.
+  case running // = 1
+
+  /// Every task succeeded, or was a finale that did not run (skipped).
+  case succeeded // = 2
+
+  /// A task failed, or did not run because one failed (upstream-failed).
+  case failed // = 3
+
+  /// Nothing failed, but a task was cancelled or killed.
+  case cancelled // = 4
+  case UNRECOGNIZED(Int)
+
+  package init() {
+    self = .unspecified
+  }
+
+  package init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .running
+    case 2: self = .succeeded
+    case 3: self = .failed
+    case 4: self = .cancelled
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  package var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .running: return 1
+    case .succeeded: return 2
+    case .failed: return 3
+    case .cancelled: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  package static let allCases: [Trellis_V1_JobState] = [
+    .unspecified,
+    .running,
+    .succeeded,
+    .failed,
+    .cancelled,
+  ]
+
+}
+
 package nonisolated struct Trellis_V1_AddTasksRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -414,9 +468,73 @@ package nonisolated struct Trellis_V1_ForgetJobsResponse: Sendable {
   package init() {}
 }
 
+package nonisolated struct Trellis_V1_ListJobsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// One job; 0 for every job.
+  package var jobID: UInt64 = 0
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Trellis_V1_JobInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var id: UInt64 = 0
+
+  package var name: String = String()
+
+  package var state: Trellis_V1_JobState = .unspecified
+
+  /// "fifo", "output-first", "wave", "threshold:N" or "critical-path".
+  package var policy: String = String()
+
+  /// Every task of the job (its finale included), and how many have not finished.
+  package var tasks: UInt32 = 0
+
+  package var unfinished: UInt32 = 0
+
+  /// How the finished ones ended.
+  package var succeeded: UInt32 = 0
+
+  package var failed: UInt32 = 0
+
+  package var cancelled: UInt32 = 0
+
+  package var upstreamFailed: UInt32 = 0
+
+  package var skipped: UInt32 = 0
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Trellis_V1_ListJobsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var jobs: [Trellis_V1_JobInfo] = []
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "trellis.v1"
+
+nonisolated extension Trellis_V1_JobState: SwiftProtobuf._ProtoNameProviding {
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0JOB_STATE_UNSPECIFIED\0\u{1}JOB_STATE_RUNNING\0\u{1}JOB_STATE_SUCCEEDED\0\u{1}JOB_STATE_FAILED\0\u{1}JOB_STATE_CANCELLED\0")
+}
 
 nonisolated extension Trellis_V1_AddTasksRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".AddTasksRequest"
@@ -1208,6 +1326,146 @@ nonisolated extension Trellis_V1_ForgetJobsResponse: SwiftProtobuf.Message, Swif
 
   package static func ==(lhs: Trellis_V1_ForgetJobsResponse, rhs: Trellis_V1_ForgetJobsResponse) -> Bool {
     if lhs.tasksForgotten != rhs.tasksForgotten {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Trellis_V1_ListJobsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".ListJobsRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.jobID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.jobID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Trellis_V1_ListJobsRequest, rhs: Trellis_V1_ListJobsRequest) -> Bool {
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Trellis_V1_JobInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".JobInfo"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}state\0\u{1}policy\0\u{1}tasks\0\u{1}unfinished\0\u{1}succeeded\0\u{1}failed\0\u{1}cancelled\0\u{3}upstream_failed\0\u{1}skipped\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.policy) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.tasks) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.unfinished) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.succeeded) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.failed) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.cancelled) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.upstreamFailed) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.skipped) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.id != 0 {
+      try visitor.visitSingularUInt64Field(value: self.id, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 3)
+    }
+    if !self.policy.isEmpty {
+      try visitor.visitSingularStringField(value: self.policy, fieldNumber: 4)
+    }
+    if self.tasks != 0 {
+      try visitor.visitSingularUInt32Field(value: self.tasks, fieldNumber: 5)
+    }
+    if self.unfinished != 0 {
+      try visitor.visitSingularUInt32Field(value: self.unfinished, fieldNumber: 6)
+    }
+    if self.succeeded != 0 {
+      try visitor.visitSingularUInt32Field(value: self.succeeded, fieldNumber: 7)
+    }
+    if self.failed != 0 {
+      try visitor.visitSingularUInt32Field(value: self.failed, fieldNumber: 8)
+    }
+    if self.cancelled != 0 {
+      try visitor.visitSingularUInt32Field(value: self.cancelled, fieldNumber: 9)
+    }
+    if self.upstreamFailed != 0 {
+      try visitor.visitSingularUInt32Field(value: self.upstreamFailed, fieldNumber: 10)
+    }
+    if self.skipped != 0 {
+      try visitor.visitSingularUInt32Field(value: self.skipped, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Trellis_V1_JobInfo, rhs: Trellis_V1_JobInfo) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.policy != rhs.policy {return false}
+    if lhs.tasks != rhs.tasks {return false}
+    if lhs.unfinished != rhs.unfinished {return false}
+    if lhs.succeeded != rhs.succeeded {return false}
+    if lhs.failed != rhs.failed {return false}
+    if lhs.cancelled != rhs.cancelled {return false}
+    if lhs.upstreamFailed != rhs.upstreamFailed {return false}
+    if lhs.skipped != rhs.skipped {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Trellis_V1_ListJobsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".ListJobsResponse"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}jobs\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.jobs) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.jobs.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.jobs, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Trellis_V1_ListJobsResponse, rhs: Trellis_V1_ListJobsResponse) -> Bool {
+    if lhs.jobs != rhs.jobs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -94,6 +94,11 @@ class ClientServiceStub:
                 request_serializer=trellis_dot_v1_dot_client__pb2.ForgetJobsRequest.SerializeToString,
                 response_deserializer=trellis_dot_v1_dot_client__pb2.ForgetJobsResponse.FromString,
                 _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/trellis.v1.ClientService/ListJobs',
+                request_serializer=trellis_dot_v1_dot_client__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=trellis_dot_v1_dot_client__pb2.ListJobsResponse.FromString,
+                _registered_method=True)
 
 
 class ClientServiceServicer:
@@ -182,6 +187,14 @@ class ClientServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListJobs(self, request, context):
+        """Jobs in id order (forgotten ones are gone), each with how its tasks stand; NOT_FOUND for one job that
+        does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -244,6 +257,11 @@ def add_ClientServiceServicer_to_server(servicer, server):
                     servicer.ForgetJobs,
                     request_deserializer=trellis_dot_v1_dot_client__pb2.ForgetJobsRequest.FromString,
                     response_serializer=trellis_dot_v1_dot_client__pb2.ForgetJobsResponse.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=trellis_dot_v1_dot_client__pb2.ListJobsRequest.FromString,
+                    response_serializer=trellis_dot_v1_dot_client__pb2.ListJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -570,6 +588,33 @@ class ClientService:
             '/trellis.v1.ClientService/ForgetJobs',
             trellis_dot_v1_dot_client__pb2.ForgetJobsRequest.SerializeToString,
             trellis_dot_v1_dot_client__pb2.ForgetJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trellis.v1.ClientService/ListJobs',
+            trellis_dot_v1_dot_client__pb2.ListJobsRequest.SerializeToString,
+            trellis_dot_v1_dot_client__pb2.ListJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,
