@@ -110,7 +110,7 @@ extension CoordinatorLoop {
             outputs: task.outputs.indices.filter { engine.state.core.hasEmitted(id, item: $0) }.map {
                 task.outputs[$0]
             },
-            value: task.value, storedSpec: task.spec)
+            value: task.value, storedSpec: task.spec, needs: task.parents.map { engine.wire($0) })
     }
 
     /// Tasks by id after `afterID`, of one job or all, in the states asked for (any when none is).

@@ -153,7 +153,7 @@ extension RemoteTask {
             worker: info.worker.isEmpty ? nil : info.worker, exitCode: info.hasExitCode ? info.exitCode : nil,
             message: info.message.isEmpty ? nil : info.message, outputs: info.outputsSignalled,
             value: info.value.isEmpty ? nil : [UInt8](info.value),
-            storedSpec: info.hasSpec ? info.spec.storedBytes : nil)
+            storedSpec: info.hasSpec ? info.spec.storedBytes : nil, needs: info.needIds)
     }
 }
 
@@ -176,6 +176,7 @@ extension Trellis_V1_TaskInfo {
         message = task.message ?? ""
         outputsSignalled = task.outputs
         if let value = task.value { self.value = Data(value) }
+        needIds = task.needs
     }
 }
 

@@ -92,11 +92,15 @@ package struct RemoteTask: Hashable, Sendable {
     /// What it was added as, in the wire encoding the coordinator stored: handed on as it is, so fields a newer
     /// client added and this Trellis does not know still reach the operator who reads the task.
     package var storedSpec: [UInt8]?
+    /// The tasks it needs, by id, in the order of its spec's needs.
+    package var needs: [UInt64]
 
     package init(
         id: UInt64, job: UInt64, name: String, status: TaskStatus?, attempts: Int, worker: String?,
-        exitCode: Int32?, message: String?, outputs: [String], value: [UInt8]?, storedSpec: [UInt8]?
+        exitCode: Int32?, message: String?, outputs: [String], value: [UInt8]?, storedSpec: [UInt8]?,
+        needs: [UInt64] = []
     ) {
+        self.needs = needs
         self.id = id
         self.job = job
         self.name = name

@@ -302,6 +302,17 @@ struct DistributedEndToEndTests {
             $0["id"] as? Int
         }
         #expect(ids == [3, 4, 5], "\(json.stdout)")
+
+        // A job's graph, coloured by its tasks' states.
+        let chain = try scratch.write(
+            "chain.yaml", "tasks:\n  - {id: x, run: \"true\"}\n  - {id: y, run: \"exit 1\", needs: [x]}\n")
+        #expect(try trellis(["submit", chain, "--server", address, "--watch"], in: scratch).status == 1)
+        let dot = try trellis(["graph", "--job", "6", "--server", address], in: scratch)
+        #expect(dot.stdout.contains("\"7\" [label=\"x\", fillcolor=\"#b7e1a1\""), "\(dot.stdout)\(dot.stderr)")
+        #expect(dot.stdout.contains("\"8\" [label=\"y\", fillcolor=\"#fc9272\""), "\(dot.stdout)")
+        #expect(dot.stdout.contains("\"7\" -> \"8\";"), "\(dot.stdout)")
+        let mermaid = try trellis(["graph", "--job", "6", "--format", "mermaid", "--server", address], in: scratch)
+        #expect(mermaid.stdout.contains("n0 --> n1") && mermaid.stdout.contains("classDef failed"), "\(mermaid.stdout)")
         worker.kill9()
         server.kill9()
     }

@@ -304,6 +304,12 @@ package nonisolated struct Trellis_V1_TaskInfo: @unchecked Sendable {
     set {_uniqueStorage()._value = newValue}
   }
 
+  /// The tasks it needs, by id, in the order of `spec.needs` (a need by name as the id that task was given).
+  package var needIds: [UInt64] {
+    get {_storage._needIds}
+    set {_uniqueStorage()._needIds = newValue}
+  }
+
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package init() {}
@@ -818,7 +824,7 @@ nonisolated extension Trellis_V1_ShowTaskRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Trellis_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".TaskInfo"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}job_id\0\u{1}name\0\u{1}state\0\u{1}spec\0\u{1}attempts\0\u{1}worker\0\u{3}exit_code\0\u{1}message\0\u{3}outputs_signalled\0\u{3}created_ms\0\u{3}started_ms\0\u{3}finished_ms\0\u{1}value\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}job_id\0\u{1}name\0\u{1}state\0\u{1}spec\0\u{1}attempts\0\u{1}worker\0\u{3}exit_code\0\u{1}message\0\u{3}outputs_signalled\0\u{3}created_ms\0\u{3}started_ms\0\u{3}finished_ms\0\u{1}value\0\u{3}need_ids\0")
 
   fileprivate class _StorageClass {
     var _id: UInt64 = 0
@@ -835,6 +841,7 @@ nonisolated extension Trellis_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf.
     var _startedMs: UInt64 = 0
     var _finishedMs: UInt64 = 0
     var _value: Data = Data()
+    var _needIds: [UInt64] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -859,6 +866,7 @@ nonisolated extension Trellis_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf.
       _startedMs = source._startedMs
       _finishedMs = source._finishedMs
       _value = source._value
+      _needIds = source._needIds
     }
   }
 
@@ -891,6 +899,7 @@ nonisolated extension Trellis_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf.
         case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._startedMs) }()
         case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._finishedMs) }()
         case 14: try { try decoder.decodeSingularBytesField(value: &_storage._value) }()
+        case 15: try { try decoder.decodeRepeatedUInt64Field(value: &_storage._needIds) }()
         default: break
         }
       }
@@ -945,6 +954,9 @@ nonisolated extension Trellis_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf.
       if !_storage._value.isEmpty {
         try visitor.visitSingularBytesField(value: _storage._value, fieldNumber: 14)
       }
+      if !_storage._needIds.isEmpty {
+        try visitor.visitPackedUInt64Field(value: _storage._needIds, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -968,6 +980,7 @@ nonisolated extension Trellis_V1_TaskInfo: SwiftProtobuf.Message, SwiftProtobuf.
         if _storage._startedMs != rhs_storage._startedMs {return false}
         if _storage._finishedMs != rhs_storage._finishedMs {return false}
         if _storage._value != rhs_storage._value {return false}
+        if _storage._needIds != rhs_storage._needIds {return false}
         return true
       }
       if !storagesAreEqual {return false}

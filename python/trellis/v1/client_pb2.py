@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from trellis.v1 import common_pb2 as trellis_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17trellis/v1/client.proto\x12\ntrellis.v1\x1a\x17trellis/v1/common.proto\"\xca\x02\n\x0f\x41\x64\x64TasksRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x10\n\x08job_name\x18\x02 \x01(\t\x12#\n\x05tasks\x18\x03 \x03(\x0b\x32\x14.trellis.v1.TaskSpec\x12\x0c\n\x04play\x18\x04 \x01(\x08\x12(\n\non_success\x18\x05 \x03(\x0b\x32\x14.trellis.v1.TaskSpec\x12(\n\non_failure\x18\x06 \x03(\x0b\x32\x14.trellis.v1.TaskSpec\x12\x0e\n\x06policy\x18\x07 \x01(\t\x12\x16\n\x0e\x66\x61ilure_policy\x18\x08 \x01(\t\x12\x37\n\x06queues\x18\t \x03(\x0b\x32\'.trellis.v1.AddTasksRequest.QueuesEntry\x1a-\n\x0bQueuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"4\n\x10\x41\x64\x64TasksResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x10\n\x08task_ids\x18\x02 \x03(\x04\">\n\rTaskSelection\x12\x10\n\x08task_ids\x18\x01 \x03(\x04\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\"!\n\x0e\x43hangeResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\r\"j\n\x10ListTasksRequest\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.trellis.v1.TaskState\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\x10\n\x08\x61\x66ter_id\x18\x03 \x01(\x04\x12\r\n\x05limit\x18\x04 \x01(\r\"8\n\x11ListTasksResponse\x12#\n\x05tasks\x18\x01 \x03(\x0b\x32\x14.trellis.v1.TaskInfo\"\"\n\x0fShowTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\"\xbe\x02\n\x08TaskInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\x0c\n\x04name\x18\x03 \x01(\t\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.trellis.v1.TaskState\x12\"\n\x04spec\x18\x05 \x01(\x0b\x32\x14.trellis.v1.TaskSpec\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\r\x12\x0e\n\x06worker\x18\x07 \x01(\t\x12\x16\n\texit_code\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x0f\n\x07message\x18\t \x01(\t\x12\x19\n\x11outputs_signalled\x18\n \x03(\t\x12\x12\n\ncreated_ms\x18\x0b \x01(\x04\x12\x12\n\nstarted_ms\x18\x0c \x01(\x04\x12\x13\n\x0b\x66inished_ms\x18\r \x01(\x04\x12\r\n\x05value\x18\x0e \x01(\x0c\x42\x0c\n\n_exit_code\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\"\xdf\x01\n\x08JobEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\x12\x11\n\ttask_name\x18\x02 \x01(\t\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.trellis.v1.TaskState\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12\x0e\n\x06output\x18\x05 \x01(\t\x12\x0e\n\x06worker\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x0f\n\x07time_ms\x18\x08 \x01(\x04\x12\x11\n\tjob_ended\x18\t \x01(\x08\x12\x10\n\x08job_name\x18\n \x01(\t\x12\x11\n\tjob_tasks\x18\x0b \x01(\r\"\x14\n\x12ListWorkersRequest\"\xf4\x01\n\nWorkerInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\r\n\x05slots\x18\x05 \x01(\r\x12\x0f\n\x07running\x18\x06 \x01(\r\x12\x38\n\tresources\x18\x07 \x03(\x0b\x32%.trellis.v1.WorkerInfo.ResourcesEntry\x12\x0e\n\x06status\x18\x08 \x01(\t\x12\x14\n\x0clast_seen_ms\x18\t \x01(\x04\x1a\x30\n\x0eResourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\">\n\x13ListWorkersResponse\x12\'\n\x07workers\x18\x01 \x03(\x0b\x32\x16.trellis.v1.WorkerInfo\"8\n\x10\x42roadcastRequest\x12\x13\n\x0bworker_type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"&\n\x11\x42roadcastResponse\x12\x11\n\tdelivered\x18\x01 \x01(\r\"$\n\x11\x46orgetJobsRequest\x12\x0f\n\x07job_ids\x18\x01 \x03(\x04\"-\n\x12\x46orgetJobsResponse\x12\x17\n\x0ftasks_forgotten\x18\x01 \x01(\x04\"!\n\x0fListJobsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\"\xdb\x01\n\x07JobInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.trellis.v1.JobState\x12\x0e\n\x06policy\x18\x04 \x01(\t\x12\r\n\x05tasks\x18\x05 \x01(\r\x12\x12\n\nunfinished\x18\x06 \x01(\r\x12\x11\n\tsucceeded\x18\x07 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x08 \x01(\r\x12\x11\n\tcancelled\x18\t \x01(\r\x12\x17\n\x0fupstream_failed\x18\n \x01(\r\x12\x0f\n\x07skipped\x18\x0b \x01(\r\"5\n\x10ListJobsResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\x13.trellis.v1.JobInfo*\x84\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_RUNNING\x10\x01\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x02\x12\x14\n\x10JOB_STATE_FAILED\x10\x03\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x04\x32\x8e\x07\n\rClientService\x12\x45\n\x08\x41\x64\x64Tasks\x12\x1b.trellis.v1.AddTasksRequest\x1a\x1c.trellis.v1.AddTasksResponse\x12=\n\x04Play\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12H\n\tListTasks\x12\x1c.trellis.v1.ListTasksRequest\x1a\x1d.trellis.v1.ListTasksResponse\x12=\n\x08ShowTask\x12\x1b.trellis.v1.ShowTaskRequest\x1a\x14.trellis.v1.TaskInfo\x12?\n\x06\x43\x61ncel\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12=\n\x04Kill\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12>\n\x05Pause\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12?\n\x06Resume\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12?\n\x08WatchJob\x12\x1b.trellis.v1.WatchJobRequest\x1a\x14.trellis.v1.JobEvent0\x01\x12N\n\x0bListWorkers\x12\x1e.trellis.v1.ListWorkersRequest\x1a\x1f.trellis.v1.ListWorkersResponse\x12H\n\tBroadcast\x12\x1c.trellis.v1.BroadcastRequest\x1a\x1d.trellis.v1.BroadcastResponse\x12K\n\nForgetJobs\x12\x1d.trellis.v1.ForgetJobsRequest\x1a\x1e.trellis.v1.ForgetJobsResponse\x12\x45\n\x08ListJobs\x12\x1b.trellis.v1.ListJobsRequest\x1a\x1c.trellis.v1.ListJobsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17trellis/v1/client.proto\x12\ntrellis.v1\x1a\x17trellis/v1/common.proto\"\xca\x02\n\x0f\x41\x64\x64TasksRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x10\n\x08job_name\x18\x02 \x01(\t\x12#\n\x05tasks\x18\x03 \x03(\x0b\x32\x14.trellis.v1.TaskSpec\x12\x0c\n\x04play\x18\x04 \x01(\x08\x12(\n\non_success\x18\x05 \x03(\x0b\x32\x14.trellis.v1.TaskSpec\x12(\n\non_failure\x18\x06 \x03(\x0b\x32\x14.trellis.v1.TaskSpec\x12\x0e\n\x06policy\x18\x07 \x01(\t\x12\x16\n\x0e\x66\x61ilure_policy\x18\x08 \x01(\t\x12\x37\n\x06queues\x18\t \x03(\x0b\x32\'.trellis.v1.AddTasksRequest.QueuesEntry\x1a-\n\x0bQueuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"4\n\x10\x41\x64\x64TasksResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\x12\x10\n\x08task_ids\x18\x02 \x03(\x04\">\n\rTaskSelection\x12\x10\n\x08task_ids\x18\x01 \x03(\x04\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\"!\n\x0e\x43hangeResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\r\"j\n\x10ListTasksRequest\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.trellis.v1.TaskState\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\x10\n\x08\x61\x66ter_id\x18\x03 \x01(\x04\x12\r\n\x05limit\x18\x04 \x01(\r\"8\n\x11ListTasksResponse\x12#\n\x05tasks\x18\x01 \x03(\x0b\x32\x14.trellis.v1.TaskInfo\"\"\n\x0fShowTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\"\xd0\x02\n\x08TaskInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06job_id\x18\x02 \x01(\x04\x12\x0c\n\x04name\x18\x03 \x01(\t\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.trellis.v1.TaskState\x12\"\n\x04spec\x18\x05 \x01(\x0b\x32\x14.trellis.v1.TaskSpec\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\r\x12\x0e\n\x06worker\x18\x07 \x01(\t\x12\x16\n\texit_code\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x0f\n\x07message\x18\t \x01(\t\x12\x19\n\x11outputs_signalled\x18\n \x03(\t\x12\x12\n\ncreated_ms\x18\x0b \x01(\x04\x12\x12\n\nstarted_ms\x18\x0c \x01(\x04\x12\x13\n\x0b\x66inished_ms\x18\r \x01(\x04\x12\r\n\x05value\x18\x0e \x01(\x0c\x12\x10\n\x08need_ids\x18\x0f \x03(\x04\x42\x0c\n\n_exit_code\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\"\xdf\x01\n\x08JobEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\x04\x12\x11\n\ttask_name\x18\x02 \x01(\t\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.trellis.v1.TaskState\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12\x0e\n\x06output\x18\x05 \x01(\t\x12\x0e\n\x06worker\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x0f\n\x07time_ms\x18\x08 \x01(\x04\x12\x11\n\tjob_ended\x18\t \x01(\x08\x12\x10\n\x08job_name\x18\n \x01(\t\x12\x11\n\tjob_tasks\x18\x0b \x01(\r\"\x14\n\x12ListWorkersRequest\"\xf4\x01\n\nWorkerInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\r\n\x05slots\x18\x05 \x01(\r\x12\x0f\n\x07running\x18\x06 \x01(\r\x12\x38\n\tresources\x18\x07 \x03(\x0b\x32%.trellis.v1.WorkerInfo.ResourcesEntry\x12\x0e\n\x06status\x18\x08 \x01(\t\x12\x14\n\x0clast_seen_ms\x18\t \x01(\x04\x1a\x30\n\x0eResourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\">\n\x13ListWorkersResponse\x12\'\n\x07workers\x18\x01 \x03(\x0b\x32\x16.trellis.v1.WorkerInfo\"8\n\x10\x42roadcastRequest\x12\x13\n\x0bworker_type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"&\n\x11\x42roadcastResponse\x12\x11\n\tdelivered\x18\x01 \x01(\r\"$\n\x11\x46orgetJobsRequest\x12\x0f\n\x07job_ids\x18\x01 \x03(\x04\"-\n\x12\x46orgetJobsResponse\x12\x17\n\x0ftasks_forgotten\x18\x01 \x01(\x04\"!\n\x0fListJobsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x04\"\xdb\x01\n\x07JobInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.trellis.v1.JobState\x12\x0e\n\x06policy\x18\x04 \x01(\t\x12\r\n\x05tasks\x18\x05 \x01(\r\x12\x12\n\nunfinished\x18\x06 \x01(\r\x12\x11\n\tsucceeded\x18\x07 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x08 \x01(\r\x12\x11\n\tcancelled\x18\t \x01(\r\x12\x17\n\x0fupstream_failed\x18\n \x01(\r\x12\x0f\n\x07skipped\x18\x0b \x01(\r\"5\n\x10ListJobsResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\x13.trellis.v1.JobInfo*\x84\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_RUNNING\x10\x01\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x02\x12\x14\n\x10JOB_STATE_FAILED\x10\x03\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x04\x32\x8e\x07\n\rClientService\x12\x45\n\x08\x41\x64\x64Tasks\x12\x1b.trellis.v1.AddTasksRequest\x1a\x1c.trellis.v1.AddTasksResponse\x12=\n\x04Play\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12H\n\tListTasks\x12\x1c.trellis.v1.ListTasksRequest\x1a\x1d.trellis.v1.ListTasksResponse\x12=\n\x08ShowTask\x12\x1b.trellis.v1.ShowTaskRequest\x1a\x14.trellis.v1.TaskInfo\x12?\n\x06\x43\x61ncel\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12=\n\x04Kill\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12>\n\x05Pause\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12?\n\x06Resume\x12\x19.trellis.v1.TaskSelection\x1a\x1a.trellis.v1.ChangeResponse\x12?\n\x08WatchJob\x12\x1b.trellis.v1.WatchJobRequest\x1a\x14.trellis.v1.JobEvent0\x01\x12N\n\x0bListWorkers\x12\x1e.trellis.v1.ListWorkersRequest\x1a\x1f.trellis.v1.ListWorkersResponse\x12H\n\tBroadcast\x12\x1c.trellis.v1.BroadcastRequest\x1a\x1d.trellis.v1.BroadcastResponse\x12K\n\nForgetJobs\x12\x1d.trellis.v1.ForgetJobsRequest\x1a\x1e.trellis.v1.ForgetJobsResponse\x12\x45\n\x08ListJobs\x12\x1b.trellis.v1.ListJobsRequest\x1a\x1c.trellis.v1.ListJobsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,8 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADDTASKSREQUEST_QUEUESENTRY']._serialized_options = b'8\001'
   _globals['_WORKERINFO_RESOURCESENTRY']._loaded_options = None
   _globals['_WORKERINFO_RESOURCESENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=2163
-  _globals['_JOBSTATE']._serialized_end=2295
+  _globals['_JOBSTATE']._serialized_start=2181
+  _globals['_JOBSTATE']._serialized_end=2313
   _globals['_ADDTASKSREQUEST']._serialized_start=65
   _globals['_ADDTASKSREQUEST']._serialized_end=395
   _globals['_ADDTASKSREQUEST_QUEUESENTRY']._serialized_start=350
@@ -55,33 +55,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SHOWTASKREQUEST']._serialized_start=716
   _globals['_SHOWTASKREQUEST']._serialized_end=750
   _globals['_TASKINFO']._serialized_start=753
-  _globals['_TASKINFO']._serialized_end=1071
-  _globals['_WATCHJOBREQUEST']._serialized_start=1073
-  _globals['_WATCHJOBREQUEST']._serialized_end=1106
-  _globals['_JOBEVENT']._serialized_start=1109
-  _globals['_JOBEVENT']._serialized_end=1332
-  _globals['_LISTWORKERSREQUEST']._serialized_start=1334
-  _globals['_LISTWORKERSREQUEST']._serialized_end=1354
-  _globals['_WORKERINFO']._serialized_start=1357
-  _globals['_WORKERINFO']._serialized_end=1601
-  _globals['_WORKERINFO_RESOURCESENTRY']._serialized_start=1553
-  _globals['_WORKERINFO_RESOURCESENTRY']._serialized_end=1601
-  _globals['_LISTWORKERSRESPONSE']._serialized_start=1603
-  _globals['_LISTWORKERSRESPONSE']._serialized_end=1665
-  _globals['_BROADCASTREQUEST']._serialized_start=1667
-  _globals['_BROADCASTREQUEST']._serialized_end=1723
-  _globals['_BROADCASTRESPONSE']._serialized_start=1725
-  _globals['_BROADCASTRESPONSE']._serialized_end=1763
-  _globals['_FORGETJOBSREQUEST']._serialized_start=1765
-  _globals['_FORGETJOBSREQUEST']._serialized_end=1801
-  _globals['_FORGETJOBSRESPONSE']._serialized_start=1803
-  _globals['_FORGETJOBSRESPONSE']._serialized_end=1848
-  _globals['_LISTJOBSREQUEST']._serialized_start=1850
-  _globals['_LISTJOBSREQUEST']._serialized_end=1883
-  _globals['_JOBINFO']._serialized_start=1886
-  _globals['_JOBINFO']._serialized_end=2105
-  _globals['_LISTJOBSRESPONSE']._serialized_start=2107
-  _globals['_LISTJOBSRESPONSE']._serialized_end=2160
-  _globals['_CLIENTSERVICE']._serialized_start=2298
-  _globals['_CLIENTSERVICE']._serialized_end=3208
+  _globals['_TASKINFO']._serialized_end=1089
+  _globals['_WATCHJOBREQUEST']._serialized_start=1091
+  _globals['_WATCHJOBREQUEST']._serialized_end=1124
+  _globals['_JOBEVENT']._serialized_start=1127
+  _globals['_JOBEVENT']._serialized_end=1350
+  _globals['_LISTWORKERSREQUEST']._serialized_start=1352
+  _globals['_LISTWORKERSREQUEST']._serialized_end=1372
+  _globals['_WORKERINFO']._serialized_start=1375
+  _globals['_WORKERINFO']._serialized_end=1619
+  _globals['_WORKERINFO_RESOURCESENTRY']._serialized_start=1571
+  _globals['_WORKERINFO_RESOURCESENTRY']._serialized_end=1619
+  _globals['_LISTWORKERSRESPONSE']._serialized_start=1621
+  _globals['_LISTWORKERSRESPONSE']._serialized_end=1683
+  _globals['_BROADCASTREQUEST']._serialized_start=1685
+  _globals['_BROADCASTREQUEST']._serialized_end=1741
+  _globals['_BROADCASTRESPONSE']._serialized_start=1743
+  _globals['_BROADCASTRESPONSE']._serialized_end=1781
+  _globals['_FORGETJOBSREQUEST']._serialized_start=1783
+  _globals['_FORGETJOBSREQUEST']._serialized_end=1819
+  _globals['_FORGETJOBSRESPONSE']._serialized_start=1821
+  _globals['_FORGETJOBSRESPONSE']._serialized_end=1866
+  _globals['_LISTJOBSREQUEST']._serialized_start=1868
+  _globals['_LISTJOBSREQUEST']._serialized_end=1901
+  _globals['_JOBINFO']._serialized_start=1904
+  _globals['_JOBINFO']._serialized_end=2123
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2125
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2178
+  _globals['_CLIENTSERVICE']._serialized_start=2316
+  _globals['_CLIENTSERVICE']._serialized_end=3226
 # @@protoc_insertion_point(module_scope)
