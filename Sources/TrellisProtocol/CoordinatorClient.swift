@@ -22,6 +22,16 @@ package struct CoordinatorClient<Transport: ClientTransport>: Sendable {
         try await service.listTasks(Trellis_V1_ListTasksRequest(query), metadata: metadata).tasks.map(RemoteTask.init)
     }
 
+    /// Every task of `job`, in id order, a page at a time.
+    package func tasks(ofJob job: UInt64) async throws -> [RemoteTask] {
+        var tasks: [RemoteTask] = []
+        while true {
+            let page = try await self.tasks(RemoteTaskQuery(job: job, afterID: tasks.last?.id ?? 0, limit: 10_000))
+            guard !page.isEmpty else { return tasks }
+            tasks += page
+        }
+    }
+
     package func task(_ id: UInt64) async throws -> RemoteTask {
         var request = Trellis_V1_ShowTaskRequest()
         request.taskID = id

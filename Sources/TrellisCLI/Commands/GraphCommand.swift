@@ -48,14 +48,7 @@ struct GraphCommand: AsyncParsableCommand {
             guard let summary = try await client.jobs(job).first else {
                 throw ValidationError("there is no job \(job)")
             }
-            var tasks: [RemoteTask] = []
-            var after: UInt64 = 0
-            while true {
-                let page = try await client.tasks(RemoteTaskQuery(job: job, afterID: after, limit: 10_000))
-                tasks += page
-                guard page.count == 10_000, let last = page.last else { break }
-                after = last.id
-            }
+            var tasks = try await client.tasks(ofJob: job)
             var position: [UInt64: Int] = [:]
             for (index, task) in tasks.enumerated() { position[task.id] = index }
             for task in tasks {

@@ -50,14 +50,7 @@ struct JobShowCommand: AsyncParsableCommand {
     func run() async throws {
         let (job, tasks) = try await remote.withClient { client in
             let job = try await client.jobs(id).first
-            var tasks: [RemoteTask] = []
-            var after: UInt64 = 0
-            while true {
-                let page = try await client.tasks(RemoteTaskQuery(job: id, afterID: after, limit: 10_000))
-                tasks += page
-                guard page.count == 10_000, let last = page.last else { break }
-                after = last.id
-            }
+            let tasks = try await client.tasks(ofJob: id)
             return (job, tasks)
         }
         guard let job else { throw ValidationError("there is no job \(id)") }
