@@ -104,6 +104,31 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
         return response
     }
 
+    /// Most chunks a log reader may have waiting to go out.
+    static var logBacklog: Int { 10_000 }
+
+    func taskLogs(
+        request: Trellis_V1_TaskLogsRequest, response: RPCWriter<Trellis_V1_TaskLogsChunk>, context: ServerContext
+    ) async throws {
+        let chunks = LogFollower(
+            limit: Self.logBacklog,
+            overflow: RPCError(
+                code: .resourceExhausted,
+                message: "this reader fell more than \(Self.logBacklog) chunks behind the task's output; ask again"))
+        await coordinator.send(
+            .taskLogs(task: request.taskID, attempt: Int(request.attempt), follow: request.follow, chunks))
+        try await chunks.drain { outputs in
+            try await response.write(
+                contentsOf: outputs.map { output in
+                    var chunk = Trellis_V1_TaskLogsChunk()
+                    chunk.stream = output.stream == .stdout ? .stdout : .stderr
+                    chunk.data = Data(output.data)
+                    chunk.attempt = UInt32(clamping: output.attempt)
+                    return chunk
+                })
+        }
+    }
+
     func forgetJobs(
         request: Trellis_V1_ForgetJobsRequest, context: ServerContext
     ) async throws -> Trellis_V1_ForgetJobsResponse {

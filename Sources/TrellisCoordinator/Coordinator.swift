@@ -31,12 +31,19 @@ public struct CoordinatorConfiguration: Sendable {
     /// Attempts of one task that may lose their worker before the task fails for good (`nil`: no limit); a
     /// task that kills its worker (out of memory, a crash) does not go on to kill them all.
     public var crashLimit: Int?
+    /// Where what attempts print is kept (`AttemptLogs`); `nil` keeps nothing.
+    public var logDirectory: String?
+    /// Most bytes kept of one attempt's stdout, and of its stderr.
+    public var logLimit: Int
 
     public init(
         heartbeatInterval: Duration = .seconds(2), leaseTimeout: Duration = .seconds(10),
         cancelGrace: Duration = .seconds(10), inboxCapacity: Int = 10_000, commandTriggers: Bool = false,
-        snapshotInterval: Int = 10_000, forgetAfter: Duration? = nil, crashLimit: Int? = 5
+        snapshotInterval: Int = 10_000, forgetAfter: Duration? = nil, crashLimit: Int? = 5,
+        logDirectory: String? = nil, logLimit: Int = 64 << 20
     ) {
+        self.logDirectory = logDirectory
+        self.logLimit = max(0, logLimit)
         self.crashLimit = crashLimit.map { min(max(1, $0), Int(Int32.max)) }
         self.commandTriggers = commandTriggers
         self.forgetAfter = forgetAfter.map { max(.zero, $0) }
@@ -259,6 +266,7 @@ extension CoordinatorInput {
         case .showTask(_, let reply): reply(.failure(error))
         case .forget(_, let reply): reply(.failure(error))
         case .listJobs(_, let reply): reply(.failure(error))
+        case .taskLogs(_, _, _, let follower): follower.finish(throwing: error)
         case .watch(_, let watcher): watcher.finish(throwing: error)
         case .report, .disconnected, .checked, .timer: break
         }
@@ -283,6 +291,8 @@ enum CoordinatorInput: Sendable {
     case forget([UInt64], reply: Reply<Int>)
     /// Every job, or one.
     case listJobs(UInt64?, reply: Reply<[RemoteJobSummary]>)
+    /// A reader of what an attempt printed (attempt 0: the latest).
+    case taskLogs(task: UInt64, attempt: Int, follow: Bool, LogFollower)
     /// The embedded executor's news of a trigger check.
     case checked(WireAttempt, TriggerChecks.Event)
     case timer

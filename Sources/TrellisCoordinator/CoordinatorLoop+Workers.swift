@@ -66,10 +66,16 @@ extension CoordinatorLoop {
         case .output(let attempt, let name, _):
             engine.output(attempt, name: name, by: link.worker, now: now)
         case .finished(let attempt, let result, _):
+            if let logs, let id = engine.holds(link.worker, attempt) {
+                logs.ended(
+                    AttemptLogs.Key(job: engine.tasks[id.rawValue].job, task: attempt.task, attempt: attempt.attempt))
+            }
             engine.finished(attempt, result: result, by: link.worker, now: now)
-        case .log(let attempt, _, _):
-            // Fenced like every report; what a task printed is not kept by the coordinator yet.
-            if engine.holds(link.worker, attempt) == nil { stale(attempt, to: link.id) }
+        case .log(let attempt, let stream, let data):
+            // Fenced like every report: only the attempt's holder is heard.
+            guard let id = engine.holds(link.worker, attempt) else { return stale(attempt, to: link.id) }
+            let key = AttemptLogs.Key(job: engine.tasks[id.rawValue].job, task: attempt.task, attempt: attempt.attempt)
+            logs?.append(key, stream, data)
         case .drain:
             engine.drained(link.worker, now: now)
         case .heartbeat:

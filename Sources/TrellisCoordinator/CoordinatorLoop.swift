@@ -33,6 +33,10 @@ struct CoordinatorLoop {
     var checks: TriggerChecks
     /// Ended jobs waiting to be forgotten.
     var retention: JobRetention
+    /// What attempts print, if kept.
+    let logs: AttemptLogs?
+    /// Attempts a log reader follows: each is told its end.
+    var followed: [AttemptLogs.Key] = []
     var connections: [UInt64: Connection] = [:]
     var workerConnection: [WorkerID: UInt64] = [:]
     var nextConnection: UInt64 = 0
@@ -156,7 +160,9 @@ struct CoordinatorLoop {
         var loop = CoordinatorLoop(
             journal: journal, configuration: configuration, logger: logger, epoch: epoch, timeBase: timeBase,
             elapsed: elapsed, engine: engine, checks: checks,
-            retention: JobRetention(period: configuration.forgetAfter), origin: origin ?? wall)
+            retention: JobRetention(period: configuration.forgetAfter),
+            logs: configuration.logDirectory.map { AttemptLogs(directory: $0, limit: configuration.logLimit) },
+            origin: origin ?? wall)
         // Jobs that had ended count their retention from the journal's last entry.
         for (wire, job) in loop.engine.jobs.sorted(by: { $0.key < $1.key })
         where loop.engine.state.core.unfinishedCount(of: job.core) == 0 {
@@ -187,12 +193,14 @@ struct CoordinatorLoop {
         let result = engine.forgetEnded(due, now: now)
         retention.stillNeeded(result.blocked)
         guard !result.forgotten.isEmpty else { return }
+        for job in result.forgotten { logs?.remove(job: job) }
         let jobs = result.forgotten.map(String.init).joined(separator: ", ")
         logger.info("jobs \(jobs) forgotten after --forget-after, with \(result.tasks) tasks")
     }
 
     mutating func shutdown() {
         checks.stopAll()
+        logs?.stop(RPCError(code: .unavailable, message: "the coordinator is shutting down; ask for the logs again"))
         for connection in connections.values {
             connection.outbox.finish(
                 throwing: RPCError(code: .unavailable, message: "the coordinator is shutting down; reconnect later"))
@@ -223,6 +231,7 @@ struct CoordinatorLoop {
             pending = records
         }
         route(turn.effects)
+        endFollowedLogs()
         dropGoneWatchers()
         startWatches()
         for reply in replies { reply() }
@@ -289,6 +298,8 @@ struct CoordinatorLoop {
             }
             let summaries = engine.summaries(of: job)
             replies.append { reply(.success(summaries)) }
+        case .taskLogs(let task, let attempt, let follow, let follower):
+            readLogs(task: task, attempt: attempt, follow: follow, into: follower)
         case .forget(let jobs, let reply):
             if let unknown = jobs.first(where: { engine.jobs[$0] == nil }) {
                 let error = RPCError(code: .notFound, message: engine.unknownJob(unknown))
@@ -298,6 +309,7 @@ struct CoordinatorLoop {
             do {
                 let forgotten = try engine.forget(jobs, now: now)
                 retention.jobsForgotten()
+                for job in jobs { logs?.remove(job: job) }
                 logger.info("jobs \(jobs.map(String.init).joined(separator: ", ")) forgotten, with \(forgotten) tasks")
                 replies.append { reply(.success(forgotten)) }
             } catch {
@@ -372,6 +384,49 @@ struct CoordinatorLoop {
             for job in engine.jobs.keys.sorted() { changed += engine.change(change, ids: [], job: job, now: now) }
         }
         replies.append { reply(.success(changed)) }
+    }
+
+    // MARK: Logs
+
+    private mutating func readLogs(task wire: UInt64, attempt: Int, follow: Bool, into follower: LogFollower) {
+        guard let logs else {
+            follower.finish(
+                throwing: RPCError(
+                    code: .failedPrecondition,
+                    message: "this coordinator keeps no logs (start it with --logs DIR)"))
+            return
+        }
+        guard let id = engine.task(wire: wire) else {
+            follower.finish(throwing: RPCError(code: .notFound, message: engine.unknownTask(wire)))
+            return
+        }
+        let count = engine.state.core.attemptCount(of: id)
+        let number = attempt == 0 ? count : attempt
+        guard number >= 1, number <= count else {
+            let message =
+                count == 0
+                ? "task \(wire) has not started yet" : "task \(wire) has no attempt \(number) (it has had \(count))"
+            follower.finish(throwing: RPCError(code: .notFound, message: message))
+            return
+        }
+        let key = AttemptLogs.Key(job: engine.tasks[id.rawValue].job, task: wire, attempt: number)
+        let live = follow && engine.state.core.state(of: id) == .running(attempt: number)
+        logs.read(key, into: follower, follow: live)
+        if live { followed.append(key) }
+    }
+
+    /// Tells the log readers of attempts that ended, whatever ended them (a report, a lost worker, a cancel).
+    private mutating func endFollowedLogs() {
+        guard let logs, !followed.isEmpty else { return }
+        followed.removeAll { key in
+            guard let id = engine.task(wire: key.task),
+                engine.state.core.state(of: id) == .running(attempt: key.attempt)
+            else {
+                logs.ended(key)
+                return true
+            }
+            return false
+        }
     }
 
     // MARK: Effects

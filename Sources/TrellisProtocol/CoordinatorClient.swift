@@ -72,6 +72,24 @@ package struct CoordinatorClient<Transport: ClientTransport>: Sendable {
         return try await service.listJobs(request, metadata: metadata).jobs.map(RemoteJobSummary.init)
     }
 
+    /// Hands each chunk of what attempt `attempt` of `task` printed (0: the latest) to `each`, as the
+    /// coordinator keeps it; with `follow`, then as the worker sends more, until the attempt ends.
+    package func logs(
+        task: UInt64, attempt: Int = 0, follow: Bool = false,
+        _ each:
+            @escaping @Sendable (_ stream: WorkerReport.LogStream, _ data: [UInt8], _ attempt: Int) async throws -> Void
+    ) async throws {
+        var request = Trellis_V1_TaskLogsRequest()
+        request.taskID = task
+        request.attempt = UInt32(clamping: attempt)
+        request.follow = follow
+        try await service.taskLogs(request, metadata: metadata) { response in
+            for try await chunk in response.messages {
+                try await each(chunk.stream == .stderr ? .stderr : .stdout, [UInt8](chunk.data), Int(chunk.attempt))
+            }
+        }
+    }
+
     /// Forgets jobs that have ended, all or none; returns how many tasks went with them.
     package func forget(jobs: [UInt64]) async throws -> Int {
         var request = Trellis_V1_ForgetJobsRequest()

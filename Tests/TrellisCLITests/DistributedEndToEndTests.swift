@@ -313,6 +313,14 @@ struct DistributedEndToEndTests {
         #expect(dot.stdout.contains("\"7\" -> \"8\";"), "\(dot.stdout)")
         let mermaid = try trellis(["graph", "--job", "6", "--format", "mermaid", "--server", address], in: scratch)
         #expect(mermaid.stdout.contains("n0 --> n1") && mermaid.stdout.contains("classDef failed"), "\(mermaid.stdout)")
+
+        // What a task printed, kept beside the database.
+        let talk = try scratch.write("talk.yaml", "tasks:\n  - {id: t, run: \"echo hi; echo err >&2\"}\n")
+        #expect(try trellis(["submit", talk, "--server", address, "--watch"], in: scratch).status == 0)
+        let logs = try trellis(["task", "logs", "9", "--server", address], in: scratch)
+        #expect(logs.status == 0 && logs.stdout == "hi\n" && logs.stderr == "err\n", "\(logs.stdout)\(logs.stderr)")
+        let none = try trellis(["task", "logs", "9", "--attempt", "2", "--server", address], in: scratch)
+        #expect(none.status != 0 && none.stderr.contains("has no attempt 2"), "\(none.stderr)")
         worker.kill9()
         server.kill9()
     }

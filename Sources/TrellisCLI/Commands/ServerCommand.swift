@@ -45,6 +45,10 @@ struct ServerCommand: AsyncParsableCommand {
         help:
             "A task whose attempts lose their worker this many times fails for good instead of taking down worker after worker (0: no limit)."
     ) var crashLimit = 5
+    @Option(
+        help:
+            "Where what tasks print is kept, for `trellis task logs` (default: beside the database, DB.logs; 'none' keeps nothing)."
+    ) var logs: String?
     @OptionGroup var logging: LogOptions
 
     func validate() throws {
@@ -85,7 +89,8 @@ struct ServerCommand: AsyncParsableCommand {
             configuration: CoordinatorConfiguration(
                 heartbeatInterval: interval, leaseTimeout: lease, cancelGrace: grace,
                 commandTriggers: commandTriggers, snapshotInterval: snapshotInterval, forgetAfter: retention,
-                crashLimit: crashLimit == 0 ? nil : crashLimit),
+                crashLimit: crashLimit == 0 ? nil : crashLimit,
+                logDirectory: logs == "none" ? nil : (logs ?? Self.logDirectory(beside: db))),
             logger: Logger(label: "trellis.coordinator"))
         let transport = Coordinator<ContinuousClock>.transport(
             host: address.host, port: address.port, certificate: tlsCertificate, privateKey: tlsKey)
@@ -109,6 +114,12 @@ struct ServerCommand: AsyncParsableCommand {
     }
 
     /// The coordinator's journal at `path`; a database an earlier Trellis wrote there is refused, not changed.
+    /// `trellis.db` keeps its tasks' output in `trellis.logs`.
+    static func logDirectory(beside database: String) -> String {
+        let url = URL(fileURLWithPath: database)
+        return url.deletingPathExtension().appendingPathExtension("logs").path
+    }
+
     static func openJournal(_ path: String) throws -> SQLiteJournal<CoordinatorRecord> {
         if FileManager.default.fileExists(atPath: path), try SQLiteJournal<CoordinatorRecord>.existing(at: path) == nil
         {

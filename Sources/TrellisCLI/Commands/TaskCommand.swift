@@ -10,6 +10,7 @@ struct TaskCommand: AsyncParsableCommand {
         subcommands: [
             TaskAddCommand.self, TaskListCommand.self, TaskShowCommand.self, TaskPlayCommand.self,
             TaskCancelCommand.self, TaskKillCommand.self, TaskPauseCommand.self, TaskResumeCommand.self,
+            TaskLogsCommand.self,
         ])
 }
 
@@ -190,4 +191,27 @@ struct TaskResumeCommand: AsyncParsableCommand {
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var tasks: SelectionOptions
     func run() async throws { try await remote.change(.resume, tasks, verb: "resumed") }
+}
+
+struct TaskLogsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logs",
+        abstract: "Print what a task's attempt printed: its stdout to stdout, its stderr to stderr.")
+
+    @OptionGroup var remote: RemoteOptions
+    @Argument(help: "The task id.") var id: UInt64
+    @Option(help: "Which attempt (default: the latest).") var attempt: Int = 0
+    @Flag(help: "Go on printing what the attempt prints until it ends.") var follow = false
+
+    func validate() throws {
+        guard attempt >= 0 else { throw ValidationError("--attempt counts from 1") }
+    }
+
+    func run() async throws {
+        try await remote.withClient { client in
+            try await client.logs(task: id, attempt: attempt, follow: follow) { stream, data, _ in
+                (stream == .stdout ? FileHandle.standardOutput : FileHandle.standardError).write(Data(data))
+            }
+        }
+    }
 }

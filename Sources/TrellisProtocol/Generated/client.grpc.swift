@@ -191,6 +191,19 @@ package enum Trellis_V1_ClientService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "TaskLogs" metadata.
+        package enum TaskLogs: Sendable {
+            /// Request type for "TaskLogs".
+            package typealias Input = Trellis_V1_TaskLogsRequest
+            /// Response type for "TaskLogs".
+            package typealias Output = Trellis_V1_TaskLogsChunk
+            /// Descriptor for "TaskLogs".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "trellis.v1.ClientService"),
+                method: "TaskLogs",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "trellis.v1.ClientService" service.
         package static let descriptors: [GRPCCore.MethodDescriptor] = [
             AddTasks.descriptor,
@@ -205,7 +218,8 @@ package enum Trellis_V1_ClientService: Sendable {
             ListWorkers.descriptor,
             Broadcast.descriptor,
             ForgetJobs.descriptor,
-            ListJobs.descriptor
+            ListJobs.descriptor,
+            TaskLogs.descriptor
         ]
     }
 }
@@ -453,6 +467,26 @@ extension Trellis_V1_ClientService {
             request: GRPCCore.StreamingServerRequest<Trellis_V1_ListJobsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_ListJobsResponse>
+
+        /// Handle the "TaskLogs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What an attempt of a task printed, as the coordinator keeps it: stdout's chunks, then stderr's; with
+        /// > `follow`, then each new chunk as the worker sends it, until the attempt ends. NOT_FOUND for a task or an
+        /// > attempt that does not exist, FAILED_PRECONDITION when the coordinator keeps no logs.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Trellis_V1_TaskLogsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Trellis_V1_TaskLogsChunk` messages.
+        func taskLogs(
+            request: GRPCCore.StreamingServerRequest<Trellis_V1_TaskLogsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_TaskLogsChunk>
     }
 
     /// Service protocol for the "trellis.v1.ClientService" service.
@@ -684,6 +718,26 @@ extension Trellis_V1_ClientService {
             request: GRPCCore.ServerRequest<Trellis_V1_ListJobsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Trellis_V1_ListJobsResponse>
+
+        /// Handle the "TaskLogs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What an attempt of a task printed, as the coordinator keeps it: stdout's chunks, then stderr's; with
+        /// > `follow`, then each new chunk as the worker sends it, until the attempt ends. NOT_FOUND for a task or an
+        /// > attempt that does not exist, FAILED_PRECONDITION when the coordinator keeps no logs.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Trellis_V1_TaskLogsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Trellis_V1_TaskLogsChunk` messages.
+        func taskLogs(
+            request: GRPCCore.ServerRequest<Trellis_V1_TaskLogsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_TaskLogsChunk>
     }
 
     /// Simple service protocol for the "trellis.v1.ClientService" service.
@@ -914,6 +968,27 @@ extension Trellis_V1_ClientService {
             request: Trellis_V1_ListJobsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Trellis_V1_ListJobsResponse
+
+        /// Handle the "TaskLogs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What an attempt of a task printed, as the coordinator keeps it: stdout's chunks, then stderr's; with
+        /// > `follow`, then each new chunk as the worker sends it, until the attempt ends. NOT_FOUND for a task or an
+        /// > attempt that does not exist, FAILED_PRECONDITION when the coordinator keeps no logs.
+        ///
+        /// - Parameters:
+        ///   - request: A `Trellis_V1_TaskLogsRequest` message.
+        ///   - response: A response stream of `Trellis_V1_TaskLogsChunk` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func taskLogs(
+            request: Trellis_V1_TaskLogsRequest,
+            response: GRPCCore.RPCWriter<Trellis_V1_TaskLogsChunk>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -1059,6 +1134,17 @@ extension Trellis_V1_ClientService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Trellis_V1_ListJobsResponse>(),
             handler: { request, context in
                 try await self.listJobs(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Trellis_V1_ClientService.Method.TaskLogs.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Trellis_V1_TaskLogsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Trellis_V1_TaskLogsChunk>(),
+            handler: { request, context in
+                try await self.taskLogs(
                     request: request,
                     context: context
                 )
@@ -1211,6 +1297,17 @@ extension Trellis_V1_ClientService.ServiceProtocol {
             context: context
         )
         return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func taskLogs(
+        request: GRPCCore.StreamingServerRequest<Trellis_V1_TaskLogsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_TaskLogsChunk> {
+        let response = try await self.taskLogs(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
     }
 }
 
@@ -1387,6 +1484,23 @@ extension Trellis_V1_ClientService.SimpleServiceProtocol {
                 context: context
             ),
             metadata: [:]
+        )
+    }
+
+    package func taskLogs(
+        request: GRPCCore.ServerRequest<Trellis_V1_TaskLogsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Trellis_V1_TaskLogsChunk> {
+        return GRPCCore.StreamingServerResponse<Trellis_V1_TaskLogsChunk>(
+            metadata: [:],
+            producer: { writer in
+                try await self.taskLogs(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
         )
     }
 }
@@ -1685,6 +1799,31 @@ extension Trellis_V1_ClientService {
             deserializer: some GRPCCore.MessageDeserializer<Trellis_V1_ListJobsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trellis_V1_ListJobsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "TaskLogs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What an attempt of a task printed, as the coordinator keeps it: stdout's chunks, then stderr's; with
+        /// > `follow`, then each new chunk as the worker sends it, until the attempt ends. NOT_FOUND for a task or an
+        /// > attempt that does not exist, FAILED_PRECONDITION when the coordinator keeps no logs.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Trellis_V1_TaskLogsRequest` message.
+        ///   - serializer: A serializer for `Trellis_V1_TaskLogsRequest` messages.
+        ///   - deserializer: A deserializer for `Trellis_V1_TaskLogsChunk` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func taskLogs<Result>(
+            request: GRPCCore.ClientRequest<Trellis_V1_TaskLogsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Trellis_V1_TaskLogsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Trellis_V1_TaskLogsChunk>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Trellis_V1_TaskLogsChunk>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -2131,6 +2270,40 @@ extension Trellis_V1_ClientService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "TaskLogs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What an attempt of a task printed, as the coordinator keeps it: stdout's chunks, then stderr's; with
+        /// > `follow`, then each new chunk as the worker sends it, until the attempt ends. NOT_FOUND for a task or an
+        /// > attempt that does not exist, FAILED_PRECONDITION when the coordinator keeps no logs.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Trellis_V1_TaskLogsRequest` message.
+        ///   - serializer: A serializer for `Trellis_V1_TaskLogsRequest` messages.
+        ///   - deserializer: A deserializer for `Trellis_V1_TaskLogsChunk` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func taskLogs<Result>(
+            request: GRPCCore.ClientRequest<Trellis_V1_TaskLogsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Trellis_V1_TaskLogsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Trellis_V1_TaskLogsChunk>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Trellis_V1_TaskLogsChunk>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Trellis_V1_ClientService.Method.TaskLogs.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2495,6 +2668,35 @@ extension Trellis_V1_ClientService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Trellis_V1_ListJobsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Trellis_V1_ListJobsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TaskLogs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What an attempt of a task printed, as the coordinator keeps it: stdout's chunks, then stderr's; with
+    /// > `follow`, then each new chunk as the worker sends it, until the attempt ends. NOT_FOUND for a task or an
+    /// > attempt that does not exist, FAILED_PRECONDITION when the coordinator keeps no logs.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Trellis_V1_TaskLogsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func taskLogs<Result>(
+        request: GRPCCore.ClientRequest<Trellis_V1_TaskLogsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Trellis_V1_TaskLogsChunk>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.taskLogs(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Trellis_V1_TaskLogsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Trellis_V1_TaskLogsChunk>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2913,6 +3115,39 @@ extension Trellis_V1_ClientService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listJobs(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TaskLogs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What an attempt of a task printed, as the coordinator keeps it: stdout's chunks, then stderr's; with
+    /// > `follow`, then each new chunk as the worker sends it, until the attempt ends. NOT_FOUND for a task or an
+    /// > attempt that does not exist, FAILED_PRECONDITION when the coordinator keeps no logs.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func taskLogs<Result>(
+        _ message: Trellis_V1_TaskLogsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Trellis_V1_TaskLogsChunk>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Trellis_V1_TaskLogsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.taskLogs(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -99,6 +99,11 @@ class ClientServiceStub:
                 request_serializer=trellis_dot_v1_dot_client__pb2.ListJobsRequest.SerializeToString,
                 response_deserializer=trellis_dot_v1_dot_client__pb2.ListJobsResponse.FromString,
                 _registered_method=True)
+        self.TaskLogs = channel.unary_stream(
+                '/trellis.v1.ClientService/TaskLogs',
+                request_serializer=trellis_dot_v1_dot_client__pb2.TaskLogsRequest.SerializeToString,
+                response_deserializer=trellis_dot_v1_dot_client__pb2.TaskLogsChunk.FromString,
+                _registered_method=True)
 
 
 class ClientServiceServicer:
@@ -195,6 +200,15 @@ class ClientServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TaskLogs(self, request, context):
+        """What an attempt of a task printed, as the coordinator keeps it: stdout's chunks, then stderr's; with
+        `follow`, then each new chunk as the worker sends it, until the attempt ends. NOT_FOUND for a task or an
+        attempt that does not exist, FAILED_PRECONDITION when the coordinator keeps no logs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -262,6 +276,11 @@ def add_ClientServiceServicer_to_server(servicer, server):
                     servicer.ListJobs,
                     request_deserializer=trellis_dot_v1_dot_client__pb2.ListJobsRequest.FromString,
                     response_serializer=trellis_dot_v1_dot_client__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'TaskLogs': grpc.unary_stream_rpc_method_handler(
+                    servicer.TaskLogs,
+                    request_deserializer=trellis_dot_v1_dot_client__pb2.TaskLogsRequest.FromString,
+                    response_serializer=trellis_dot_v1_dot_client__pb2.TaskLogsChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -615,6 +634,33 @@ class ClientService:
             '/trellis.v1.ClientService/ListJobs',
             trellis_dot_v1_dot_client__pb2.ListJobsRequest.SerializeToString,
             trellis_dot_v1_dot_client__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TaskLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/trellis.v1.ClientService/TaskLogs',
+            trellis_dot_v1_dot_client__pb2.TaskLogsRequest.SerializeToString,
+            trellis_dot_v1_dot_client__pb2.TaskLogsChunk.FromString,
             options,
             channel_credentials,
             insecure,
