@@ -11,6 +11,7 @@ internal import TrellisProtocol
 struct LogOutput: Sendable, Hashable {
     var stream: WorkerReport.LogStream
     var data: [UInt8]
+    var task: UInt64
     var attempt: Int
 }
 
@@ -38,6 +39,8 @@ final class AttemptLogs: Sendable {
 
     private struct State {
         var followers: [Key: [LogFollower]] = [:]
+        /// Readers of every attempt of a job.
+        var jobFollowers: [UInt64: [LogFollower]] = [:]
         var sizes: [Key: (stdout: Int, stderr: Int)] = [:]
     }
 
@@ -69,8 +72,9 @@ final class AttemptLogs: Sendable {
                 written += Array("\n[trellis: output beyond \(limit) bytes is not kept]\n".utf8)
             }
             write(written, to: path(key, stream))
-            let followers = state.withLock { $0.followers[key] ?? [] }
-            for follower in followers { follower.yield(LogOutput(stream: stream, data: written, attempt: key.attempt)) }
+            let followers = state.withLock { ($0.followers[key] ?? []) + ($0.jobFollowers[key.job] ?? []) }
+            let output = LogOutput(stream: stream, data: written, task: key.task, attempt: key.attempt)
+            for follower in followers { follower.yield(output) }
         }
     }
 
@@ -78,17 +82,45 @@ final class AttemptLogs: Sendable {
     /// attempt `ended`; without, it ends there.
     func read(_ key: Key, into follower: LogFollower, follow: Bool) {
         queue.async { [self] in
-            for stream in [WorkerReport.LogStream.stdout, .stderr] {
-                guard let handle = FileHandle(forReadingAtPath: path(key, stream)) else { continue }
-                defer { try? handle.close() }
-                while let data = try? handle.read(upToCount: 1 << 20), !data.isEmpty {
-                    follower.yield(LogOutput(stream: stream, data: [UInt8](data), attempt: key.attempt))
-                }
-            }
+            send(key, to: follower)
             if follow {
                 state.withLock { $0.followers[key, default: []].append(follower) }
             } else {
                 follower.finish()
+            }
+        }
+    }
+
+    /// Sends `follower` what every attempt of `job` printed so far, by task and attempt, then what they print
+    /// until the job `jobEnded`.
+    func follow(job: UInt64, into follower: LogFollower) {
+        queue.async { [self] in
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/job-\(job)")) ?? []
+            var keys = Set<Key>()
+            for name in names where name.hasPrefix("task-") {
+                let parts = name.dropFirst(5).split(separator: ".")
+                guard parts.count == 3, let task = UInt64(parts[0]), let attempt = Int(parts[1]) else { continue }
+                keys.insert(Key(job: job, task: task, attempt: attempt))
+            }
+            for key in keys.sorted(by: { ($0.task, $0.attempt) < ($1.task, $1.attempt) }) { send(key, to: follower) }
+            state.withLock { $0.jobFollowers[job, default: []].append(follower) }
+        }
+    }
+
+    /// The job has ended: its readers end.
+    func jobEnded(_ job: UInt64) {
+        queue.async { [self] in
+            for follower in state.withLock({ $0.jobFollowers.removeValue(forKey: job) ?? [] }) { follower.finish() }
+        }
+    }
+
+    /// What the attempt's files hold: stdout, then stderr.
+    private func send(_ key: Key, to follower: LogFollower) {
+        for stream in [WorkerReport.LogStream.stdout, .stderr] {
+            guard let handle = FileHandle(forReadingAtPath: path(key, stream)) else { continue }
+            defer { try? handle.close() }
+            while let data = try? handle.read(upToCount: 1 << 20), !data.isEmpty {
+                follower.yield(LogOutput(stream: stream, data: [UInt8](data), task: key.task, attempt: key.attempt))
             }
         }
     }
@@ -113,6 +145,7 @@ final class AttemptLogs: Sendable {
                     for follower in followers { follower.finish() }
                     state.followers[key] = nil
                 }
+                for follower in state.jobFollowers.removeValue(forKey: job) ?? [] { follower.finish() }
             }
             try? FileManager.default.removeItem(atPath: "\(directory)/job-\(job)")
         }
@@ -122,8 +155,11 @@ final class AttemptLogs: Sendable {
     func stop(_ error: any Error) {
         queue.async { [self] in
             let followers = state.withLock { state in
-                defer { state.followers = [:] }
-                return state.followers.values.flatMap { $0 }
+                defer {
+                    state.followers = [:]
+                    state.jobFollowers = [:]
+                }
+                return state.followers.values.flatMap { $0 } + state.jobFollowers.values.flatMap { $0 }
             }
             for follower in followers { follower.finish(throwing: error) }
         }

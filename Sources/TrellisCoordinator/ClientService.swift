@@ -116,7 +116,9 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
                 code: .resourceExhausted,
                 message: "this reader fell more than \(Self.logBacklog) chunks behind the task's output; ask again"))
         await coordinator.send(
-            .taskLogs(task: request.taskID, attempt: Int(request.attempt), follow: request.follow, chunks))
+            .taskLogs(
+                job: request.jobID, task: request.taskID, attempt: Int(request.attempt), follow: request.follow, chunks)
+        )
         try await chunks.drain { outputs in
             try await response.write(
                 contentsOf: outputs.map { output in
@@ -124,6 +126,7 @@ struct ClientService<C: Clock>: Trellis_V1_ClientService.SimpleServiceProtocol w
                     chunk.stream = output.stream == .stdout ? .stdout : .stderr
                     chunk.data = Data(output.data)
                     chunk.attempt = UInt32(clamping: output.attempt)
+                    chunk.taskID = output.task
                     return chunk
                 })
         }

@@ -266,7 +266,7 @@ extension CoordinatorInput {
         case .showTask(_, let reply): reply(.failure(error))
         case .forget(_, let reply): reply(.failure(error))
         case .listJobs(_, let reply): reply(.failure(error))
-        case .taskLogs(_, _, _, let follower): follower.finish(throwing: error)
+        case .taskLogs(_, _, _, _, let follower): follower.finish(throwing: error)
         case .watch(_, let watcher): watcher.finish(throwing: error)
         case .report, .disconnected, .checked, .timer: break
         }
@@ -291,8 +291,8 @@ enum CoordinatorInput: Sendable {
     case forget([UInt64], reply: Reply<Int>)
     /// Every job, or one.
     case listJobs(UInt64?, reply: Reply<[RemoteJobSummary]>)
-    /// A reader of what an attempt printed (attempt 0: the latest).
-    case taskLogs(task: UInt64, attempt: Int, follow: Bool, LogFollower)
+    /// A reader of what an attempt printed (attempt 0: the latest), or of every attempt of a job (job not 0).
+    case taskLogs(job: UInt64, task: UInt64, attempt: Int, follow: Bool, LogFollower)
     /// The embedded executor's news of a trigger check.
     case checked(WireAttempt, TriggerChecks.Event)
     case timer

@@ -298,8 +298,12 @@ struct CoordinatorLoop {
             }
             let summaries = engine.summaries(of: job)
             replies.append { reply(.success(summaries)) }
-        case .taskLogs(let task, let attempt, let follow, let follower):
-            readLogs(task: task, attempt: attempt, follow: follow, into: follower)
+        case .taskLogs(let job, let task, let attempt, let follow, let follower):
+            if job != 0 {
+                followLogs(of: job, into: follower)
+            } else {
+                readLogs(task: task, attempt: attempt, follow: follow, into: follower)
+            }
         case .forget(let jobs, let reply):
             if let unknown = jobs.first(where: { engine.jobs[$0] == nil }) {
                 let error = RPCError(code: .notFound, message: engine.unknownJob(unknown))
@@ -415,6 +419,22 @@ struct CoordinatorLoop {
         if live { followed.append(key) }
     }
 
+    private func followLogs(of job: UInt64, into follower: LogFollower) {
+        guard let logs else {
+            follower.finish(
+                throwing: RPCError(
+                    code: .failedPrecondition, message: "this coordinator keeps no logs (start it with --logs DIR)"))
+            return
+        }
+        guard let entry = engine.jobs[job] else {
+            follower.finish(throwing: RPCError(code: .notFound, message: engine.unknownJob(job)))
+            return
+        }
+        logs.follow(job: job, into: follower)
+        // A job that has ended sends what it printed, and ends there.
+        if engine.state.core.unfinishedCount(of: entry.core) == 0 { logs.jobEnded(job) }
+    }
+
     /// Tells the log readers of attempts that ended, whatever ended them (a report, a lost worker, a cancel).
     private mutating func endFollowedLogs() {
         guard let logs, !followed.isEmpty else { return }
@@ -464,6 +484,7 @@ struct CoordinatorLoop {
                 for watcher in list { watcher.yield(event) }
             case .jobEnded(let job):
                 retention.jobEnded(job, at: now)
+                logs?.jobEnded(job)
                 var end = RemoteJobEvent()
                 end.jobEnded = true
                 end.timeMs = wallMs

@@ -90,6 +90,23 @@ package struct CoordinatorClient<Transport: ClientTransport>: Sendable {
         }
     }
 
+    /// Hands each chunk every attempt of `job` printed, so far and then as it prints it, to `each`, until the
+    /// job ends.
+    package func logs(
+        job: UInt64,
+        _ each:
+            @escaping @Sendable (_ task: UInt64, _ stream: WorkerReport.LogStream, _ data: [UInt8]) async throws -> Void
+    ) async throws {
+        var request = Trellis_V1_TaskLogsRequest()
+        request.jobID = job
+        request.follow = true
+        try await service.taskLogs(request, metadata: metadata) { response in
+            for try await chunk in response.messages {
+                try await each(chunk.taskID, chunk.stream == .stderr ? .stderr : .stdout, [UInt8](chunk.data))
+            }
+        }
+    }
+
     /// Forgets jobs that have ended, all or none; returns how many tasks went with them.
     package func forget(jobs: [UInt64]) async throws -> Int {
         var request = Trellis_V1_ForgetJobsRequest()

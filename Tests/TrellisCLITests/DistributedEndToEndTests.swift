@@ -321,6 +321,16 @@ struct DistributedEndToEndTests {
         #expect(logs.status == 0 && logs.stdout == "hi\n" && logs.stderr == "err\n", "\(logs.stdout)\(logs.stderr)")
         let none = try trellis(["task", "logs", "9", "--attempt", "2", "--server", address], in: scratch)
         #expect(none.status != 0 && none.stderr.contains("has no attempt 2"), "\(none.stderr)")
+        // submit --watch --logs: every line the job's tasks print, prefixed by the task.
+        let chatty = try scratch.write(
+            "chatty.yaml",
+            "tasks:\n  - {id: one, run: \"echo a; echo b\"}\n  - {id: two, run: \"echo c >&2; printf d\", needs: [one]}\n"
+        )
+        let watched = try trellis(["submit", chatty, "--server", address, "--watch", "--logs"], in: scratch)
+        #expect(watched.status == 0, "\(watched.stdout)\(watched.stderr)")
+        let printed = watched.stdout.split(separator: "\n").filter { $0.contains(" | ") }
+        #expect(printed == ["one | a", "one | b", "two | d"], "\(watched.stdout)")
+        #expect(watched.stderr.contains("two | c\n"), "\(watched.stderr)")
         worker.kill9()
         server.kill9()
     }

@@ -22,3 +22,17 @@ struct RendererTests {
         }
     }
 }
+
+@Suite("Lines of what tasks print")
+struct LogLinesTests {
+    @Test func linesAreCutWholePerTaskAndStreamAndTheRestComesAtTheEnd() {
+        var lines = LogLines()
+        #expect(lines.take(task: 1, stream: .stdout, Array("hel".utf8)) == [])
+        #expect(lines.take(task: 2, stream: .stdout, Array("other\nhalf".utf8)) == ["other"])
+        #expect(lines.take(task: 1, stream: .stderr, Array("err\n".utf8)) == ["err"])
+        #expect(lines.take(task: 1, stream: .stdout, Array("lo\nworld\n\nlast".utf8)) == ["hello", "world", ""])
+        let rest = lines.rest()
+        #expect(rest.map(\.task) == [1, 2] && rest.map(\.line) == ["last", "half"])
+        #expect(lines.rest().isEmpty)
+    }
+}

@@ -129,9 +129,10 @@ struct JobWatchCommand: AsyncParsableCommand {
     @OptionGroup var remote: RemoteOptions
     @Argument(help: "The job id.") var id: UInt64
     @Flag(help: "One JSON object per event.") var json = false
+    @Flag(help: "Print what the tasks print too, each line prefixed by its task.") var logs = false
 
     func run() async throws {
-        try await JobWatch(remote: remote).follow(id, json: json)
+        try await JobWatch(remote: remote).follow(id, json: json, logs: logs)
     }
 }
 
@@ -141,19 +142,36 @@ struct JobWatchCommand: AsyncParsableCommand {
 struct JobWatch {
     var remote: RemoteOptions
 
-    func follow(_ job: UInt64, json: Bool) async throws {
+    func follow(_ job: UInt64, json: Bool, logs: Bool = false) async throws {
         let renderer: (any RunRenderer)? =
-            if json { nil } else if isatty(STDOUT_FILENO) == 1 { ProgressDisplay() } else { LineRenderer() }
-        let followed = Mutex(JobFollower(job: job))
+            if json { nil } else if isatty(STDOUT_FILENO) == 1 && !logs { ProgressDisplay() } else { LineRenderer() }
+        let followed = Locked(JobFollower(job: job))
+        let remote = remote
         let watching = Task {
             try await remote.withClient { client in
-                try await client.watch(job: job) { event in
-                    let events = followed.withLock { $0.take(event) }
-                    if let renderer {
-                        for shown in events { renderer.handle(shown) }
-                    } else {
-                        Console.line(JSONOutput.encode(RemoteJSON.event(event)))
+                try await withThrowingTaskGroup { group in
+                    if logs {
+                        // What the tasks print, a line at a time, prefixed by the task.
+                        group.addTask {
+                            let lines = Locked(LogLines())
+                            try await client.logs(job: job) { task, stream, data in
+                                let whole = lines.withLock { $0.take(task: task, stream: stream, data) }
+                                Self.print(whole, of: task, on: stream, names: followed)
+                            }
+                            for (task, stream, line) in lines.withLock({ $0.rest() }) {
+                                Self.print([line], of: task, on: stream, names: followed)
+                            }
+                        }
                     }
+                    try await client.watch(job: job) { event in
+                        let events = followed.withLock { $0.take(event) }
+                        if let renderer {
+                            for shown in events { renderer.handle(shown) }
+                        } else {
+                            Console.line(JSONOutput.encode(RemoteJSON.event(event)))
+                        }
+                    }
+                    try await group.waitForAll()
                 }
             }
         }
@@ -179,6 +197,29 @@ struct JobWatch {
         }
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
         if cutShort { throw ExitCode(1) }
+    }
+}
+
+extension JobWatch {
+    /// Lines a task printed, each prefixed by its name: stdout's to stdout, stderr's to stderr.
+    static func print(
+        _ lines: [String], of task: UInt64, on stream: WorkerReport.LogStream, names: Locked<JobFollower>
+    ) {
+        guard !lines.isEmpty else { return }
+        let name = names.withLock { $0.name(of: task) } ?? "task \(task)"
+        let text = lines.map { "\(name) | \($0)\n" }.joined()
+        (stream == .stdout ? FileHandle.standardOutput : FileHandle.standardError).write(Data(text.utf8))
+    }
+}
+
+/// A value shared between tasks, behind a lock: `Mutex` as a reference that closures can share.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+
+    init(_ value: Value) { mutex = Mutex(value) }
+
+    func withLock<R: Sendable>(_ body: (inout sending Value) throws -> sending R) rethrows -> R {
+        try mutex.withLock(body)
     }
 }
 

@@ -16,6 +16,7 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "output-first, fifo, wave, threshold:N or critical-path (default: the workflow's `policy:`).")
     var policy: String?
     @Flag(help: "Follow the job's progress until it ends.") var watch = false
+    @Flag(help: "With --watch: print what the tasks print too, each line prefixed by its task.") var logs = false
 
     func run() async throws {
         let plan = try WorkflowInput.plan(file: file, limits: try limitOptions.limits, policy: policy)
@@ -26,6 +27,6 @@ struct SubmitCommand: AsyncParsableCommand {
         Console.line(
             "job \(added.job): \(count) tasks from \(file)\(play ? "" : " (created; `trellis task play --job \(added.job)` starts them)")"
         )
-        if watch { try await JobWatch(remote: remote).follow(added.job, json: false) }
+        if watch { try await JobWatch(remote: remote).follow(added.job, json: false, logs: logs) }
     }
 }

@@ -35,6 +35,9 @@ package struct JobFollower: Sendable {
         began = now
     }
 
+    /// The name a task is shown by, once the watch has shown it.
+    package func name(of task: UInt64) -> String? { tasks[task]?.name }
+
     /// The run events one watch event means (none, one, or a began with the new total when tasks were added).
     package mutating func take(_ event: RemoteJobEvent) -> [RunEvent] {
         let time = Double(event.timeMs) / 1000

@@ -547,6 +547,10 @@ package nonisolated struct Trellis_V1_TaskLogsRequest: Sendable {
   /// Go on while the attempt runs.
   package var follow: Bool = false
 
+  /// Instead of one task: every attempt of this job, what they printed so far and then as they print it, until
+  /// the job ends (`task_id` and `attempt` are not used).
+  package var jobID: UInt64 = 0
+
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package init() {}
@@ -563,6 +567,8 @@ package nonisolated struct Trellis_V1_TaskLogsChunk: Sendable {
 
   /// The attempt the chunk is of (the latest, when the request named none).
   package var attempt: UInt32 = 0
+
+  package var taskID: UInt64 = 0
 
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1559,7 +1565,7 @@ nonisolated extension Trellis_V1_ListJobsResponse: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Trellis_V1_TaskLogsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".TaskLogsRequest"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}attempt\0\u{1}follow\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}attempt\0\u{1}follow\0\u{3}job_id\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1570,6 +1576,7 @@ nonisolated extension Trellis_V1_TaskLogsRequest: SwiftProtobuf.Message, SwiftPr
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.taskID) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.follow) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.jobID) }()
       default: break
       }
     }
@@ -1585,6 +1592,9 @@ nonisolated extension Trellis_V1_TaskLogsRequest: SwiftProtobuf.Message, SwiftPr
     if self.follow != false {
       try visitor.visitSingularBoolField(value: self.follow, fieldNumber: 3)
     }
+    if self.jobID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.jobID, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1592,6 +1602,7 @@ nonisolated extension Trellis_V1_TaskLogsRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.taskID != rhs.taskID {return false}
     if lhs.attempt != rhs.attempt {return false}
     if lhs.follow != rhs.follow {return false}
+    if lhs.jobID != rhs.jobID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1599,7 +1610,7 @@ nonisolated extension Trellis_V1_TaskLogsRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Trellis_V1_TaskLogsChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".TaskLogsChunk"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stream\0\u{1}data\0\u{1}attempt\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stream\0\u{1}data\0\u{1}attempt\0\u{3}task_id\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1610,6 +1621,7 @@ nonisolated extension Trellis_V1_TaskLogsChunk: SwiftProtobuf.Message, SwiftProt
       case 1: try { try decoder.decodeSingularEnumField(value: &self.stream) }()
       case 2: try { try decoder.decodeSingularBytesField(value: &self.data) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.taskID) }()
       default: break
       }
     }
@@ -1625,6 +1637,9 @@ nonisolated extension Trellis_V1_TaskLogsChunk: SwiftProtobuf.Message, SwiftProt
     if self.attempt != 0 {
       try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 3)
     }
+    if self.taskID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.taskID, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1632,6 +1647,7 @@ nonisolated extension Trellis_V1_TaskLogsChunk: SwiftProtobuf.Message, SwiftProt
     if lhs.stream != rhs.stream {return false}
     if lhs.data != rhs.data {return false}
     if lhs.attempt != rhs.attempt {return false}
+    if lhs.taskID != rhs.taskID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
