@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import TrellisCLI
+
 /// The real `trellis` binary, started as a process.
 @Suite("trellis binary", .serialized)
 struct EndToEndTests {
@@ -254,6 +256,48 @@ struct EndToEndTests {
         #expect(refused.status == 2)
         #expect(refused.stderr.contains("--restart"))
         #expect(try Self.trellis(["run", file, "--restart"], in: scratch.url).status == 1)
+    }
+
+    /// `logs --follow` prints what a running attempt prints as it prints it, and ends with the attempt: it waits
+    /// for the files to change, it does not look every so often.
+    @Test func logsFollowARunningAttemptToItsEnd() async throws {
+        let scratch = try Scratch()
+        let file = try scratch.write(
+            "flow.yaml",
+            "tasks:\n  - {id: talk, run: \"echo first; touch started; while [ ! -e go ]; do sleep 0.02; done; echo second\"}\n"
+        )
+        let changes = try DirectoryWatch([scratch.path])
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: Self.binary)
+        run.arguments = ["run", file]
+        run.currentDirectoryURL = scratch.url
+        run.standardOutput = FileHandle.nullDevice
+        run.standardError = FileHandle.nullDevice
+        try run.run()
+        // Once the task has touched `started`, its attempt is in the journal (facts go before effects).
+        while !FileManager.default.fileExists(atPath: scratch.path + "/started") { await changes.next() }
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: Self.binary)
+        follower.arguments = ["logs", "talk", "--follow", "--state", scratch.path + "/.trellis/flow"]
+        follower.currentDirectoryURL = scratch.url
+        let out = Pipe()
+        follower.standardOutput = out
+        try follower.run()
+        let printed = try await Self.offPool {
+            var text = ""
+            while !text.contains("first\n") {
+                let data = out.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                text += String(decoding: data, as: UTF8.self)
+            }
+            _ = FileManager.default.createFile(atPath: scratch.path + "/go", contents: nil)
+            text += String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            follower.waitUntilExit()
+            run.waitUntilExit()
+            return text
+        }
+        #expect(printed == "first\nsecond\n")
+        #expect(follower.terminationStatus == 0 && run.terminationStatus == 0)
     }
 
     @Test func logsGraphAndStatusReadTheRecordedRun() throws {

@@ -33,10 +33,13 @@ struct LogsCommand: AsyncParsableCommand {
         }
         let options = RunOptions(stateDirectory: directory, baseDirectory: "")
         let paths = options.logPaths(task: task, attempt: number)
+        // Watched before the first read, so nothing written after it goes unnoticed: the log files, and the
+        // journal that records the attempt's end.
+        let changes = follow ? try DirectoryWatch([directory, options.logDirectory]) : nil
         var offsets = (stdout: UInt64(0), stderr: UInt64(0))
         offsets.stdout = Self.copy(paths.stdout, from: 0, to: .standardOutput)
         offsets.stderr = Self.copy(paths.stderr, from: 0, to: .standardError)
-        guard follow else { return }
+        guard let changes else { return }
         guard let journal = try SQLiteJournal<EngineRecord>.existing(at: StateLocation.journal(in: directory)) else {
             return
         }
@@ -45,10 +48,11 @@ struct LogsCommand: AsyncParsableCommand {
             try await history.read(from: journal)
             let current = history.snapshot?.task(task)
             let running = current?.state == .running && current?.attempts.last?.number == number
-            try await Task.sleep(for: .milliseconds(250))
             offsets.stdout = Self.copy(paths.stdout, from: offsets.stdout, to: .standardOutput)
             offsets.stderr = Self.copy(paths.stderr, from: offsets.stderr, to: .standardError)
             if !running { return }
+            await changes.next()
+            changes.add(options.logDirectory)
         }
     }
 
