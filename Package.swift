@@ -33,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .target(
@@ -105,6 +108,18 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
+        // The coordinator's HTTP side: Prometheus metrics (and, next, its web pages).
+        .target(
+            name: "TrellisHTTP",
+            dependencies: [
+                "TrellisCoordinator",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -133,6 +148,7 @@ let package = Package(
             dependencies: [
                 "TrellisCore", "TrellisWorkflow", "TrellisSQLite", "TrellisProtocol",
                 "TrellisCoordinator", "TrellisWorker", "TrellisExecution", "TrellisEngine", "TrellisJournal",
+                "TrellisHTTP",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -183,7 +199,9 @@ let package = Package(
             name: "TrellisCoordinatorTests",
             dependencies: [
                 "TrellisCoordinator", "TrellisWorker", "TrellisProtocol", "TrellisSQLite",
-                "TrellisTestKit", "TrellisEngine", "TrellisCore", "TrellisJournal",
+                "TrellisTestKit", "TrellisEngine", "TrellisCore", "TrellisJournal", "TrellisHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -75,6 +75,8 @@ public final class Coordinator<C: Clock>: Service, Sendable where C.Duration == 
     let clock: C
     let configuration: CoordinatorConfiguration
     let logger: Logger
+    /// What the coordinator counts and measures (`metrics()` reads it).
+    let metrics = CoordinatorMetrics()
     struct Inbox {
         var inputs: [CoordinatorInput] = []
         /// Services waiting for room.
@@ -118,7 +120,7 @@ public final class Coordinator<C: Clock>: Service, Sendable where C.Duration == 
     private func serve() async throws {
         let start = clock.now
         var loop = try await CoordinatorLoop.open(
-            journal: journal, configuration: configuration, logger: logger,
+            journal: journal, configuration: configuration, logger: logger, metrics: metrics,
             elapsed: { start.duration(to: self.clock.now) }, launch: launcher())
         defer { loop.shutdown() }
         // A first turn makes the session's start durable and resumes what the journal left running.
@@ -177,6 +179,11 @@ public final class Coordinator<C: Clock>: Service, Sendable where C.Duration == 
 
     /// Stops `run` after the batch in hand; what is still waiting, or comes later, is refused as unavailable.
     public func stop() { wake.finish() }
+
+    /// Every metric in Prometheus' text exposition format (version 0.0.4), its gauges read off the engine now.
+    public func metricsText() async throws -> [UInt8] {
+        try await request { .metrics(reply: $0) }
+    }
 
     /// Inputs waiting for the loop now.
     public var inboxCount: Int { inbox.withLock { $0.inputs.count } }
@@ -267,6 +274,7 @@ extension CoordinatorInput {
         case .forget(_, let reply): reply(.failure(error))
         case .listJobs(_, let reply): reply(.failure(error))
         case .taskLogs(_, _, _, _, let follower): follower.finish(throwing: error)
+        case .metrics(let reply): reply(.failure(error))
         case .watch(_, let watcher): watcher.finish(throwing: error)
         case .report, .disconnected, .checked, .timer: break
         }
@@ -291,6 +299,8 @@ enum CoordinatorInput: Sendable {
     case forget([UInt64], reply: Reply<Int>)
     /// Every job, or one.
     case listJobs(UInt64?, reply: Reply<[RemoteJobSummary]>)
+    /// The metrics, as Prometheus reads them.
+    case metrics(reply: Reply<[UInt8]>)
     /// A reader of what an attempt printed (attempt 0: the latest), or of every attempt of a job (job not 0).
     case taskLogs(job: UInt64, task: UInt64, attempt: Int, follow: Bool, LogFollower)
     /// The embedded executor's news of a trigger check.

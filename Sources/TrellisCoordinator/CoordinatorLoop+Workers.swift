@@ -66,6 +66,12 @@ extension CoordinatorLoop {
         case .output(let attempt, let name, _):
             engine.output(attempt, name: name, by: link.worker, now: now)
         case .finished(let attempt, let result, _):
+            if let assigned = assignedAt.removeValue(forKey: attempt) {
+                metrics.runTime.record(now - assigned)
+            } else if assignedAt.count > 100_000 {
+                // Attempts that never reported their end (their worker was lost) are let go of now and then.
+                assignedAt = assignedAt.filter { ref, _ in engine.task(wire: ref.task).map(engine.isRunning) ?? false }
+            }
             if let logs, let id = engine.holds(link.worker, attempt) {
                 logs.ended(
                     AttemptLogs.Key(job: engine.tasks[id.rawValue].job, task: attempt.task, attempt: attempt.attempt))
@@ -99,6 +105,7 @@ extension CoordinatorLoop {
     }
 
     mutating func stale(_ ref: WireAttempt, to connection: UInt64) {
+        metrics.staleReports.increment()
         outgoing[connection, default: []].append(.stale(ref))
     }
 }

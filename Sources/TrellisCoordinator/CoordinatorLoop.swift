@@ -24,6 +24,7 @@ struct CoordinatorLoop {
     let journal: any Journal<CoordinatorRecord>
     let configuration: CoordinatorConfiguration
     let logger: Logger
+    let metrics: CoordinatorMetrics
     let epoch: UInt64
     /// Run time when this session began; `elapsed` counts on from there on the coordinator's clock.
     let timeBase: Duration
@@ -37,6 +38,8 @@ struct CoordinatorLoop {
     let logs: AttemptLogs?
     /// Attempts a log reader follows: each is told its end.
     var followed: [AttemptLogs.Key] = []
+    /// When each running attempt was assigned, for its run time once it ends.
+    var assignedAt: [WireAttempt: Duration] = [:]
     var connections: [UInt64: Connection] = [:]
     var workerConnection: [WorkerID: UInt64] = [:]
     var nextConnection: UInt64 = 0
@@ -77,7 +80,10 @@ struct CoordinatorLoop {
     }
 
     private mutating func append(_ records: [CoordinatorRecord]) async throws {
+        let started = ContinuousClock.now
         if let range = try await journal.append(records, epoch: epoch) { lastSequence = range.upperBound }
+        metrics.commitTime.record(started.duration(to: .now))
+        metrics.commitBatch.record(records.count)
     }
 
     /// Entries appended since the latest snapshot before the next one: the configured interval, and at least
@@ -113,7 +119,7 @@ struct CoordinatorLoop {
     /// Begins a session (the journal's epoch goes up) and rebuilds the state earlier sessions recorded.
     static func open(
         journal: any Journal<CoordinatorRecord>, configuration: CoordinatorConfiguration, logger: Logger,
-        elapsed: @escaping () -> Duration, launch: @escaping TriggerChecks.Launch
+        metrics: CoordinatorMetrics, elapsed: @escaping () -> Duration, launch: @escaping TriggerChecks.Launch
     ) async throws -> CoordinatorLoop {
         let opened = ContinuousClock.now
         let epoch = try await journal.begin()
@@ -158,7 +164,8 @@ struct CoordinatorLoop {
             checks.start(ref, spec: engine.tasks[id.rawValue].spec)
         }
         var loop = CoordinatorLoop(
-            journal: journal, configuration: configuration, logger: logger, epoch: epoch, timeBase: timeBase,
+            journal: journal, configuration: configuration, logger: logger, metrics: metrics, epoch: epoch,
+            timeBase: timeBase,
             elapsed: elapsed, engine: engine, checks: checks,
             retention: JobRetention(period: configuration.forgetAfter),
             logs: configuration.logDirectory.map { AttemptLogs(directory: $0, limit: configuration.logLimit) },
@@ -214,6 +221,8 @@ struct CoordinatorLoop {
     // MARK: One turn
 
     mutating func handle(_ inputs: [CoordinatorInput]) async throws {
+        let started = ContinuousClock.now
+        defer { metrics.turnTime.record(started.duration(to: .now)) }
         addedInTurn = 0
         for input in inputs { take(input) }
         // The embedded executor is as alive as the loop.
@@ -221,6 +230,7 @@ struct CoordinatorLoop {
         for lost in engine.expire(now: now) { dropLost(lost) }
         forgetDueJobs()
         let turn = engine.takeTurn()
+        metrics.count(turn.records)
         let records = pending + turn.records
         pending.removeAll()
         // Write-ahead for what effects depend on; a turn whose records may all wait (a task reported started,
@@ -298,6 +308,9 @@ struct CoordinatorLoop {
             }
             let summaries = engine.summaries(of: job)
             replies.append { reply(.success(summaries)) }
+        case .metrics(let reply):
+            let text = metrics.scrape(engine, workers: workerInfos())
+            replies.append { reply(.success(text)) }
         case .taskLogs(let job, let task, let attempt, let follow, let follower):
             if job != 0 {
                 followLogs(of: job, into: follower)
@@ -464,6 +477,7 @@ struct CoordinatorLoop {
             case .stale(checks.worker, _):
                 break
             case .assign(let worker, let ref, let job, let spec, let inputs):
+                assignedAt[ref] = now
                 guard let connection = workerConnection[worker] else { continue }
                 if batches[connection] == nil { order.append(connection) }
                 batches[connection, default: []].append(

@@ -90,6 +90,9 @@ extension SchedulerCore {
     /// The job a task belongs to (the job of its queue).
     public func job(of task: TaskID) -> JobID { JobID(Int(jobIndex(of: Int32(task.rawValue)))) }
 
+    /// The queue a task waits and runs in.
+    public func queue(of task: TaskID) -> QueueID { QueueID(Int(tasks[task.rawValue].queue)) }
+
     /// The job a queue belongs to.
     public func job(ofQueue queue: QueueID) -> JobID { JobID(Int(queues[queue.rawValue].job)) }
 

@@ -5,6 +5,7 @@ internal import GRPCNIOTransportHTTP2
 internal import Logging
 internal import ServiceLifecycle
 internal import TrellisCoordinator
+internal import TrellisHTTP
 internal import TrellisJournal
 internal import TrellisSQLite
 internal import TrellisWorker
@@ -49,6 +50,10 @@ struct ServerCommand: AsyncParsableCommand {
         help:
             "Where what tasks print is kept, for `trellis task logs` (default: beside the database, DB.logs; 'none' keeps nothing)."
     ) var logs: String?
+    @Option(
+        help:
+            "Serve Prometheus metrics over HTTP on HOST:PORT (GET /metrics, with the token as 'Authorization: Bearer')."
+    ) var http: String?
     @OptionGroup var logging: LogOptions
 
     func validate() throws {
@@ -99,9 +104,22 @@ struct ServerCommand: AsyncParsableCommand {
             interceptors: [Coordinator<ContinuousClock>.tokenInterceptor(token)])
         // SIGTERM or SIGINT: the coordinator stops first (worker streams and watches end, what is pending is
         // refused as unavailable), then the gRPC server; a second signal, or the timeout, cancels what is left.
-        var configuration = ServiceGroupConfiguration(
-            services: [.init(service: GRPCServerService(server)), .init(service: coordinator)],
-            logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: GRPCServerService(server)), .init(service: coordinator),
+        ]
+        if let http {
+            guard let endpoint = CoordinatorAddress(http) else {
+                throw ValidationError("--http: expected HOST:PORT, got '\(http)'")
+            }
+            services.insert(
+                .init(
+                    service: CoordinatorHTTP.application(
+                        coordinator: coordinator, token: token, host: endpoint.host, port: endpoint.port,
+                        logger: Logger(label: "trellis.http"))),
+                at: 0)
+            logger.info("metrics on http://\(endpoint.host):\(endpoint.port)/metrics")
+        }
+        var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.maximumGracefulShutdownDuration = shutdown
         let group = ServiceGroup(configuration: configuration)
         try await withThrowingDiscardingTaskGroup { tasks in
@@ -113,13 +131,13 @@ struct ServerCommand: AsyncParsableCommand {
         logger.info("trellis server stopped")
     }
 
-    /// The coordinator's journal at `path`; a database an earlier Trellis wrote there is refused, not changed.
     /// `trellis.db` keeps its tasks' output in `trellis.logs`.
     static func logDirectory(beside database: String) -> String {
         let url = URL(fileURLWithPath: database)
         return url.deletingPathExtension().appendingPathExtension("logs").path
     }
 
+    /// The coordinator's journal at `path`; a database an earlier Trellis wrote there is refused, not changed.
     static func openJournal(_ path: String) throws -> SQLiteJournal<CoordinatorRecord> {
         if FileManager.default.fileExists(atPath: path), try SQLiteJournal<CoordinatorRecord>.existing(at: path) == nil
         {
