@@ -200,6 +200,7 @@ struct CoordinatorLoop {
         let result = engine.forgetEnded(due, now: now)
         retention.stillNeeded(result.blocked)
         guard !result.forgotten.isEmpty else { return }
+        metrics.forgottenTasks.increment(by: result.tasks)
         for job in result.forgotten { logs?.remove(job: job) }
         let jobs = result.forgotten.map(String.init).joined(separator: ", ")
         logger.info("jobs \(jobs) forgotten after --forget-after, with \(result.tasks) tasks")
@@ -326,6 +327,7 @@ struct CoordinatorLoop {
             do {
                 let forgotten = try engine.forget(jobs, now: now)
                 retention.jobsForgotten()
+                metrics.forgottenTasks.increment(by: forgotten)
                 for job in jobs { logs?.remove(job: job) }
                 logger.info("jobs \(jobs.map(String.init).joined(separator: ", ")) forgotten, with \(forgotten) tasks")
                 replies.append { reply(.success(forgotten)) }

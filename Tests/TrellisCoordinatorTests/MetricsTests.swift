@@ -4,6 +4,7 @@ import ServiceLifecycle
 import Testing
 import TrellisCoordinator
 import TrellisHTTP
+import TrellisProtocol
 import TrellisWorker
 
 #if canImport(FoundationNetworking)
@@ -68,6 +69,14 @@ struct MetricsTests {
                 #expect((Self.value("trellis_journal_commit_seconds_count", in: text) ?? 0) >= 1)
                 #expect((Self.value("trellis_loop_turn_seconds_count", in: text) ?? 0) >= 1)
                 #expect(text.contains("# TYPE trellis_loop_turn_seconds histogram"))
+
+                var forget = Trellis_V1_ForgetJobsRequest()
+                forget.jobIds = [done.jobID]
+                _ = try await cluster.ops.forgetJobs(forget, metadata: cluster.metadata)
+                let after = try await Self.get(url, token: Cluster<ContinuousClock>.token).1
+                #expect(Self.value("trellis_tasks_forgotten_total", in: after) == 2)
+                #expect(Self.value("trellis_tasks{state=\"succeeded\"}", in: after) == 0)
+                #expect(Self.value("trellis_jobs", in: after) == 1)
                 await server.triggerGracefulShutdown()
                 try await group.waitForAll()
             }
